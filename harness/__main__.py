@@ -1,0 +1,7 @@
+"""``python -m harness``: the same CLI as the ``asyncbench`` console script."""
+
+import sys
+
+from harness.cli import main
+
+sys.exit(main())

@@ -1,0 +1,268 @@
+"""The command line: a function from argv to an exit code.
+
+Only this module prints errors and chooses exit codes: 0 success, 1 a check or
+comparison failed, 2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from harness import __version__
+from harness.config import Config, load_config
+from harness.errors import AsyncbenchError, ConfigError, StackError
+
+DEFAULT_CONFIG = Path("configs/default.toml")
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that every context manager unwinds."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"asyncbench: error: {message} (see --help)\n")
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _config_arg(parser: argparse.ArgumentParser, default: Path | None = DEFAULT_CONFIG) -> None:
+    parser.add_argument("--config", type=Path, default=default,
+                        help=f"experiment config (TOML), default {default}")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+# --- check ----------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Start every configured stack, run the contract against it, stop it."""
+    from harness.contract import check_contract
+    from harness.stacks import running_stack
+
+    config = _load(args)
+    failures = 0
+    for spec in config.stacks:
+        try:
+            with running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
+                               health_timeout_s=config.health_timeout_s) as handle:
+                results = check_contract(handle.base_url, spec.name)
+        except StackError as exc:
+            failures += 1
+            _out(f"FAIL {spec.name:<26} {exc}")
+            if args.verbose:
+                _out(exc.details())
+            continue
+        bad = [r for r in results if not r.ok]
+        if bad:
+            failures += 1
+            _out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
+        else:
+            _out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
+                 f"({spec.server} {spec.worker_class}, {spec.workers} workers)")
+    total = len(config.stacks)
+    _out(f"{total - failures}/{total} stacks passed the contract check")
+    return 0 if failures == 0 else 1
+
+
+# --- run ------------------------------------------------------------------------------
+
+class RichProgress:
+    """The runner's progress as a rich progress bar with an ETA, on stderr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
+                            console=self.console, transient=False)
+        self.task: object = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def start(self, total: int) -> None:
+        self.task = self.bar.add_task("trials", total=total, last="")
+
+    def extend(self, total: int) -> None:
+        task = self.bar.tasks[0]
+        self.bar.update(task.id, total=(task.total or 0) + total)
+
+    def advance(self, record: dict[str, object]) -> None:
+        task = self.bar.tasks[0]
+        label = f"{record['trial_id']} {record['status']}"
+        self.bar.update(task.id, advance=1, last=label)
+
+    def note(self, message: str) -> None:
+        self.bar.console.log(message)
+
+
+def _print_summary(run_dir: Path) -> None:
+    from harness.rundir import load_run
+    from harness.summary import render_tables, summarise
+
+    summary = summarise(load_run(run_dir))
+    _out(render_tables(summary))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the configured matrix into a new run folder and print the tables."""
+    from harness.config import with_overrides
+    from harness.runner import start_run
+
+    config = with_overrides(_load(args), rounds=args.rounds, seed=args.seed,
+                            max_rounds=args.max_rounds, target_ci=args.target_ci)
+    if args.min_rounds is not None:
+        config = with_overrides(config, rounds=args.min_rounds)
+    with RichProgress() as progress:
+        outcome = start_run(config, args.out, progress, argv=args.argv)
+    _out(f"run folder: {outcome.run_dir}")
+    _out(f"stopped: {outcome.stop_reason}")
+    counts = outcome.counts
+    _out(f"trials: {counts['ok']} ok, {counts['failed']} failed, {counts['invalid']} invalid")
+    _print_summary(outcome.run_dir)
+    if not args.no_report:
+        _render_report(outcome.run_dir)
+    return 0
+
+
+def _render_report(run_dir: Path) -> None:
+    try:
+        from harness.report import write_report
+    except ImportError:
+        return
+    from harness.rundir import load_run
+    from harness.summary import summarise
+
+    run = load_run(run_dir)
+    paths = write_report(run_dir, summarise(run), run.manifest)
+    for path in paths:
+        if path.suffix in (".md", ".html"):
+            _out(f"report: {path}")
+
+
+# --- parser -----------------------------------------------------------------------------
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every subcommand."""
+    parser = _Parser(prog="asyncbench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"asyncbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("check", help="start every stack and check the app contract")
+    _config_arg(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="show failing commands' output")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder")
+    _config_arg(p)
+    p.add_argument("--rounds", type=_positive_int, help="rounds to run (the minimum, with --target-ci)")
+    p.add_argument("--min-rounds", type=_positive_int, help="same as --rounds")
+    p.add_argument("--max-rounds", type=_positive_int, help="most rounds with --target-ci")
+    p.add_argument("--target-ci", type=_fraction, help="add rounds until every headline "
+                   "speedup's CI half-width is at most this fraction of the ratio (e.g. 0.05)")
+    p.add_argument("--seed", type=_nonneg_int, help="seed of the trial order (default: config)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
+    p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.set_defaults(func=cmd_run)
+
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = _nonneg_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 1)")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    func: Command | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        with _sigterm_raises():
+            return func(args)
+    except ConfigError as exc:
+        _err(f"asyncbench: config error: {exc}")
+        return 2
+    except AsyncbenchError as exc:
+        _err(f"asyncbench: {exc}")
+        return 2 if not isinstance(exc, StackError) else 1
+    except KeyboardInterrupt:
+        _err("asyncbench: interrupted")
+        return 130
+    except Terminated:
+        _err("asyncbench: terminated")
+        return 143
+    except BrokenPipeError:
+        return 1

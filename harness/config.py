@@ -1,0 +1,413 @@
+"""Experiment configuration: frozen, typed records read from TOML and validated.
+
+A config file has four kinds of tables::
+
+    [run]                  rounds, seed, delay, baseline, the stacks to measure ...
+    [scenarios.NAME]       levels of one scenario (fanout, clients, rate)
+    [limits]               instrument self-check limits; beyond them a trial is invalid
+    [stacks.NAME]          overrides of a built-in stack, or a new stack
+
+Every error names the file, the key and the value, on one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.catalogue import BUILTIN_STACKS
+from harness.errors import ConfigError
+
+APPS = ("flask", "quart", "fastapi")
+SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
+SCENARIOS = ("fanout", "clients", "rate")
+WORKER_CLASSES: dict[str, tuple[str, ...]] = {
+    "gunicorn": ("gthread", "sync", "gevent", "asgi"),
+    "hypercorn": ("asyncio", "uvloop"),
+    "uvicorn": ("asyncio", "uvloop"),
+    "dev": ("threaded", "asyncio"),
+}
+SYNC_APPS = ("flask",)
+ON_FAILURE = ("continue", "stop")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _check(cond: bool, key: str, value: object, expectation: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key} = {value!r}: {expectation}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(float(value))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One server setting of one app: everything needed to start it, stated."""
+
+    name: str
+    app: str
+    server: str
+    worker_class: str
+    workers: int = 1
+    threads: int = 1
+    worker_connections: int = 1000
+    backlog: int = 2048
+    keepalive_s: int = 5
+    pool_size: int = 100
+    upstream_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        where = f"[stacks.{self.name}]"
+        _check(bool(self.name) and self.name.strip() == self.name, f"{where} name", self.name,
+               "must be a non-empty name without surrounding spaces")
+        _check(self.app in APPS, f"{where} app", self.app, f"must be one of {', '.join(APPS)}")
+        _check(self.server in SERVERS, f"{where} server", self.server,
+               f"must be one of {', '.join(SERVERS)}")
+        allowed = WORKER_CLASSES[self.server]
+        _check(self.worker_class in allowed, f"{where} worker_class", self.worker_class,
+               f"must be one of {', '.join(allowed)} for server {self.server}")
+        if self.app in SYNC_APPS:
+            _check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
+                   f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
+        else:
+            _check(self.worker_class not in ("gthread", "sync", "gevent", "threaded"),
+                   f"{where} worker_class", self.worker_class,
+                   f"an ASGI app ({self.app}) needs an async worker class")
+        for key, low, high in (("workers", 1, 64), ("threads", 1, 1024),
+                               ("worker_connections", 1, 100_000), ("backlog", 1, 65_535),
+                               ("keepalive_s", 0, 3600), ("pool_size", 1, 100_000)):
+            value = getattr(self, key)
+            _check(_is_int(value) and low <= value <= high, f"{where} {key}", value,
+                   f"must be an integer in {low}..{high}")
+        _check(_is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
+               f"{where} upstream_timeout_s", self.upstream_timeout_s, "must be a number in (0, 600]")
+
+    @property
+    def kind(self) -> str:
+        """``production`` or ``dev`` (development servers are reported apart)."""
+        return "dev" if self.server == "dev" else "production"
+
+    @property
+    def fanout_mode(self) -> str:
+        """How ``/aggregate`` makes its calls: ``sequential`` (sync) or ``concurrent``."""
+        return "sequential" if self.app in SYNC_APPS else "concurrent"
+
+    @property
+    def concurrency_slots(self) -> int | None:
+        """Requests the stack can serve at once; ``None`` when bounded by nothing stated.
+
+        The server's slots (gthread: workers x threads; sync: workers; gevent and
+        gunicorn's asgi worker: workers x worker_connections), capped by the apps'
+        upstream pools (workers x pool_size).
+        """
+        pool = self.workers * self.pool_size
+        if self.worker_class == "gthread":
+            server: int | None = self.workers * self.threads
+        elif self.worker_class == "sync":
+            server = self.workers
+        elif self.worker_class in ("gevent", "asgi"):
+            server = self.workers * self.worker_connections
+        else:
+            server = None
+        if server is None:
+            return pool
+        return min(server, pool)
+
+    def describe(self) -> dict[str, Any]:
+        """The stated settings plus the derived ones, as written to the manifest."""
+        data = dataclasses.asdict(self)
+        data.update(kind=self.kind, fanout_mode=self.fanout_mode,
+                    concurrency_slots=self.concurrency_slots)
+        return data
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """The levels of one scenario, in the order given (the runner shuffles them)."""
+
+    name: str
+    levels: tuple[int, ...]
+    duration_s: float = 5.0  # rate only: how long the open-loop schedule runs
+
+    def __post_init__(self) -> None:
+        where = f"[scenarios.{self.name}]"
+        _check(self.name in SCENARIOS, f"[scenarios] {self.name}", self.name,
+               f"unknown scenario; expected one of {', '.join(SCENARIOS)}")
+        _check(len(self.levels) > 0, f"{where} levels", list(self.levels), "must not be empty")
+        limit = {"fanout": 1000, "clients": 10_000, "rate": 100_000}[self.name]
+        for level in self.levels:
+            _check(_is_int(level) and 1 <= level <= limit, f"{where} levels", list(self.levels),
+                   f"every level must be an integer in 1..{limit}")
+        _check(len(set(self.levels)) == len(self.levels), f"{where} levels", list(self.levels),
+               "levels must be distinct")
+        _check(_is_number(self.duration_s) and 0.5 <= self.duration_s <= 600,
+               f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Instrument self-check limits; a trial beyond any of them is recorded ``invalid``."""
+
+    loadgen_cpu_max: float = 0.95          # fraction of one core used by the load generator
+    machine_cpu_max: float = 1.0           # fraction of all cores (1.0 = never invalid by itself)
+    send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
+    upstream_overshoot_p99_max_ms: float = 50.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check(_is_number(value) and value > 0, f"[limits] {f.name}", value,
+                   "must be a positive number")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment: what to measure, how often, and on which stacks."""
+
+    stacks: tuple[StackSpec, ...]
+    scenarios: tuple[ScenarioSpec, ...]
+    baseline: str = "flask-gunicorn"
+    rounds: int = 3
+    max_rounds: int = 3
+    target_ci: float = 0.0
+    warmup_requests: int = 5
+    seed: int = 1
+    delay_ms: int = 100
+    request_timeout_s: float = 60.0
+    confidence: float = 0.95
+    model_min_efficiency: float = 0.5
+    host: str = "127.0.0.1"
+    upstream_backlog: int = 4096
+    on_failure: str = "continue"
+    health_timeout_s: float = 30.0
+    limits: Limits = field(default_factory=Limits)
+    source: str = "<built-in>"
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stacks]
+        _check(len(names) > 0, "[run] stacks", names, "must name at least one stack")
+        _check(len(set(names)) == len(names), "[run] stacks", names, "stack names must be distinct")
+        _check(self.baseline in names, "[run] baseline", self.baseline,
+               f"must be one of the measured stacks ({', '.join(names)})")
+        _check(len(self.scenarios) > 0, "[scenarios]", [], "at least one scenario is needed")
+        _check(_is_int(self.rounds) and 1 <= self.rounds <= 10_000, "[run] rounds", self.rounds,
+               "must be an integer in 1..10000")
+        _check(_is_int(self.max_rounds) and self.rounds <= self.max_rounds <= 10_000,
+               "[run] max_rounds", self.max_rounds, f"must be an integer in {self.rounds}..10000")
+        _check(_is_number(self.target_ci) and 0 <= self.target_ci < 1, "[run] target_ci",
+               self.target_ci, "must be a number in [0, 1) (0 turns adaptive stopping off)")
+        _check(_is_int(self.warmup_requests) and 0 <= self.warmup_requests <= 10_000,
+               "[run] warmup_requests", self.warmup_requests, "must be an integer in 0..10000")
+        _check(_is_int(self.seed) and 0 <= self.seed < 2**63, "[run] seed", self.seed,
+               "must be a non-negative integer")
+        _check(_is_int(self.delay_ms) and 0 <= self.delay_ms <= 60_000, "[run] delay_ms",
+               self.delay_ms, "must be an integer in 0..60000")
+        _check(_is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 3600,
+               "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 3600]")
+        _check(_is_number(self.confidence) and 0.5 <= self.confidence < 1, "[run] confidence",
+               self.confidence, "must be a number in [0.5, 1)")
+        _check(_is_number(self.model_min_efficiency) and 0 < self.model_min_efficiency <= 1,
+               "[run] model_min_efficiency", self.model_min_efficiency, "must be in (0, 1]")
+        _check(isinstance(self.host, str) and bool(self.host), "[run] host", self.host,
+               "must be an address to bind")
+        _check(_is_int(self.upstream_backlog) and 1 <= self.upstream_backlog <= 65_535,
+               "[run] upstream_backlog", self.upstream_backlog, "must be an integer in 1..65535")
+        _check(self.on_failure in ON_FAILURE, "[run] on_failure", self.on_failure,
+               f"must be one of {', '.join(ON_FAILURE)}")
+        _check(_is_number(self.health_timeout_s) and 1 <= self.health_timeout_s <= 600,
+               "[run] health_timeout_s", self.health_timeout_s, "must be a number in 1..600")
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when every process binds a loopback address."""
+        return self.host in LOOPBACK
+
+    def stack(self, name: str) -> StackSpec:
+        """The stack called ``name``; ConfigError if it is not measured here."""
+        for spec in self.stacks:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"unknown stack {name!r}; this config measures "
+                          f"{', '.join(s.name for s in self.stacks)}")
+
+    def scenario(self, name: str) -> ScenarioSpec | None:
+        """The scenario called ``name``, or None when the config does not run it."""
+        return next((s for s in self.scenarios if s.name == name), None)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every setting, derived ones included, as plain JSON-ready data."""
+        data: dict[str, Any] = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("stacks", "scenarios", "limits")
+        }
+        data["stacks"] = {s.name: s.describe() for s in self.stacks}
+        data["stack_order"] = [s.name for s in self.stacks]
+        data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}
+                             for s in self.scenarios}
+        data["scenario_order"] = [s.name for s in self.scenarios]
+        data["limits"] = dataclasses.asdict(self.limits)
+        return data
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config (without its source path), hex."""
+        data = self.resolved()
+        data.pop("source", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# --- reading TOML -----------------------------------------------------------------------
+
+_RUN_KEYS: dict[str, type | tuple[type, ...]] = {
+    "stacks": list, "baseline": str, "rounds": int, "max_rounds": int, "target_ci": (int, float),
+    "warmup_requests": int, "seed": int, "delay_ms": int, "request_timeout_s": (int, float),
+    "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
+    "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
+}
+_STACK_KEYS: dict[str, type | tuple[type, ...]] = {
+    "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
+    "worker_connections": int, "backlog": int, "keepalive_s": int, "pool_size": int,
+    "upstream_timeout_s": (int, float),
+}
+_SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_s": (int, float)}
+_LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
+    f.name: (int, float) for f in dataclasses.fields(Limits)
+}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks")
+
+
+def _typename(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _table(data: dict[str, Any], where: str, keys: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """Check a TOML table's keys and value types; return it unchanged."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} = {data!r}: must be a table")
+    for key, value in data.items():
+        if key not in keys:
+            raise ConfigError(f"{where} {key} = {value!r}: unknown key; known keys: "
+                              f"{', '.join(sorted(keys))}")
+        expected = keys[key]
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ConfigError(f"{where} {key} = {value!r}: expected {_typename(expected)}")
+    return data
+
+
+def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
+    base = BUILTIN_STACKS.get(name)
+    if base is None and overrides is None:
+        raise ConfigError(f"[run] stacks: unknown stack {name!r}; built-in stacks are "
+                          f"{', '.join(BUILTIN_STACKS)}, or define it in a [stacks.{name}] table")
+    fields = dict(base or {})
+    fields.update(overrides or {})
+    for required in ("app", "server", "worker_class"):
+        if required not in fields:
+            raise ConfigError(f"[stacks.{name}] {required}: missing (a new stack needs app, "
+                              f"server and worker_class)")
+    return StackSpec(name=name, **fields)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
+    """Build a validated Config from parsed TOML data."""
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"{key}: unknown table; known tables: {', '.join(_TOP_KEYS)}")
+    run = _table(data.get("run", {}), "[run]", _RUN_KEYS)
+    stack_tables = data.get("stacks", {})
+    if not isinstance(stack_tables, dict):
+        raise ConfigError(f"stacks = {stack_tables!r}: must be tables [stacks.NAME]")
+    for name, table in stack_tables.items():
+        _table(table, f"[stacks.{name}]", _STACK_KEYS)
+    names = run.get("stacks", ["flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn"])
+    for name in names:
+        if not isinstance(name, str):
+            raise ConfigError(f"[run] stacks = {names!r}: every stack must be a name (a string)")
+    stacks = tuple(_stack_from(name, stack_tables.get(name)) for name in names)
+    unused = sorted(set(stack_tables) - set(names))
+    if unused:
+        raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
+
+    scen_tables = data.get("scenarios", {})
+    if not isinstance(scen_tables, dict):
+        raise ConfigError(f"scenarios = {scen_tables!r}: must be tables [scenarios.NAME]")
+    scenarios = []
+    for name, table in scen_tables.items():
+        _table(table, f"[scenarios.{name}]", _SCENARIO_KEYS)
+        if "levels" not in table:
+            raise ConfigError(f"[scenarios.{name}] levels: missing")
+        scenarios.append(ScenarioSpec(name=name, levels=tuple(table["levels"]),
+                                      duration_s=table.get("duration_s", 5.0)))
+    limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
+    options = {k: v for k, v in run.items() if k != "stacks"}
+    if "rounds" in options and "max_rounds" not in options:
+        options["max_rounds"] = max(options["rounds"], 1) if _is_int(options["rounds"]) else 1
+    return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, source=source,
+                  **options)
+
+
+def config_from_resolved(data: dict[str, Any]) -> Config:
+    """Rebuild a Config from ``Config.resolved()`` output, e.g. a run's manifest."""
+    try:
+        stack_fields = {f.name for f in dataclasses.fields(StackSpec)}
+        stacks = tuple(
+            StackSpec(**{k: v for k, v in data["stacks"][name].items() if k in stack_fields})
+            for name in data["stack_order"])
+        scenarios = tuple(
+            ScenarioSpec(name=name, levels=tuple(data["scenarios"][name]["levels"]),
+                         duration_s=data["scenarios"][name]["duration_s"])
+            for name in data["scenario_order"])
+        limits = Limits(**data["limits"])
+        skip = {"stacks", "scenarios", "limits"}
+        options = {f.name: data[f.name] for f in dataclasses.fields(Config)
+                   if f.name not in skip and f.name in data}
+        return Config(stacks=stacks, scenarios=scenarios, limits=limits, **options)
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"resolved config is incomplete or malformed ({exc!r})") from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config; every error message starts with the file's path."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    try:
+        return config_from_dict(data, source=str(p))
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    except TypeError as exc:  # a stray keyword reaching a dataclass
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+def with_overrides(config: Config, **changes: Any) -> Config:
+    """A copy with CLI overrides applied (``None`` values are ignored), re-validated."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if "rounds" in changes and "max_rounds" not in changes:
+        changes["max_rounds"] = max(changes["rounds"], config.max_rounds)
+    try:
+        return dataclasses.replace(config, **changes)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None

@@ -1,0 +1,69 @@
+"""Every error the harness raises on purpose, in one hierarchy.
+
+    AsyncbenchError                 base; its message is one line, fit for a terminal
+    ├── ConfigError                 a config file or CLI value is wrong (exit 2)
+    ├── RunDirError                 a run folder is missing or unreadable (exit 2)
+    ├── StackError                  a child process of a stack misbehaved
+    │   ├── StackStartError         it exited, or never answered /health, before it was ready
+    │   └── StackExitedError        it died while it was being measured
+    ├── ContractError               a running app broke the app contract
+    ├── TargetError                 a target (compose, external) is unavailable
+    └── BundleError                 a published bundle fails verification
+
+Only the CLI turns these into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+
+class AsyncbenchError(Exception):
+    """Base class: ``str(error)`` is a one-line message for the user."""
+
+
+class ConfigError(AsyncbenchError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+class RunDirError(AsyncbenchError):
+    """A run folder, its manifest or its trials file cannot be used."""
+
+
+class StackError(AsyncbenchError):
+    """A child process the harness started did not behave.
+
+    Carries the command that was run and the last lines of its output so the
+    user can see why without digging through log files.
+    """
+
+    def __init__(self, message: str, command: list[str], output_tail: str = "") -> None:
+        self.command = list(command)
+        self.output_tail = output_tail
+        super().__init__(message)
+
+    def details(self) -> str:
+        """The command and the tail of its output, several lines, for verbose display."""
+        lines = ["command: " + " ".join(self.command)]
+        if self.output_tail:
+            lines.append("last output:")
+            lines.extend("  " + line for line in self.output_tail.splitlines())
+        return "\n".join(lines)
+
+
+class StackStartError(StackError):
+    """The process exited or never became healthy before its deadline."""
+
+
+class StackExitedError(StackError):
+    """The process died after it had become healthy."""
+
+
+class ContractError(AsyncbenchError):
+    """A running app answered in a way the app contract forbids."""
+
+
+class TargetError(AsyncbenchError):
+    """A benchmark target (compose, external) cannot be used here."""
+
+
+class BundleError(AsyncbenchError):
+    """A published bundle is incomplete or its checksums do not match."""

@@ -1,0 +1,405 @@
+"""Charts of a run's statistics summary, as deterministic SVG text.
+
+:func:`make_figures` draws every chart the summary has data for and returns
+``{name: svg_text}``; a chart whose data is absent is left out. Names start with
+their scenario so the report can place them: ``fanout_duration``,
+``fanout_speedup``, ``clients_throughput``, ``clients_p99``, ``clients_speedup``,
+``rate_latency``, ``rate_speedup``.
+
+Only production stacks are drawn; development servers are reported apart, in tables.
+
+Determinism: charts are drawn on bare ``Figure`` objects (pyplot is never
+imported), text stays text (``svg.fonttype = "none"``), each chart has a fixed
+``svg.hashsalt``, the SVG carries no metadata (no date), and every ``id`` is
+prefixed with the chart's name so several charts can be inlined in one page.
+The same summary therefore gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.axes import Axes  # noqa: E402  (after the backend is chosen)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
+
+# Okabe-Ito: distinguishable with every common form of colour blindness.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+BASELINE_COLOUR = "#444444"
+
+PRIMARY_METRIC = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
+METRIC_WORDS = {
+    "duration_s": "total duration",
+    "calls_per_s": "upstream calls/s",
+    "mean_response_s": "mean response time",
+    "throughput_rps": "throughput",
+    "achieved_rps": "achieved throughput",
+    "p50_ms": "p50 latency",
+    "p90_ms": "p90 latency",
+    "p99_ms": "p99 latency",
+    "p999_ms": "p99.9 latency",
+}
+LEVEL_AXIS = {
+    "fanout": "N: upstream calls per request",
+    "clients": "C: concurrent clients",
+    "rate": "offered load (req/s)",
+}
+
+CAPTIONS = {
+    "fanout_duration": "Fan-out: duration of one request against N (mean ± sd over trials), "
+    "with the model lines: sequential calls take N × delay, concurrent ones one delay.",
+    "fanout_speedup": "Fan-out: speedup over the baseline with its confidence interval "
+    "(log scale; above 1 the stack is faster).",
+    "clients_throughput": "Concurrent clients: throughput against C (mean ± sd over trials); "
+    "dashed lines are each stack's model (worker slots / delay).",
+    "clients_p99": "Concurrent clients: p99 latency against C (mean of the per-trial p99s).",
+    "clients_speedup": "Concurrent clients: throughput speedup over the baseline with its "
+    "confidence interval (log scale; above 1 the stack is faster).",
+    "rate_latency": "Open-loop rate: latency percentiles against offered load "
+    "(mean of the per-trial percentiles; log scale).",
+    "rate_speedup": "Open-loop rate: p99 latency speedup over the baseline with its "
+    "confidence interval (log scale; above 1 the stack is faster).",
+}
+
+_RC: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "text.parse_math": False,  # a "$" in a stack name is text, not mathtext
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.titlelocation": "left",
+    "axes.labelsize": 9.0,
+    "axes.labelcolor": "#333333",
+    "axes.edgecolor": "#999999",
+    "axes.linewidth": 0.8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#e4e4e4",
+    "grid.linewidth": 0.6,
+    "xtick.color": "#555555",
+    "ytick.color": "#555555",
+    "legend.frameon": False,
+    "legend.fontsize": 8.0,
+    "lines.linewidth": 1.6,
+    "lines.markersize": 5.0,
+    "errorbar.capsize": 3.0,
+}
+_FIGSIZE = (6.4, 3.4)
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def caption(name: str) -> str:
+    """The caption of the chart called ``name`` (its name when it has none)."""
+    return CAPTIONS.get(name, name)
+
+
+# --- data access --------------------------------------------------------------------------
+
+
+def _stacks(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[str]:
+    """Production stacks in the config's order, then any others the summary names."""
+    config = manifest.get("config") or {}
+    specs: Mapping[str, Any] = config.get("stacks") or {}
+    order = list(config.get("stack_order") or specs)
+    for key in ("cells", "latency", "speedups"):
+        for entry in summary.get(key) or []:
+            if entry["stack"] not in order:
+                order.append(entry["stack"])
+    return [s for s in order if (specs.get(s) or {}).get("kind", "production") != "dev"]
+
+
+def _colours(stacks: Sequence[str], baseline: str) -> dict[str, str]:
+    others = [s for s in stacks if s != baseline]
+    colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(others)}
+    colours[baseline] = BASELINE_COLOUR
+    return colours
+
+
+def _series(entries: Sequence[Mapping[str, Any]], stack: str, key: str,
+            err_key: str | None = None) -> tuple[list[float], list[float], list[float]]:
+    """``(levels, values, errors)`` of one stack, sorted by level, finite positive values."""
+    points = sorted(
+        (float(e["level"]), float(e[key]), float(e[err_key]) if err_key else 0.0)
+        for e in entries
+        if e["stack"] == stack and e.get(key) is not None and math.isfinite(e[key]) and e[key] > 0
+    )
+    return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
+
+
+def _select(entries: Sequence[Mapping[str, Any]], **match: Any) -> list[Mapping[str, Any]]:
+    return [e for e in entries if all(e.get(k) == v for k, v in match.items())]
+
+
+# --- drawing helpers ----------------------------------------------------------------------
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    """A tick label without scientific notation: 0.1, 1, 20, 1,000."""
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+def _level_axis(ax: Axes, levels: Sequence[float], scenario: str) -> None:
+    """A log x axis labelled exactly at the measured levels."""
+    ax.set_xscale("log")
+    ticks = sorted(set(levels))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(LEVEL_AXIS.get(scenario, "level"))
+    if len(ticks) == 1:
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
+    else:
+        ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
+
+
+def _log_y(ax: Axes) -> None:
+    """A log y axis with plain labels at 1-2-5 steps."""
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ticks = [m * 10.0**e for e in range(math.floor(math.log10(low)) - 1,
+                                        math.ceil(math.log10(high)) + 1)
+             for m in (1, 2, 5) if low <= m * 10.0**e <= high]
+    if len(ticks) >= 2:
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _lower_errors(values: Sequence[float], errors: Sequence[float]) -> list[float]:
+    """Error bars that stay above zero, so they can be drawn on a log axis."""
+    return [min(err, 0.95 * value) for value, err in zip(values, errors, strict=True)]
+
+
+@contextmanager
+def _style(name: str) -> Iterator[None]:
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"asyncbench-{name}"}):
+        yield
+
+
+def _to_svg(fig: Figure, name: str) -> str:
+    """Save as SVG without metadata, every id prefixed with ``name``."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.08,
+                metadata={"Title": caption(name), "Date": None, "Creator": None,
+                          "Format": None, "Type": None})
+    svg = buf.getvalue()
+    ids = sorted(set(_ID.findall(svg)), key=len, reverse=True)
+    for old in ids:
+        new = f"{name}-{old}"
+        svg = (svg.replace(f'id="{old}"', f'id="{new}"')
+               .replace(f"url(#{old})", f"url(#{new})")
+               .replace(f'href="#{old}"', f'href="#{new}"'))
+    return svg
+
+
+def _new_figure() -> tuple[Figure, Axes]:
+    fig = Figure(figsize=_FIGSIZE)
+    return fig, fig.add_subplot()
+
+
+# --- the charts ---------------------------------------------------------------------------
+
+
+def _fanout_duration(summary: Mapping[str, Any], manifest: Mapping[str, Any],
+                     stacks: Sequence[str], colours: Mapping[str, str]) -> Figure | None:
+    cells = _select(summary.get("cells") or [], scenario="fanout", metric="duration_s")
+    drawn = [s for s in stacks if _series(cells, s, "mean")[0]]
+    if not drawn:
+        return None
+    fig, ax = _new_figure()
+    levels: list[float] = []
+    for stack in drawn:
+        xs, ys, sds = _series(cells, stack, "mean", "sd")
+        levels += xs
+        ax.errorbar(xs, ys, yerr=[_lower_errors(ys, sds), sds], color=colours[stack],
+                    marker="o", label=stack)
+    config = manifest.get("config") or {}
+    delay_ms = config.get("delay_ms")
+    specs: Mapping[str, Any] = config.get("stacks") or {}
+    modes = {(specs.get(s) or {}).get("fanout_mode") for s in drawn}
+    if isinstance(delay_ms, int | float) and delay_ms > 0:
+        span = [min(levels), max(levels)]
+        delay = delay_ms / 1000.0
+        if "sequential" in modes:
+            ax.plot(span, [n * delay for n in span], color="#999999", linestyle="--",
+                    linewidth=1.0, label="model: sequential (N × delay)")
+        if "concurrent" in modes:
+            ax.plot(span, [delay, delay], color="#999999", linestyle=":", linewidth=1.2,
+                    label="model: concurrent (one delay)")
+    _level_axis(ax, levels, "fanout")
+    _log_y(ax)
+    ax.set_ylabel("duration of one request (s)")
+    ax.set_title("Fan-out: request duration against N")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def _clients_throughput(summary: Mapping[str, Any], stacks: Sequence[str],
+                        colours: Mapping[str, str]) -> Figure | None:
+    cells = _select(summary.get("cells") or [], scenario="clients", metric="throughput_rps")
+    model = _select(summary.get("model") or [], scenario="clients", metric="throughput_rps")
+    drawn = [s for s in stacks if _series(cells, s, "mean")[0]]
+    if not drawn:
+        return None
+    fig, ax = _new_figure()
+    levels: list[float] = []
+    for stack in drawn:
+        xs, ys, sds = _series(cells, stack, "mean", "sd")
+        levels += xs
+        ax.errorbar(xs, ys, yerr=[_lower_errors(ys, sds), sds], color=colours[stack],
+                    marker="o", label=stack)
+        mx, my, _ = _series(model, stack, "expected")
+        if mx:
+            ax.plot(mx, my, color=colours[stack], linestyle="--", linewidth=0.9, alpha=0.7)
+    _level_axis(ax, levels, "clients")
+    _log_y(ax)
+    ax.set_ylabel("throughput (req/s)")
+    ax.set_title("Concurrent clients: throughput against C")
+    handles, labels = ax.get_legend_handles_labels()
+    if model:
+        handles.append(Line2D([], [], color="#777777", linestyle="--", linewidth=0.9))
+        labels.append("model (slots / delay)")
+    ax.legend(handles, labels, loc="upper left")
+    return fig
+
+
+def _clients_p99(summary: Mapping[str, Any], stacks: Sequence[str],
+                 colours: Mapping[str, str]) -> Figure | None:
+    latency = _select(summary.get("latency") or [], scenario="clients")
+    drawn = [s for s in stacks if _series(latency, s, "p99_mean")[0]]
+    if not drawn:
+        return None
+    fig, ax = _new_figure()
+    levels: list[float] = []
+    for stack in drawn:
+        xs, ys, _ = _series(latency, stack, "p99_mean")
+        levels += xs
+        ax.plot(xs, ys, color=colours[stack], marker="o", label=stack)
+    _level_axis(ax, levels, "clients")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_title("Concurrent clients: p99 latency against C")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
+             colours: Mapping[str, str]) -> Figure | None:
+    entries = _select(summary.get("speedups") or [], scenario=scenario)
+    metrics = [e["metric"] for e in entries]
+    metric = PRIMARY_METRIC.get(scenario)
+    if metric not in metrics:
+        metric = metrics[0] if metrics else None
+    entries = [e for e in entries if e["metric"] == metric and e.get("ratio") is not None
+               and e["ratio"] > 0]
+    drawn = [s for s in stacks if any(e["stack"] == s for e in entries)]
+    if not drawn:
+        return None
+    levels = sorted({e["level"] for e in entries})
+    fig, ax = _new_figure()
+    width = 0.6 / len(drawn)
+    bounds: list[float] = [1.0]
+    for i, stack in enumerate(drawn):
+        offset = (i - (len(drawn) - 1) / 2) * width
+        for e in sorted(_select(entries, stack=stack), key=lambda e: e["level"]):
+            x = levels.index(e["level"]) + offset
+            ratio = float(e["ratio"])
+            bounds.append(ratio)
+            low, high = e.get("ci_low"), e.get("ci_high")
+            if low is not None and high is not None and math.isfinite(low) \
+                    and math.isfinite(high) and low > 0:
+                bounds += [low, high]
+                ax.errorbar([x], [ratio], yerr=[[ratio - low], [high - ratio]],
+                            color=colours[stack], marker="o", linestyle="none")
+            else:
+                ax.plot([x], [ratio], color=colours[stack], marker="o", linestyle="none",
+                        markerfacecolor="white")
+        ax.plot([], [], color=colours[stack], marker="o", linestyle="none", label=stack)
+    ax.axhline(1.0, color=BASELINE_COLOUR, linewidth=1.0, linestyle="--",
+               label=f"{summary.get('baseline', 'baseline')} (baseline) = 1")
+    ax.set_xticks(range(len(levels)), [_plain(float(level)) for level in levels])
+    ax.set_xlim(-0.6, len(levels) - 0.4)
+    ax.grid(axis="x", visible=False)
+    ax.set_ylim(min(bounds) / 1.25, max(bounds) * 1.25)
+    _log_y(ax)
+    ax.set_xlabel(LEVEL_AXIS.get(scenario, "level"))
+    ax.set_ylabel("speedup (×, log scale)")
+    confidence = summary.get("confidence")
+    level_words = f"{confidence * 100:g}% CI" if isinstance(confidence, float) else "CI"
+    ax.set_title(f"{scenario.capitalize()}: speedup in "
+                 f"{METRIC_WORDS.get(str(metric), str(metric))} ({level_words})")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
+                  colours: Mapping[str, str]) -> Figure | None:
+    latency = _select(summary.get("latency") or [], scenario="rate")
+    drawn = [s for s in stacks if _series(latency, s, "p50_mean")[0]]
+    if not drawn:
+        return None
+    fig, ax = _new_figure()
+    styles = (("p50_mean", "-", "p50"), ("p99_mean", "--", "p99"), ("p999_mean", ":", "p99.9"))
+    levels: list[float] = []
+    for stack in drawn:
+        for key, linestyle, _ in styles:
+            xs, ys, _errs = _series(latency, stack, key)
+            levels += xs
+            ax.plot(xs, ys, color=colours[stack], linestyle=linestyle, marker="o",
+                    markersize=3.5)
+    _level_axis(ax, levels, "rate")
+    _log_y(ax)
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title("Open-loop rate: latency against offered load")
+    stack_legend = ax.legend([Line2D([], [], color=colours[s]) for s in drawn], drawn,
+                             loc="upper left")
+    ax.add_artist(stack_legend)
+    ax.legend([Line2D([], [], color="#555555", linestyle=ls) for _, ls, _ in styles],
+              [label for _, _, label in styles], loc="lower right")
+    return fig
+
+
+def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Every chart the summary has data for, as ``{name: svg_text}`` in report order.
+
+    Args:
+        summary: the statistics summary (``harness.summary.summarise``'s dict).
+        manifest: the run's manifest; its ``config`` gives the stack order and
+            kinds, the delay and each stack's fan-out mode. It may be sparse.
+    Returns:
+        SVG documents keyed by chart name; charts without data are absent.
+    """
+    stacks = _stacks(summary, manifest)
+    colours = _colours(stacks, str(summary.get("baseline", "")))
+    makers = {
+        "fanout_duration": lambda: _fanout_duration(summary, manifest, stacks, colours),
+        "fanout_speedup": lambda: _speedup(summary, "fanout", stacks, colours),
+        "clients_throughput": lambda: _clients_throughput(summary, stacks, colours),
+        "clients_p99": lambda: _clients_p99(summary, stacks, colours),
+        "clients_speedup": lambda: _speedup(summary, "clients", stacks, colours),
+        "rate_latency": lambda: _rate_latency(summary, stacks, colours),
+        "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
+    }
+    svgs: dict[str, str] = {}
+    for name, make in makers.items():
+        with _style(name):
+            fig = make()
+            if fig is not None:
+                svgs[name] = _to_svg(fig, name)
+    return svgs

@@ -1,0 +1,166 @@
+"""Scenario drivers: the load generator of the closed-loop scenarios.
+
+Drivers take their aiohttp session and clock from the caller (so tests can drive
+them without sockets) and return raw per-request outcomes; they never print.
+Every request is classified: ``ok``, ``connect`` (could not connect or the
+connection broke), ``timeout``, ``http_status`` (not 200) or ``bad_body`` (200 but
+not the contract's JSON, or a wrong upstream call count).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+Clock = Callable[[], float]
+OUTCOMES = ("ok", "connect", "timeout", "http_status", "bad_body")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request: how it ended, its latency in seconds and what went wrong."""
+
+    kind: str
+    latency_s: float
+    detail: str | None = None
+
+
+@dataclass
+class ScenarioResult:
+    """Raw result of one trial's load: outcomes plus the scenario's own metrics."""
+
+    outcomes: list[Outcome]
+    duration_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Requests by outcome, with a ``total``."""
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for outcome in self.outcomes:
+            counts[outcome.kind] += 1
+        counts["total"] = len(self.outcomes)
+        return counts
+
+    def ok_latencies_s(self) -> list[float]:
+        """Latencies of the successful requests, in seconds."""
+        return [o.latency_s for o in self.outcomes if o.kind == "ok"]
+
+    def first_error(self) -> str | None:
+        """A one-line summary of the failures, or None if every request succeeded."""
+        bad = [o for o in self.outcomes if o.kind != "ok"]
+        if not bad:
+            return None
+        kinds: dict[str, int] = {}
+        for o in bad:
+            kinds[o.kind] = kinds.get(o.kind, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return f"{len(bad)} of {len(self.outcomes)} requests failed ({summary}; first: {bad[0].detail})"
+
+
+async def request(session: aiohttp.ClientSession, url: str, expect_calls: int,
+                  timeout_s: float, clock: Clock = time.perf_counter) -> Outcome:
+    """Send one GET and classify it; a wrong ``calls`` count in the body is ``bad_body``."""
+    start = clock()
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            raw = await resp.read()
+            latency = clock() - start
+            if resp.status != 200:
+                return Outcome("http_status", latency, f"HTTP {resp.status} from {url}")
+            try:
+                body: Any = json.loads(raw)
+            except ValueError:
+                return Outcome("bad_body", latency, f"non-JSON body from {url}")
+            calls = body.get("calls") if isinstance(body, dict) else None
+            if calls != expect_calls:
+                return Outcome("bad_body", latency,
+                               f"{url} reported {calls!r} upstream calls, expected {expect_calls}")
+            return Outcome("ok", latency)
+    except TimeoutError:
+        return Outcome("timeout", clock() - start, f"no answer within {timeout_s:g} s from {url}")
+    except aiohttp.ClientConnectionError as exc:
+        return Outcome("connect", clock() - start, f"{type(exc).__name__} on {url}")
+    except aiohttp.ClientError as exc:
+        return Outcome("bad_body", clock() - start, f"{type(exc).__name__} on {url}")
+
+
+def fanout_url(base_url: str, n: int, delay_ms: int) -> str:
+    """The ``/aggregate`` URL of a fanout trial."""
+    return f"{base_url}/aggregate?n={n}&delay_ms={delay_ms}"
+
+
+def single_url(base_url: str, delay_ms: int) -> str:
+    """The ``/single`` URL of one client's request."""
+    return f"{base_url}/single?delay_ms={delay_ms}"
+
+
+async def run_fanout(session: aiohttp.ClientSession, base_url: str, n: int, delay_ms: int,
+                     timeout_s: float, clock: Clock = time.perf_counter) -> ScenarioResult:
+    """One request whose handler makes ``n`` upstream calls."""
+    outcome = await request(session, fanout_url(base_url, n, delay_ms), n, timeout_s, clock)
+    duration = outcome.latency_s
+    metrics = {"duration_s": duration, "calls_per_s": n / duration if duration > 0 else 0.0}
+    return ScenarioResult([outcome], duration, metrics)
+
+
+async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: int,
+                      delay_ms: int, timeout_s: float,
+                      clock: Clock = time.perf_counter) -> ScenarioResult:
+    """``clients`` coroutines released together, each sending one ``/single`` request.
+
+    Total duration runs from the release to the last answer; throughput is
+    clients / duration, as in the original scripts.
+    """
+    url = single_url(base_url, delay_ms)
+    release = asyncio.Event()
+    ready = 0
+    all_ready = asyncio.Event()
+
+    async def client() -> Outcome:
+        nonlocal ready
+        ready += 1
+        if ready == clients:
+            all_ready.set()
+        await release.wait()
+        return await request(session, url, 1, timeout_s, clock)
+
+    tasks = [asyncio.create_task(client()) for _ in range(clients)]
+    await all_ready.wait()
+    start = clock()
+    release.set()
+    outcomes = list(await asyncio.gather(*tasks))
+    duration = clock() - start
+    ok = [o.latency_s for o in outcomes if o.kind == "ok"]
+    metrics = {
+        "duration_s": duration,
+        "mean_response_s": sum(ok) / len(ok) if ok else 0.0,
+        "throughput_rps": clients / duration if duration > 0 else 0.0,
+    }
+    return ScenarioResult(outcomes, duration, metrics)
+
+
+async def warm_up(session: aiohttp.ClientSession, base_url: str, requests: int,
+                  delay_ms: int, timeout_s: float) -> list[Outcome]:
+    """Discarded requests before measuring: first one at a time, then all at once,
+    so every worker process has served and opened its upstream connections."""
+    outcomes = []
+    for _ in range(min(requests, 3)):
+        outcomes.append(await request(session, single_url(base_url, delay_ms), 1, timeout_s))
+    burst = [request(session, single_url(base_url, delay_ms), 1, timeout_s)
+             for _ in range(requests)]
+    outcomes.extend(await asyncio.gather(*burst))
+    outcomes.append(await request(session, fanout_url(base_url, 2, delay_ms), 2, timeout_s))
+    return outcomes
+
+
+def client_session(connections: int) -> aiohttp.ClientSession:
+    """A load-generator session whose pool is sized for the load (aiohttp caps at 100)."""
+    connector = aiohttp.TCPConnector(limit=max(1, connections), limit_per_host=0,
+                                     force_close=False, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(connector=connector)

@@ -1,0 +1,196 @@
+"""Child processes behind context managers: start, wait until healthy, always reap.
+
+``managed_process`` starts a command in its own session (so its process group is
+its own), finds the port the OS gave it from its listening socket, waits for
+``/health``, and on any exit (normal, exception, KeyboardInterrupt) terminates,
+then kills, the whole group and every descendant, and reaps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from harness.errors import StackExitedError, StackStartError
+
+TAIL_LINES = 15
+
+
+@dataclass
+class ChildProcess:
+    """A running child: its command, process, log file and the address it listens on."""
+
+    name: str
+    command: list[str]
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    host: str
+    port: int = 0
+    known_pids: set[int] = field(default_factory=set)
+
+    @property
+    def pid(self) -> int:
+        """The process id of the command itself (also its process group id)."""
+        return self.popen.pid
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the listening socket."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """The last lines the process wrote to stdout and stderr."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 16_384))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        """True while the command's own process has not exited."""
+        return self.popen.poll() is None
+
+    def ensure_alive(self) -> None:
+        """Raise StackExitedError when the process has died."""
+        code = self.popen.poll()
+        if code is not None:
+            raise StackExitedError(f"{self.name} exited with code {code} while running "
+                                   f"(last output: {_last_line(self.tail())})",
+                                   self.command, self.tail())
+
+    def tree(self) -> list[psutil.Process]:
+        """The process and all its living descendants; remembers every pid it saw."""
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        self.known_pids.update(p.pid for p in procs)
+        return procs
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def listening_ports(procs: list[psutil.Process], host: str) -> list[int]:
+    """TCP ports in LISTEN state on ``host`` (or a wildcard) held by any of ``procs``."""
+    wanted = {host, "0.0.0.0", "::"}
+    if host == "localhost":
+        wanted |= {"127.0.0.1", "::1"}
+    ports: set[int] = set()
+    for proc in procs:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        for conn in conns:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.ip in wanted:
+                ports.add(conn.laddr.port)
+    return sorted(ports)
+
+
+def _get_status(url: str, timeout: float) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError):
+        return None
+
+
+def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/health") -> None:
+    """Block until the child listens and answers 200 on ``health_path``.
+
+    Raises StackStartError if it exits first or the deadline passes.
+    """
+    deadline = time.monotonic() + deadline_s
+    last_status: int | None = None
+    while True:
+        code = child.popen.poll()
+        if code is not None:
+            raise StackStartError(
+                f"{child.name} exited with code {code} before it was ready "
+                f"(last output: {_last_line(child.tail())})", child.command, child.tail())
+        if child.port == 0:
+            ports = listening_ports(child.tree(), child.host)
+            if ports:
+                child.port = ports[0]
+        if child.port:
+            last_status = _get_status(child.base_url + health_path, timeout=1.0)
+            if last_status == 200:
+                return
+        if time.monotonic() > deadline:
+            state = (f"GET {health_path} answered {last_status}" if last_status
+                     else "no answer" if child.port else "no listening socket")
+            raise StackStartError(
+                f"{child.name} was not healthy within {deadline_s:g} s ({state}; "
+                f"last output: {_last_line(child.tail())})", child.command, child.tail())
+        time.sleep(0.05)
+
+
+def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
+    """Terminate, then kill, the child's process group and every descendant; reap."""
+    procs = child.tree()
+    pgid = child.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    for proc in procs:  # descendants that left the group (setsid) still get the signal
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    try:
+        child.popen.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pid], timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    for proc in survivors:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    if child.popen.poll() is None:
+        child.popen.kill()
+    child.popen.wait()
+    psutil.wait_procs(survivors, timeout=grace_s)
+
+
+@contextlib.contextmanager
+def managed_process(name: str, command: list[str], env: Mapping[str, str], host: str,
+                    *, port: int = 0, health_timeout_s: float = 30.0,
+                    log_dir: Path | None = None, cwd: str | Path | None = None,
+                    health_path: str = "/health") -> Iterator[ChildProcess]:
+    """Run ``command`` until the block exits; yield it once it answers ``health_path``."""
+    with contextlib.ExitStack() as stack:
+        if log_dir is None:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            popen = subprocess.Popen(command, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        child = ChildProcess(name=name, command=command, popen=popen, log_path=log_path,
+                             host=host, port=port, known_pids={popen.pid})
+        try:
+            wait_healthy(child, health_timeout_s, health_path)
+            child.tree()
+            yield child
+        finally:
+            stop_process(child)

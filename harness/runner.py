@@ -1,0 +1,404 @@
+"""The runner: rounds of trials against freshly started stacks, one record per trial.
+
+Flow: config -> plan (seeded order) -> stacks (lifecycle) -> loadgen -> records.
+A trial is written the moment it ends; nothing is written for a trial that was
+interrupted. A failed trial is recorded with its reason and the stack is started
+afresh for the trials that remain. Rounds continue until the configured stopping
+rule is met.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import json
+import re
+import shlex
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from harness import __version__, envinfo
+from harness.config import Config, StackSpec
+from harness.errors import RunDirError, StackError
+from harness.loadgen import ScenarioResult, client_session, run_clients, run_fanout, warm_up
+from harness.monitor import MonitorResult, TrialMonitor
+from harness.plan import PlannedTrial, plan_round, trials_per_round
+from harness.records import (
+    SCHEMA_VERSION,
+    TrialWriter,
+    encode_latencies,
+    latency_summary,
+    write_json_atomic,
+)
+from harness.stacks import StackHandle, running_stack
+
+
+class Progress(Protocol):
+    """What the runner tells its caller while it works (the CLI draws a progress bar)."""
+
+    def start(self, total: int) -> None: ...
+    def extend(self, total: int) -> None: ...
+    def advance(self, record: dict[str, Any]) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class SilentProgress:
+    """A Progress that shows nothing (tests, library use)."""
+
+    def start(self, total: int) -> None:
+        """Ignore."""
+
+    def extend(self, total: int) -> None:
+        """Ignore."""
+
+    def advance(self, record: dict[str, Any]) -> None:
+        """Ignore."""
+
+    def note(self, message: str) -> None:
+        """Ignore."""
+
+
+class _CountingProgress:
+    """Passes everything on, counting records by status on the way."""
+
+    def __init__(self, inner: Progress, counts: dict[str, int]) -> None:
+        self.inner = inner
+        self.counts = counts
+
+    def start(self, total: int) -> None:
+        self.inner.start(total)
+
+    def extend(self, total: int) -> None:
+        self.inner.extend(total)
+
+    def advance(self, record: dict[str, Any]) -> None:
+        self.counts[record["status"]] += 1
+        self.inner.advance(record)
+
+    def note(self, message: str) -> None:
+        self.inner.note(message)
+
+
+@dataclass
+class RunOutcome:
+    """Where a run went and why it stopped."""
+
+    run_dir: Path
+    stop_reason: str
+    rounds_completed: int
+    counts: dict[str, int]
+
+
+class StopRun(Exception):
+    """Raised inside the runner when ``on_failure = "stop"`` meets a failed trial."""
+
+
+# --- one trial --------------------------------------------------------------------------
+
+async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> dict[str, Any]:
+    try:
+        async with session.get(f"{upstream_url}/stats?reset=1",
+                               timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            data = await resp.json()
+            return data if isinstance(data, dict) else {}
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return {}
+
+
+async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[ScenarioResult, MonitorResult,
+                                                                   dict[str, Any]]:
+    params = trial.params
+    connections = params.get("clients", 1)
+    async with client_session(connections) as session, \
+            aiohttp.ClientSession() as control:
+        await _upstream_stats(control, handle.upstream_url)
+        with TrialMonitor(handle.server.tree) as monitor:
+            if trial.scenario == "fanout":
+                result = await run_fanout(session, handle.base_url, params["n"],
+                                          params["delay_ms"], params["timeout_s"])
+            elif trial.scenario == "clients":
+                result = await run_clients(session, handle.base_url, params["clients"],
+                                           params["delay_ms"], params["timeout_s"])
+            else:
+                raise ValueError(f"scenario {trial.scenario!r} has no driver")
+        upstream = await _upstream_stats(control, handle.upstream_url)
+    assert monitor.result is not None
+    return result, monitor.result, upstream
+
+
+def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any]) -> dict[str, Any]:
+    overshoot = upstream.get("overshoot_ms") or {}
+    return {
+        "loadgen_cpu": round(mon.loadgen_cpu_fraction, 4),
+        "machine_cpu": round(mon.machine_cpu_fraction, 4),
+        "upstream_requests": upstream.get("requests"),
+        "upstream_max_in_flight": upstream.get("max_in_flight"),
+        "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
+    }
+
+
+def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
+    limits = config.limits
+    if checks["loadgen_cpu"] > limits.loadgen_cpu_max:
+        return (f"load generator saturated: {checks['loadgen_cpu']:.0%} of a core "
+                f"> limit {limits.loadgen_cpu_max:.0%}")
+    if checks["machine_cpu"] > limits.machine_cpu_max:
+        return (f"machine CPU contention: {checks['machine_cpu']:.0%} busy "
+                f"> limit {limits.machine_cpu_max:.0%}")
+    p99 = checks["upstream_overshoot_ms"].get("p99")
+    if p99 is not None and p99 > limits.upstream_overshoot_p99_max_ms:
+        return (f"upstream late: served-delay overshoot p99 {p99:.1f} ms "
+                f"> limit {limits.upstream_overshoot_p99_max_ms:g} ms")
+    return None
+
+
+def base_record(run_id: str, trial: PlannedTrial) -> dict[str, Any]:
+    """The identity part of a trial record."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "trial_id": trial.trial_id,
+        "round": trial.round,
+        "order": trial.order,
+        "scenario": trial.scenario,
+        "stack": trial.stack,
+        "level": trial.level,
+        "params": dict(trial.params),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+    }
+
+
+def failed_record(run_id: str, trial: PlannedTrial, error: str) -> dict[str, Any]:
+    """A record for a trial that produced no measurement (its stack did not start or died)."""
+    record = base_record(run_id, trial)
+    record.update(status="failed", error=error, requests=None, latency_ms=None, metrics=None,
+                  hdr=None, checks=None, resources=None)
+    return record
+
+
+def run_trial(config: Config, run_id: str, handle: StackHandle,
+              trial: PlannedTrial) -> dict[str, Any]:
+    """Run one trial against a running stack and return its record."""
+    record = base_record(run_id, trial)
+    result, mon, upstream = asyncio.run(_drive(handle, trial))
+    latencies = result.ok_latencies_s()
+    hdr, hist = encode_latencies(latencies)
+    checks = _checks(config, mon, upstream)
+    counts = result.counts()
+    error = None
+    status = "ok"
+    try:
+        handle.ensure_alive()
+    except StackError as exc:
+        status, error = "failed", str(exc)
+    if status == "ok" and (failure := result.first_error()):
+        status, error = "failed", failure
+    if status == "ok" and (reason := _invalid_reason(config, checks)):
+        status, error = "invalid", reason
+    record.update(
+        status=status, error=error, requests=counts,
+        latency_ms=latency_summary(latencies, hist),
+        metrics={k: round(v, 6) for k, v in result.metrics.items()},
+        hdr=hdr, checks=checks, resources=mon.resources(counts["ok"]),
+        wall_s=round(mon.wall_s, 6),
+    )
+    return record
+
+
+async def _warm(handle: StackHandle, config: Config) -> None:
+    async with client_session(max(1, config.warmup_requests)) as session:
+        await warm_up(session, handle.base_url, config.warmup_requests, config.delay_ms,
+                      config.request_timeout_s)
+
+
+# --- rounds -----------------------------------------------------------------------------
+
+def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
+                     run_id: str, writer: TrialWriter, progress: Progress,
+                     log_dir: Path | None) -> int:
+    """Run one stack's trials of a round, restarting it after any failure. Returns failures."""
+    remaining = list(trials)
+    failures = 0
+    while remaining:
+        try:
+            with running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
+                               health_timeout_s=config.health_timeout_s,
+                               log_dir=log_dir) as handle:
+                if config.warmup_requests:
+                    asyncio.run(_warm(handle, config))
+                while remaining:
+                    record = run_trial(config, run_id, handle, remaining[0])
+                    writer.write(record)
+                    remaining.pop(0)
+                    progress.advance(record)
+                    if record["status"] == "failed":
+                        failures += 1
+                        if config.on_failure == "stop":
+                            raise StopRun(f"trial {record['trial_id']} failed: {record['error']}")
+                        progress.note(f"{record['trial_id']} failed ({record['error']}); "
+                                      f"restarting {spec.name}")
+                        break
+        except StackError as exc:
+            # The stack did not start, or died outside a trial: the next trial fails with it.
+            trial = remaining.pop(0)
+            record = failed_record(run_id, trial, str(exc))
+            writer.write(record)
+            progress.advance(record)
+            failures += 1
+            if config.on_failure == "stop":
+                raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
+            progress.note(f"{trial.trial_id} failed: {exc}")
+    return failures
+
+
+def make_run_id(config: Config, now: dt.datetime | None = None) -> str:
+    """``YYYYmmdd-HHMMSS-<config name>``: sortable and readable."""
+    now = now or dt.datetime.now(dt.UTC)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.source).stem or "config").strip("-")
+    return f"{now:%Y%m%d-%H%M%S}-{stem or 'config'}"
+
+
+def new_run_dir(root: Path, run_id: str) -> Path:
+    """Create a fresh run folder under ``root``; never reuses an existing one."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
+            path = root / f"{run_id}{suffix}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+    except OSError as exc:
+        raise RunDirError(f"{root}: cannot create a run folder ({exc.strerror or exc})") from None
+    raise RunDirError(f"{root}: too many runs named {run_id}")
+
+
+def build_manifest(config: Config, run_id: str, command: str) -> dict[str, Any]:
+    """Everything needed to understand and reproduce the run, written before it starts."""
+    environment = envinfo.collect_environment()
+    lock = envinfo.lock_hash()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "user": getpass.getuser(),
+        "seed": config.seed,
+        "target": "local",
+        "config": config.resolved(),
+        "config_hash": config.digest(),
+        "harness_version": __version__,
+        "lock_hash": lock,
+        "compat_id": envinfo.compat_id(__version__, lock),
+        "git": envinfo.collect_git(),
+        "environment": environment,
+        "machine_id": envinfo.machine_fingerprint(environment),
+        "trials_per_round": trials_per_round(config),
+        "stop_reason": "running",
+        "rounds_completed": 0,
+    }
+
+
+def _widest_half_width(run_dir: Path) -> tuple[float | None, int]:
+    """The widest relative CI half-width among headline speedups, and how many there are."""
+    from harness.rundir import load_run
+    from harness.stats import ci_half_width_ratio
+    from harness.summary import summarise
+
+    summary = summarise(load_run(run_dir))
+    widths = []
+    for s in summary["speedups"]:
+        if not s.get("headline") or s["stack"] == s["baseline"]:
+            continue
+        if s["ci_low"] is None or s["ci_high"] is None:
+            return None, 0
+        widths.append(ci_half_width_ratio(s["ratio"], s["ci_low"], s["ci_high"]))
+    return (max(widths) if widths else None), len(widths)
+
+
+def execute(config: Config, run_dir: Path, progress: Progress, *,
+            start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0) -> RunOutcome:
+    """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds."""
+    manifest_path = run_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    run_id = manifest["run_id"]
+    skip_ids = set(skip)
+    log_dir = run_dir / "logs"
+    counts = {"ok": 0, "failed": 0, "invalid": 0}
+    per_round = trials_per_round(config)
+    progress.start(per_round * config.rounds - len(skip_ids))
+    stop_reason = "interrupted"
+    round_no = start_round - 1
+    order = (start_round - 1) * per_round
+
+    counting = _CountingProgress(progress, counts)
+    try:
+        with TrialWriter(run_dir / "trials.jsonl") as writer:
+            while True:
+                round_no += 1
+                planned = plan_round(config, round_no, order)
+                order += len(planned)
+                for name in dict.fromkeys(t.stack for t in planned):
+                    todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
+                    if todo:
+                        run_stack_trials(config, config.stack(name), todo, run_id, writer,
+                                         counting, log_dir)
+                rounds_done = round_no
+                manifest["rounds_completed"] = rounds_done
+                write_json_atomic(manifest_path, manifest)
+                if round_no < config.rounds:
+                    continue
+                if config.target_ci <= 0:
+                    stop_reason = f"fixed rounds: {round_no} completed"
+                    break
+                widest, count = _widest_half_width(run_dir)
+                if widest is not None and widest <= config.target_ci:
+                    stop_reason = (f"target reached: all {count} headline intervals within "
+                                   f"±{config.target_ci:.1%} after {round_no} rounds "
+                                   f"(widest ±{widest:.1%})")
+                    break
+                if round_no >= config.max_rounds:
+                    shown = f"±{widest:.1%}" if widest is not None else "undefined"
+                    stop_reason = (f"max rounds reached: {round_no} rounds, widest headline "
+                                   f"interval {shown} > target ±{config.target_ci:.1%}")
+                    break
+                progress.note(f"round {round_no}: widest headline interval "
+                              f"{'±%.1f%%' % (100 * widest) if widest is not None else 'undefined'}"
+                              f" > target ±{config.target_ci:.1%}; adding a round")
+                progress.extend(per_round)
+    except StopRun as exc:
+        stop_reason = f"stopped on failure (on_failure = stop): {exc}"
+    except KeyboardInterrupt:
+        stop_reason = f"interrupted (SIGINT) during round {round_no}"
+        raise
+    except BaseException as exc:
+        if type(exc).__name__ == "Terminated":
+            stop_reason = f"terminated (SIGTERM) during round {round_no}"
+        else:
+            stop_reason = f"crashed during round {round_no}: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        manifest["stop_reason"] = stop_reason
+        manifest["rounds_completed"] = rounds_done
+        manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        write_json_atomic(manifest_path, manifest)
+    return RunOutcome(run_dir, stop_reason, rounds_done, counts)
+
+
+def start_run(config: Config, results_root: Path, progress: Progress,
+              argv: list[str] | None = None) -> RunOutcome:
+    """Create a run folder, write its manifest, and execute the run."""
+    run_id = make_run_id(config)
+    run_dir = new_run_dir(results_root, run_id)
+    command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
+    manifest = build_manifest(config, run_dir.name, command)
+    write_json_atomic(run_dir / "manifest.json", manifest)
+    (run_dir / "trials.jsonl").touch()
+    return execute(config, run_dir, progress)

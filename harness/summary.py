@@ -1,0 +1,526 @@
+"""From a loaded run folder to the summary dict, the only input of the report.
+
+The summary is plain JSON data (no NaN, no infinity: a missing or undefined
+number is ``None``), and deterministic: the same run folder always gives the
+same ``json.dumps(summary, sort_keys=True)``. Lists are sorted by scenario
+(fanout, clients, rate, then others by name), level, stack and metric; the
+bootstrap of each cell is seeded from the manifest's seed plus the CRC-32 of the
+cell key; nothing depends on the clock or on ``hash()``.
+
+Shape (``schema_version`` 1)::
+
+    schema_version, run_id, baseline, confidence
+    counts     {ok, failed, invalid, skipped_lines}
+    excluded   [{status, reason, count}]            failed/invalid trials by reason
+    warnings   [str]                                in the order they were found
+    cells      [{scenario, level, stack, metric, n, mean, median, sd, min, max}]
+    latency    [{scenario, level, stack, n, p50_mean, p90_mean, p99_mean, p999_mean,
+                 pooled: {p50, p90, p99, p999, max} | None}]
+    speedups   [{scenario, level, stack, baseline, metric, ratio, ci_low, ci_high,
+                 method, n_stack, n_baseline, p_value, verdict, magnitude,
+                 higher_is_better, headline, bootstrap: {ci_low, ci_high, method} | None}]
+    model      [{scenario, level, stack, metric, expected, measured, efficiency, flagged}]
+    headlines  [{scenario, level, stack, metric, ratio, ci_low, ci_high, verdict,
+                 magnitude, sentence}]
+
+Only ``ok`` trials are samples. Per-trial latency percentiles are averaged
+across trials; the ``pooled`` percentiles come from the trials' merged HDR
+histograms and are for display only (requests inside a trial are not
+independent samples).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any, TypeGuard
+
+from hdrh.histogram import HdrHistogram
+
+from harness import stats
+from harness.rundir import Run, RunDirError
+
+SUMMARY_SCHEMA_VERSION = 1
+DEFAULT_BASELINE = "flask-gunicorn"
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_MIN_EFFICIENCY = 0.5
+SCENARIO_ORDER = ("fanout", "clients", "rate")
+HEADLINE_METRICS = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
+# Same parameters as the load generator's histograms: 1 us .. 60 s, 3 digits.
+HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS = 1, 60_000_000, 3
+
+METRIC_LABELS = {
+    "duration_s": "total duration",
+    "mean_response_s": "mean response time",
+    "throughput_rps": "throughput",
+    "calls_per_s": "upstream calls/s",
+    "achieved_rps": "achieved rate",
+    "p50_ms": "p50 latency",
+    "p90_ms": "p90 latency",
+    "p99_ms": "p99 latency",
+    "p999_ms": "p99.9 latency",
+}
+TABLE_ROWS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fanout": (("duration_s", "Total Duration (s)"), ("calls_per_s", "Requests/sec")),
+    "clients": (
+        ("duration_s", "Total Duration (s)"),
+        ("mean_response_s", "Avg Response Time (s)"),
+        ("throughput_rps", "Throughput (req/s)"),
+    ),
+    "rate": (
+        ("achieved_rps", "Achieved (req/s)"),
+        ("p50_ms", "p50 (ms)"),
+        ("p99_ms", "p99 (ms)"),
+        ("p999_ms", "p99.9 (ms)"),
+    ),
+}
+
+CellKey = tuple[str, int, str]  # scenario, level, stack
+
+
+def summarise(run: Run) -> dict[str, Any]:
+    """Summarise a loaded run: descriptive cells, speedups with CIs, model, headlines.
+
+    Raises:
+        RunDirError: the manifest's config holds an unusable baseline, confidence
+            or model_min_efficiency.
+    """
+    config = run.manifest["config"]
+    baseline, confidence, min_efficiency = _settings(config)
+    warnings: list[str] = [
+        f"trials.jsonl line {line} skipped: {reason}" for line, reason in run.skipped_lines
+    ]
+    statuses = Counter(trial["status"] for trial in run.trials)
+    ok = _group_ok(run.trials)
+    seen = sorted({_key(trial) for trial in run.trials}, key=_sort_key)
+    if not ok:
+        warnings.append("no ok trials: nothing to summarise")
+    if run.trials and not any(stack == baseline for _, _, stack in seen):
+        warnings.append(f"baseline stack {baseline!r} does not appear in the trials")
+    for key in seen:
+        n = len(ok.get(key, []))
+        if n < stats.MIN_TRIALS_FOR_CI:
+            warnings.append(
+                f"{_where(key)}: {n} ok trial(s), fewer than {stats.MIN_TRIALS_FOR_CI}: "
+                "no confidence interval"
+            )
+
+    values = _metric_values(ok, warnings)
+    cells = [
+        {"scenario": s, "level": lv, "stack": st, "metric": m, **asdict(stats.describe(xs))}
+        for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: _sort_key(kv[0]))
+    ]
+    speedups = _speedups(seen, values, baseline, confidence, run.manifest["seed"], warnings)
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "run_id": run.manifest["run_id"],
+        "baseline": baseline,
+        "confidence": confidence,
+        "counts": {
+            "ok": statuses["ok"],
+            "failed": statuses["failed"],
+            "invalid": statuses["invalid"],
+            "skipped_lines": len(run.skipped_lines),
+        },
+        "excluded": _excluded(run.trials),
+        "warnings": warnings,
+        "cells": cells,
+        "latency": _latency(ok, warnings),
+        "speedups": speedups,
+        "model": _model(values, config, min_efficiency, warnings),
+        "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
+    }
+
+
+def _settings(config: Mapping[str, Any]) -> tuple[str, float, float]:
+    baseline = config.get("baseline", DEFAULT_BASELINE)
+    confidence = config.get("confidence", DEFAULT_CONFIDENCE)
+    min_eff = config.get("model_min_efficiency", DEFAULT_MIN_EFFICIENCY)
+    if not isinstance(baseline, str) or not baseline:
+        raise RunDirError(f"manifest config: baseline must be a stack name, got {baseline!r}")
+    if not _is_number(confidence) or not 0 < confidence < 1:
+        raise RunDirError(f"manifest config: confidence must be in (0, 1), got {confidence!r}")
+    if not _is_number(min_eff) or min_eff < 0:
+        raise RunDirError(f"manifest config: model_min_efficiency must be >= 0, got {min_eff!r}")
+    return baseline, float(confidence), float(min_eff)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _key(trial: Mapping[str, Any]) -> CellKey:
+    return (trial["scenario"], trial["level"], trial["stack"])
+
+
+def _scenario_rank(scenario: str) -> tuple[int, str]:
+    rank = SCENARIO_ORDER.index(scenario) if scenario in SCENARIO_ORDER else len(SCENARIO_ORDER)
+    return (rank, scenario)
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (_scenario_rank(key[0]), *key[1:])
+
+
+def level_label(scenario: str, level: int) -> str:
+    """``N=50`` for fanout, ``C=100`` for clients, ``200 req/s`` for rate."""
+    if scenario == "fanout":
+        return f"N={level}"
+    if scenario == "clients":
+        return f"C={level}"
+    if scenario == "rate":
+        return f"{level} req/s"
+    return f"level {level}"
+
+
+def _where(key: CellKey) -> str:
+    scenario, level, stack = key
+    return f"{scenario} {level_label(scenario, level)}, {stack}"
+
+
+def _group_ok(trials: Iterable[Mapping[str, Any]]) -> dict[CellKey, list[Mapping[str, Any]]]:
+    """Ok trials per (scenario, level, stack), in run order (round, order, trial_id)."""
+    groups: dict[CellKey, list[Mapping[str, Any]]] = defaultdict(list)
+    for trial in trials:
+        if trial["status"] == "ok":
+            groups[_key(trial)].append(trial)
+    for group in groups.values():
+        group.sort(key=lambda t: (_int_or(t.get("round")), _int_or(t.get("order")), t["trial_id"]))
+    return dict(groups)
+
+
+def _int_or(value: object, default: int = -1) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _excluded(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for trial in trials:
+        if trial["status"] != "ok":
+            error = trial.get("error")
+            reason = error if isinstance(error, str) and error else "no reason recorded"
+            counts[(trial["status"], reason)] += 1
+    return [
+        {"status": status, "reason": reason, "count": count}
+        for (status, reason), count in sorted(counts.items())
+    ]
+
+
+def _metric_values(
+    ok: Mapping[CellKey, list[Mapping[str, Any]]], warnings: list[str]
+) -> dict[tuple[str, int, str, str], list[float]]:
+    """Per (scenario, level, stack, metric): one positive finite value per ok trial."""
+    values: dict[tuple[str, int, str, str], list[float]] = defaultdict(list)
+    for key in sorted(ok, key=_sort_key):
+        for trial in ok[key]:
+            for metric, value in sorted(trial["metrics"].items()):
+                if value is None:
+                    continue
+                if not _is_number(value) or value <= 0:
+                    warnings.append(
+                        f"trial {trial['trial_id']}: metric {metric} = {value!r} is not a "
+                        "positive number; left out"
+                    )
+                    continue
+                values[(*key, metric)].append(float(value))
+    return dict(values)
+
+
+def _latency(
+    ok: Mapping[CellKey, list[Mapping[str, Any]]], warnings: list[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(ok, key=_sort_key):
+        with_latency = [t for t in ok[key] if isinstance(t.get("latency_ms"), dict)]
+        if not with_latency:
+            continue
+        row: dict[str, Any] = {"scenario": key[0], "level": key[1], "stack": key[2]}
+        row["n"] = len(with_latency)
+        for name, _ in PERCENTILES:
+            xs = [t["latency_ms"].get(name) for t in with_latency]
+            nums = [float(x) for x in xs if _is_number(x)]
+            row[f"{name}_mean"] = float(sum(nums) / len(nums)) if nums else None
+        row["pooled"] = _pooled(ok[key], warnings)
+        rows.append(row)
+    return rows
+
+
+def _pooled(trials: Iterable[Mapping[str, Any]], warnings: list[str]) -> dict[str, Any] | None:
+    """Percentiles (ms) of the trials' merged HDR histograms; None without any."""
+    merged = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
+    for trial in trials:
+        encoded = trial.get("hdr")
+        if not isinstance(encoded, str) or not encoded:
+            continue
+        try:
+            merged.decode_and_add(encoded)
+        except Exception as exc:  # hdrh raises assorted types (TypeError, zlib.error, ...)
+            warnings.append(
+                f"trial {trial['trial_id']}: HDR histogram not decodable "
+                f"({type(exc).__name__}); left out of pooled latency"
+            )
+    if merged.get_total_count() == 0:
+        return None
+    pooled = {name: merged.get_value_at_percentile(pct) / 1000.0 for name, pct in PERCENTILES}
+    pooled["max"] = merged.get_max_value() / 1000.0
+    return pooled
+
+
+def _cell_seed(seed: int, key: tuple[str, int, str, str]) -> int:
+    """Bootstrap seed of one cell: stable across processes (crc32, not ``hash()``)."""
+    return (seed + zlib.crc32("|".join(map(str, key)).encode("utf-8"))) % 2**64
+
+
+def _speedups(
+    seen: list[CellKey],
+    values: Mapping[tuple[str, int, str, str], list[float]],
+    baseline: str,
+    confidence: float,
+    seed: int,
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    metrics_at: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for scenario, level, _, metric in values:
+        metrics_at[(scenario, level)].add(metric)
+    stacks_at: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for scenario, level, stack in seen:
+        if stack != baseline:
+            stacks_at[(scenario, level)].append(stack)
+    unknown: set[str] = set()
+    rows = []
+    for (scenario, level), stacks in stacks_at.items():
+        if not any(k[:3] == (scenario, level, baseline) for k in values):
+            warnings.append(
+                f"baseline {baseline!r} has no ok trials at {scenario} "
+                f"{level_label(scenario, level)}: no speedups there"
+            )
+        for stack in stacks:
+            for metric in sorted(metrics_at[(scenario, level)]):
+                try:
+                    higher = stats.is_higher_better(metric)
+                except ValueError:
+                    unknown.add(metric)
+                    continue
+                key = (scenario, level, stack, metric)
+                sp = stats.speedup(
+                    values.get(key, []),
+                    values.get((scenario, level, baseline, metric), []),
+                    higher,
+                    confidence,
+                    _cell_seed(seed, key),
+                )
+                if sp.note:
+                    warnings.append(f"{_where(key[:3])}, {metric}: {sp.note}")
+                rows.append(_speedup_row(key, baseline, higher, sp))
+    warnings.extend(
+        f"metric {metric!r} has no known orientation: no speedup computed"
+        for metric in sorted(unknown)
+    )
+    return rows
+
+
+def _speedup_row(
+    key: tuple[str, int, str, str], baseline: str, higher: bool, sp: stats.Speedup
+) -> dict[str, Any]:
+    scenario, level, stack, metric = key
+    boot = None
+    if sp.bootstrap is not None:
+        boot = {
+            "ci_low": _finite(sp.bootstrap.low),
+            "ci_high": _finite(sp.bootstrap.high),
+            "method": sp.bootstrap.method,
+        }
+    verdict, magnitude = "insufficient data", None
+    if sp.low is not None and sp.high is not None:
+        verdict, magnitude = stats.verdict(sp.low, sp.high), stats.magnitude(sp.low, sp.high)
+    return {
+        "scenario": scenario,
+        "level": level,
+        "stack": stack,
+        "baseline": baseline,
+        "metric": metric,
+        "ratio": _finite(sp.ratio),
+        "ci_low": _finite(sp.low),
+        "ci_high": _finite(sp.high),
+        "method": sp.method,
+        "n_stack": sp.n_stack,
+        "n_baseline": sp.n_baseline,
+        "p_value": _finite(sp.p_value),
+        "verdict": verdict,
+        "magnitude": magnitude,
+        "higher_is_better": higher,
+        "headline": HEADLINE_METRICS.get(scenario) == metric,
+        "bootstrap": boot,
+    }
+
+
+_MODELLED = {
+    "fanout": ("duration_s", "calls_per_s"),
+    "clients": ("duration_s", "throughput_rps"),
+}
+
+
+def _model(
+    values: Mapping[tuple[str, int, str, str], list[float]],
+    config: Mapping[str, Any],
+    min_efficiency: float,
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    """Measured cell means beside the simple model of DESIGN.md, flagged when far below."""
+    delay_ms = config.get("delay_ms")
+    stacks = config.get("stacks")
+    if not _is_number(delay_ms) or delay_ms <= 0 or not isinstance(stacks, dict):
+        if values:
+            warnings.append("manifest config lacks a positive delay_ms or a stacks table: no model")
+        return []
+    delay_s = float(delay_ms) / 1000.0
+    rows = []
+    missing: set[str] = set()
+    for key in sorted(values, key=_sort_key):
+        scenario, level, stack, metric = key
+        if scenario not in ("fanout", "clients") or metric not in _MODELLED[scenario]:
+            continue
+        stack_cfg = stacks.get(stack)
+        if not isinstance(stack_cfg, dict):
+            missing.add(stack)
+            continue
+        try:
+            expected = _expected(scenario, metric, level, delay_s, stack_cfg)
+            measured = stats.describe(values[key]).mean
+            higher = stats.is_higher_better(metric)
+            eff = stats.efficiency(measured, expected, higher)
+        except (KeyError, TypeError, ValueError) as exc:
+            warnings.append(f"{_where(key[:3])}: no model for {metric} ({exc})")
+            continue
+        rows.append(
+            {
+                "scenario": scenario,
+                "level": level,
+                "stack": stack,
+                "metric": metric,
+                "expected": expected,
+                "measured": measured,
+                "efficiency": eff,
+                "flagged": eff < min_efficiency,
+            }
+        )
+    warnings.extend(
+        f"stack {stack!r} is not in the manifest's config: no model" for stack in sorted(missing)
+    )
+    return rows
+
+
+def _expected(
+    scenario: str, metric: str, level: int, delay_s: float, stack_cfg: Mapping[str, Any]
+) -> float:
+    if scenario == "fanout":
+        duration = stats.expected_fanout_duration_s(level, delay_s, stack_cfg["fanout_mode"])
+        return duration if metric == "duration_s" else level / duration
+    slots = stack_cfg["concurrency_slots"]
+    if slots is not None and (not isinstance(slots, int) or isinstance(slots, bool)):
+        raise TypeError(f"concurrency_slots must be an integer or null, got {slots!r}")
+    if metric == "duration_s":
+        return stats.expected_clients_duration_s(level, delay_s, slots)
+    return stats.expected_clients_throughput(level, delay_s, slots)
+
+
+def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
+    fields = ("scenario", "level", "stack", "metric", "ratio", "ci_low", "ci_high")
+    row = {name: sp[name] for name in fields}
+    row.update(verdict=sp["verdict"], magnitude=sp["magnitude"])
+    row["sentence"] = headline_sentence(sp, confidence)
+    return row
+
+
+def headline_sentence(sp: Mapping[str, Any], confidence: float) -> str:
+    """One sentence for a speedup entry of the summary, e.g. for a report's lead."""
+    where = f"{sp['scenario']} {level_label(sp['scenario'], sp['level'])}"
+    metric = METRIC_LABELS.get(sp["metric"], sp["metric"])
+    trials = f"{sp['n_stack']} vs {sp['n_baseline']} ok trials"
+    if sp["ci_low"] is None or sp["ci_high"] is None:
+        return (
+            f"{where}: {sp['stack']} vs {sp['baseline']} on {metric}: insufficient data ({trials})."
+        )
+    relation = {
+        "faster": "faster than",
+        "slower": "slower than",
+    }.get(sp["verdict"], "not significantly different from")
+    notes = [sp["magnitude"]] if sp["magnitude"] not in (None, "none") else []
+    notes.append(f"{confidence:.0%} CI, {sp['method']}, {trials}")
+    return (
+        f"{where}: {sp['stack']} is {relation} {sp['baseline']} on {metric}, "
+        f"{format_ratio(sp['ratio'], sp['ci_low'], sp['ci_high'])} ({'; '.join(notes)})."
+    )
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else f"{x:.3g}"
+
+
+def format_ratio(ratio: float | None, low: float | None, high: float | None) -> str:
+    """``4.62x [4.41, 4.85]``; ``4.62x (no CI)`` without bounds; ``n/a`` without a ratio."""
+    if ratio is None:
+        return "n/a"
+    if low is None or high is None:
+        return f"{_fmt(ratio)}x (no CI)"
+    return f"{_fmt(ratio)}x [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _fmt_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if metric.endswith("_s") else f"{value:.2f}"
+
+
+def render_tables(summary: Mapping[str, Any]) -> str:
+    """Plain-text tables, one per scenario, level and non-baseline stack, each
+    followed by its verdict line; the format of the original benchmark scripts.
+    """
+    baseline = summary["baseline"]
+    means = {
+        (c["scenario"], c["level"], c["stack"], c["metric"]): c["mean"] for c in summary["cells"]
+    }
+    speedups = {
+        (s["scenario"], s["level"], s["stack"], s["metric"]): s for s in summary["speedups"]
+    }
+    pairs = sorted({(s, lv, st) for s, lv, st, _ in speedups}, key=_sort_key)
+    if not pairs:
+        return "No speedups to tabulate.\n"
+    blocks = []
+    for scenario, level, stack in pairs:
+        metrics = [m for (s, lv, st, m) in speedups if (s, lv, st) == (scenario, level, stack)]
+        rows = TABLE_ROWS.get(scenario) or tuple((m, m) for m in sorted(metrics))
+        table = [["Metric", baseline, stack, "Improvement"]]
+        for metric, label in rows:
+            sp = speedups.get((scenario, level, stack, metric))
+            table.append(
+                [
+                    label,
+                    _fmt_value(metric, means.get((scenario, level, baseline, metric))),
+                    _fmt_value(metric, means.get((scenario, level, stack, metric))),
+                    format_ratio(sp["ratio"], sp["ci_low"], sp["ci_high"]) if sp else "n/a",
+                ]
+            )
+        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        lines = [f"{scenario} {level_label(scenario, level)}: {stack} vs {baseline}"]
+        for i, row in enumerate(table):
+            lines.append(
+                " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            )
+            if i == 0:
+                lines.append("-+-".join("-" * w for w in widths))
+        headline = speedups.get((scenario, level, stack, HEADLINE_METRICS.get(scenario, "")))
+        if headline is not None:
+            lines.append("Verdict: " + headline_sentence(headline, summary["confidence"]))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"

@@ -1,0 +1,91 @@
+"""Sessions of asyncbench: every environment is installed from the committed uv.lock."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """Install the project and the named dependency groups exactly as uv.lock pins them."""
+    args = ["uv", "sync", "--frozen", "--no-default-groups"]
+    for group in groups:
+        args += ["--group", group]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+                        external=True)
+
+
+def harness(session: nox.Session, *args: str) -> None:
+    session.run("python", "-m", "harness", *args)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite (unit and integration, real servers on 127.0.0.1)."""
+    install(session, "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style with ruff and types with mypy."""
+    install(session, "lint")
+    session.run("ruff", "check", "harness", "servers", "tests", "scripts", "noxfile.py")
+    session.run("mypy")
+
+
+@nox.session
+def check(session: nox.Session) -> None:
+    """Start every stack of a config and check it honours the app contract."""
+    install(session)
+    harness(session, "check", *(session.posargs or ["--config", "configs/publish.toml"]))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the default matrix on local processes, then render its report."""
+    install(session)
+    harness(session, "run", "--config", "configs/default.toml", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Re-render the report of the newest run, or of the run folder given."""
+    install(session)
+    harness(session, "report", *session.posargs)
+
+
+@nox.session
+def stats(session: nox.Session) -> None:
+    """Print the statistics tables of the newest run, or of the run folder given."""
+    install(session)
+    harness(session, "stats", *session.posargs)
+
+
+@nox.session(default=False)
+def loadgen_bench(session: nox.Session) -> None:
+    """Measure the load generator itself: peak request rate and added latency."""
+    install(session)
+    session.run("python", "scripts/loadgen_bench.py", *session.posargs)
+
+
+@nox.session(default=False)
+def coverage_sim(session: nox.Session) -> None:
+    """Simulate interval coverage of the speedup CIs on lognormal data (prints a table)."""
+    install(session)
+    session.run("python", "scripts/coverage_sim.py", *session.posargs)
+
+
+@nox.session(default=False, venv_backend="none")
+def lock(session: nox.Session) -> None:
+    """Regenerate uv.lock from pyproject.toml (upgrading every pin)."""
+    session.run("uv", "lock", "--upgrade", *session.posargs, external=True,
+                env={"UV_PROJECT_ENVIRONMENT": os.devnull})
