@@ -9,6 +9,7 @@ then kills, the whole group and every descendant, and reaps them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ import psutil
 from harness.errors import StackExitedError, StackStartError
 
 TAIL_LINES = 15
+PR_SET_CHILD_SUBREAPER = 36
+_SUBREAPER: bool | None = None
 
 
 @dataclass
@@ -37,7 +40,12 @@ class ChildProcess:
     log_path: Path
     host: str
     port: int = 0
-    known_pids: set[int] = field(default_factory=set)
+    known: dict[int, psutil.Process] = field(default_factory=dict)
+
+    @property
+    def known_pids(self) -> set[int]:
+        """Every pid of this child's tree seen so far."""
+        return set(self.known)
 
     @property
     def pid(self) -> int:
@@ -80,7 +88,8 @@ class ChildProcess:
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
-        self.known_pids.update(p.pid for p in procs)
+        for proc in procs:
+            self.known.setdefault(proc.pid, proc)
         return procs
 
 
@@ -146,9 +155,26 @@ def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/he
         time.sleep(0.05)
 
 
+def become_subreaper() -> bool:
+    """Make this process adopt orphaned descendants (Linux), so that it can reap them.
+
+    Without it, the workers of a server whose master died are reparented to init,
+    which may reap them late; with it, ``stop_process`` reaps them itself.
+    """
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _SUBREAPER = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            _SUBREAPER = False
+    return _SUBREAPER
+
+
 def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
     """Terminate, then kill, the child's process group and every descendant; reap."""
-    procs = child.tree()
+    child.tree()
+    procs = [p for p in child.known.values() if _same_process(p)]
     pgid = child.pid
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
@@ -169,6 +195,17 @@ def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
         child.popen.kill()
     child.popen.wait()
     psutil.wait_procs(survivors, timeout=grace_s)
+    for pid in child.known:  # orphans adopted by this subreaper: reap them
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def _same_process(proc: psutil.Process) -> bool:
+    """True while ``proc`` exists and is the process we saw (not a reused pid)."""
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
 
 
 @contextlib.contextmanager
@@ -177,6 +214,7 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                     log_dir: Path | None = None, cwd: str | Path | None = None,
                     health_path: str = "/health") -> Iterator[ChildProcess]:
     """Run ``command`` until the block exits; yield it once it answers ``health_path``."""
+    become_subreaper()
     with contextlib.ExitStack() as stack:
         if log_dir is None:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
@@ -187,7 +225,8 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                                      stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         child = ChildProcess(name=name, command=command, popen=popen, log_path=log_path,
-                             host=host, port=port, known_pids={popen.pid})
+                             host=host, port=port)
+        child.tree()
         try:
             wait_healthy(child, health_timeout_s, health_path)
             child.tree()

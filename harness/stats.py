@@ -369,15 +369,24 @@ def bootstrap_ratio_ci(
 def primary_interval(
     num: Sequence[float], den: Sequence[float], confidence: float
 ) -> RatioInterval:
-    """The reported interval for ``mean(num) / mean(den)``.
+    """The reported interval for ``mean(num) / mean(den)`` of two positive samples.
 
-    Fieller's interval; when it is unbounded, the welch-log interval with method
+    Fieller's interval, cut at 0 from below (a ratio of positive means is
+    positive, and intersecting a confidence set with the parameter space keeps
+    its coverage; with 2 or 3 noisy trials Fieller's lower root can be negative).
+    When Fieller is unbounded, the welch-log interval stands in with method
     ``"welch-log (fieller unbounded)"`` so the report can say so.
+
+    Raises:
+        ValueError: fewer than 2 values in an arm, a non-positive or non-finite
+            value, or a bad confidence level.
     """
-    ci = fieller_ratio_ci(num, den, confidence)
+    x = _positive(num, "num", MIN_TRIALS_FOR_CI).tolist()
+    y = _positive(den, "den", MIN_TRIALS_FOR_CI).tolist()
+    ci = fieller_ratio_ci(x, y, confidence)
     if ci.bounded:
-        return ci
-    fallback = welch_log_ratio_ci(num, den, confidence)
+        return RatioInterval(max(ci.low, 0.0), ci.high, ci.method)
+    fallback = welch_log_ratio_ci(x, y, confidence)
     return RatioInterval(fallback.low, fallback.high, "welch-log (fieller unbounded)")
 
 

@@ -79,6 +79,8 @@ TABLE_ROWS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+SECONDS_METRICS = frozenset({"duration_s", "mean_response_s"})
+
 CellKey = tuple[str, int, str]  # scenario, level, stack
 
 
@@ -479,7 +481,7 @@ def format_ratio(ratio: float | None, low: float | None, high: float | None) -> 
 def _fmt_value(metric: str, value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.4f}" if metric.endswith("_s") else f"{value:.2f}"
+    return f"{value:.4f}" if metric in SECONDS_METRICS else f"{value:.2f}"
 
 
 def render_tables(summary: Mapping[str, Any]) -> str:

@@ -56,13 +56,26 @@ async def delay(request: web.Request) -> web.Response:
         )
     stats.enter()
     try:
-        start = time.perf_counter()
-        await asyncio.sleep(ms / 1000.0)
-        served_ms = (time.perf_counter() - start) * 1000.0
+        served_ms = await sleep_at_least(ms / 1000.0)
     finally:
         stats.leave()
     stats.served(ms, served_ms)
     return web.json_response({"requested_ms": ms, "served_ms": served_ms})
+
+
+async def sleep_at_least(seconds: float) -> float:
+    """Sleep ``seconds`` or a little more by ``time.perf_counter``; return the ms slept.
+
+    uvloop's timers have millisecond resolution and start from the loop's cached
+    time, so one ``asyncio.sleep`` can end up to a millisecond early; a served
+    delay shorter than the requested one would flatter the apps.
+    """
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.sleep(seconds)
+    while (remaining := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(remaining)
+    return (time.perf_counter() - start) * 1000.0
 
 
 async def health(request: web.Request) -> web.Response:

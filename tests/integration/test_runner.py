@@ -1,0 +1,105 @@
+"""The runner end to end on real servers: records, failures mid-trial, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.cli import main
+from harness.config import config_from_dict
+from harness.process import listening_ports
+from harness.runner import SilentProgress, start_run
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELDS = {"schema_version", "run_id", "trial_id", "round", "order", "scenario", "stack", "level",
+          "params", "status", "error", "requests", "latency_ms", "metrics", "hdr", "checks",
+          "resources"}
+
+
+def read_lines(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+
+
+def test_quick_config_through_the_cli(tmp_path: Path, capsys: Any) -> None:
+    code = main(["run", "--config", str(ROOT / "configs/quick.toml"), "--rounds", "2",
+                 "--out", str(tmp_path), "--no-report"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run_dir = Path(out.split("run folder: ")[1].splitlines()[0])
+    records = read_lines(run_dir)
+    assert len(records) == 2 * 3 * 4  # rounds x stacks x (2 fanout + 2 clients levels)
+    assert len({r["trial_id"] for r in records}) == len(records)
+    for r in records:
+        assert FIELDS <= set(r), FIELDS - set(r)
+        assert r["status"] in ("ok", "invalid"), r["error"]
+        assert set(r["latency_ms"]) >= {"mean", "p50", "p90", "p99", "max"}
+        expected = ({"duration_s", "calls_per_s"} if r["scenario"] == "fanout"
+                    else {"duration_s", "mean_response_s", "throughput_rps"})
+        assert set(r["metrics"]) == expected
+        assert r["requests"]["ok"] == r["requests"]["total"] == r["params"].get("clients", 1)
+    fanout5 = [r for r in records if r["scenario"] == "fanout" and r["level"] == 5]
+    for r in fanout5:  # sequential flask makes five 20 ms calls; the async apps make them at once
+        if r["stack"] == "flask-gunicorn":
+            assert r["metrics"]["duration_s"] >= 0.100
+        else:
+            assert r["metrics"]["duration_s"] < 0.100
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "fixed rounds: 2 completed"
+    assert manifest["config_hash"] and manifest["environment"]["cpu_count"] >= 1
+    assert "Improvement" in out and "x [" in out
+
+
+def _kill_gunicorn_mid_trial(done: threading.Event, killed: list[int]) -> None:
+    """Wait until the upstream has a request in flight, then SIGKILL gunicorn's group."""
+    me = psutil.Process()
+    deadline = time.monotonic() + 60
+    while not done.is_set() and time.monotonic() < deadline:
+        kids = me.children(recursive=True)
+        upstream = [p for p in kids if "servers.upstream" in " ".join(p.cmdline())]
+        gunicorn = [p for p in kids if "gunicorn" in " ".join(p.cmdline())
+                    and p.ppid() == me.pid]
+        ports = listening_ports(upstream, "127.0.0.1")
+        if ports and gunicorn:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/stats",
+                                            timeout=1) as resp:
+                    in_flight = json.load(resp)["in_flight"]
+            except OSError:
+                in_flight = 0
+            if in_flight > 0:
+                os.killpg(gunicorn[0].pid, signal.SIGKILL)
+                killed.append(gunicorn[0].pid)
+                return
+        time.sleep(0.02)
+
+
+def test_server_killed_mid_trial_is_recorded_failed_and_the_run_goes_on(tmp_path: Path) -> None:
+    config = config_from_dict({
+        "run": {"stacks": ["flask-gunicorn"], "rounds": 2, "delay_ms": 200,
+                "warmup_requests": 0, "seed": 3},
+        "scenarios": {"fanout": {"levels": [5, 10]}},
+        "stacks": {"flask-gunicorn": {"workers": 1, "threads": 1}},
+    })
+    done, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_gunicorn_mid_trial, args=(done, killed))
+    killer.start()
+    try:
+        outcome = start_run(config, tmp_path, SilentProgress(), argv=["run"])
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "the test never found gunicorn serving a request"
+    records = read_lines(outcome.run_dir)
+    assert [r["status"] for r in records] == ["failed", "ok", "ok", "ok"]
+    first = records[0]
+    assert "flask-gunicorn exited with code -9 while running" in first["error"]
+    assert outcome.counts == {"ok": 3, "failed": 1, "invalid": 0}
+    assert not psutil.Process().children(recursive=True)
