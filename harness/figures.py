@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,10 +28,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.axes import Axes  # noqa: E402  (after the backend is chosen)
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
@@ -49,6 +49,7 @@ METRIC_WORDS = {
     "p99_ms": "p99 latency",
     "p999_ms": "p99.9 latency",
 }
+SCENARIO_NAMES = {"fanout": "Fan-out", "clients": "Concurrent clients", "rate": "Open-loop rate"}
 LEVEL_AXIS = {
     "fanout": "N: upstream calls per request",
     "clients": "C: concurrent clients",
@@ -187,7 +188,8 @@ def _lower_errors(values: Sequence[float], errors: Sequence[float]) -> list[floa
 
 @contextmanager
 def _style(name: str) -> Iterator[None]:
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"asyncbench-{name}"}):
+    rc: Any = {**_RC, "svg.hashsalt": f"asyncbench-{name}"}
+    with matplotlib.rc_context(rc):
         yield
 
 
@@ -342,7 +344,7 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
     ax.set_ylabel("speedup (×, log scale)")
     confidence = summary.get("confidence")
     level_words = f"{confidence * 100:g}% CI" if isinstance(confidence, float) else "CI"
-    ax.set_title(f"{scenario.capitalize()}: speedup in "
+    ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: speedup in "
                  f"{METRIC_WORDS.get(str(metric), str(metric))} ({level_words})")
     ax.legend(loc="upper left")
     return fig
@@ -355,7 +357,8 @@ def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
     if not drawn:
         return None
     fig, ax = _new_figure()
-    styles = (("p50_mean", "-", "p50"), ("p99_mean", "--", "p99"), ("p999_mean", ":", "p99.9"))
+    styles: tuple[tuple[str, Any, str], ...] = (
+        ("p50_mean", "-", "p50"), ("p99_mean", "--", "p99"), ("p999_mean", ":", "p99.9"))
     levels: list[float] = []
     for stack in drawn:
         for key, linestyle, _ in styles:
@@ -387,7 +390,7 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
     """
     stacks = _stacks(summary, manifest)
     colours = _colours(stacks, str(summary.get("baseline", "")))
-    makers = {
+    makers: dict[str, Callable[[], Figure | None]] = {
         "fanout_duration": lambda: _fanout_duration(summary, manifest, stacks, colours),
         "fanout_speedup": lambda: _speedup(summary, "fanout", stacks, colours),
         "clients_throughput": lambda: _clients_throughput(summary, stacks, colours),

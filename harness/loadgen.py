@@ -63,9 +63,12 @@ class ScenarioResult:
         return f"{len(bad)} of {len(self.outcomes)} requests failed ({summary}; first: {bad[0].detail})"
 
 
-async def request(session: aiohttp.ClientSession, url: str, expect_calls: int,
+async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | None,
                   timeout_s: float, clock: Clock = time.perf_counter) -> Outcome:
-    """Send one GET and classify it; a wrong ``calls`` count in the body is ``bad_body``."""
+    """Send one GET and classify it; a wrong ``calls`` count in the body is ``bad_body``.
+
+    ``expect_calls=None`` accepts any JSON object (used on the upstream itself).
+    """
     start = clock()
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
@@ -77,8 +80,10 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int,
                 body: Any = json.loads(raw)
             except ValueError:
                 return Outcome("bad_body", latency, f"non-JSON body from {url}")
-            calls = body.get("calls") if isinstance(body, dict) else None
-            if calls != expect_calls:
+            if not isinstance(body, dict):
+                return Outcome("bad_body", latency, f"body of {url} is not a JSON object")
+            calls = body.get("calls")
+            if expect_calls is not None and calls != expect_calls:
                 return Outcome("bad_body", latency,
                                f"{url} reported {calls!r} upstream calls, expected {expect_calls}")
             return Outcome("ok", latency)

@@ -231,7 +231,8 @@ def _finalize_html(value: object) -> object:
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "md": md_escape, "code_block": md_code_block, "number": fmt_number, "ratio": fmt_ratio,
-    "ci": fmt_ci, "measure": fmt_measure, "value": fmt_value, "p": fmt_p, "percent": fmt_percent, "show": show,
+    "ci": fmt_ci, "measure": fmt_measure, "value": fmt_value, "p": fmt_p, "percent": fmt_percent,
+    "show": show,
 }
 
 
@@ -411,7 +412,8 @@ def _model_rows(summary: Mapping[str, Any], scenario: str,
         if e["scenario"] != scenario or not keep(e["stack"]):
             continue
         label, unit = _metric(e["metric"])
-        rows.append({"level": e["level"], "stack": e["stack"], "label": label, "unit": unit,
+        rows.append({"level": e["level"], "stack": e["stack"], "metric": e["metric"],
+                     "label": label, "unit": unit,
                      "expected": e["expected"], "measured": e["measured"],
                      "efficiency": e["efficiency"], "flagged": bool(e["flagged"])})
     return rows

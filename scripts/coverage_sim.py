@@ -16,6 +16,7 @@ With 1000 reps the Monte Carlo standard error of a 95% coverage is about 0.7
 points. Usage::
 
     .venv/bin/python scripts/coverage_sim.py --reps 1000 --seed 20240601
+    .venv/bin/python scripts/coverage_sim.py --trials 5 --reps 20000   # small n, precisely
 """
 
 from __future__ import annotations
@@ -83,9 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=1000, help="data sets per cell")
     parser.add_argument("--seed", type=int, default=20240601, help="master seed")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        nargs="+",
+        default=list(TRIAL_COUNTS),
+        help="trials per arm to simulate (default: 5 10 30)",
+    )
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
+    if min(args.trials) < stats.MIN_TRIALS_FOR_CI:
+        parser.error(f"--trials must be at least {stats.MIN_TRIALS_FOR_CI}")
 
     started = time.perf_counter()
     print(
@@ -99,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(header)
     print("-" * len(header))
-    for n in TRIAL_COUNTS:
+    for n in args.trials:
         for sigmas in SIGMAS:
             for method in METHODS:
                 if method == "bca-bootstrap" and n < stats.MIN_TRIALS_FOR_BOOTSTRAP:

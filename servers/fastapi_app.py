@@ -9,11 +9,10 @@ Query parameters are read raw and validated by ``servers.params``, so FastAPI's
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,8 +34,6 @@ from servers.params import (
 from servers.settings import Settings
 
 APP_NAME = "fastapi"
-
-logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -88,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"error": "invalid request", "status": 400}, status_code=400)
 
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("unhandled exception in %s", request.url.path, exc_info=exc)
+        # Starlette re-raises after sending this answer, so the server logs the traceback.
         return JSONResponse(internal_error_body(exc), status_code=500)
 
     app.add_exception_handler(ParamError, bad_param)
@@ -112,10 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn re-raises the signal it caught once it has shut down; as an interrupt
     # it ends here instead of killing the process, so SIGTERM exits 0.
     devserver.sigterm_as_interrupt()
-    try:
+    with suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

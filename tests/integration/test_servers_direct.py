@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,8 @@ class Proc:
 
 def _kill_group(proc: Proc, sig: int = signal.SIGTERM) -> int:
     """Signal the whole process group, reap the leader; SIGKILL it if it lingers."""
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.popen.pid, sig)
-    except ProcessLookupError:
-        pass
     try:
         return proc.popen.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -79,10 +77,8 @@ def spawned(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Ite
     finally:
         _kill_group(proc)
         # a server's workers may outlive their leader for a moment
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _deadline_passed(proc: Proc, deadline: float, what: str) -> None:
@@ -212,34 +208,35 @@ def test_upstream_fault_mode_answers_every_delay_with_the_status(tmp_path: Path)
 
 # ---- the apps ------------------------------------------------------------------------
 
-STACKS = {
+# stack -> (server command after "python -m", app name, /aggregate mode); fewer workers
+# than the harness uses, to keep startup short
+STACKS: dict[str, tuple[str, str, str]] = {
     "flask-gunicorn-gthread": (
-        ["gunicorn", "--no-control-socket", "-b", "127.0.0.1:0", "-w", "2", "--threads", "2"]
-        + ["-k", "gthread", "--backlog", "2048", "servers.flask_app:app"],
+        "gunicorn --no-control-socket -b 127.0.0.1:0 -w 2 --threads 2 -k gthread"
+        " --backlog 2048 servers.flask_app:app",
         "flask",
         "sequential",
     ),
     "flask-gunicorn-gevent": (
-        ["gunicorn", "--no-control-socket", "-b", "127.0.0.1:0", "-w", "1", "-k", "gevent"]
-        + ["--worker-connections", "1000", "servers.flask_app:app"],
+        "gunicorn --no-control-socket -b 127.0.0.1:0 -w 1 -k gevent --worker-connections 1000"
+        " servers.flask_app:app",
         "flask",
         "sequential",
     ),
     "quart-hypercorn": (
-        ["hypercorn", "-b", "127.0.0.1:0", "-w", "1", "-k", "uvloop", "--backlog", "2048"]
-        + ["servers.quart_app:app"],
+        "hypercorn -b 127.0.0.1:0 -w 1 -k uvloop --backlog 2048 servers.quart_app:app",
         "quart",
         "concurrent",
     ),
     "quart-gunicorn-asgi": (
-        ["gunicorn", "--no-control-socket", "-b", "127.0.0.1:0", "-w", "1", "-k", "asgi"]
-        + ["--backlog", "2048", "servers.quart_app:app"],
+        "gunicorn --no-control-socket -b 127.0.0.1:0 -w 1 -k asgi --backlog 2048"
+        " servers.quart_app:app",
         "quart",
         "concurrent",
     ),
     "fastapi-uvicorn": (
-        ["uvicorn", "--host", "127.0.0.1", "--port", "0", "--workers", "2", "--backlog", "2048"]
-        + ["--no-access-log", "servers.fastapi_app:app"],
+        "uvicorn --host 127.0.0.1 --port 0 --workers 2 --backlog 2048 --no-access-log"
+        " servers.fastapi_app:app",
         "fastapi",
         "concurrent",
     ),
@@ -263,7 +260,7 @@ def test_app_contract_under_its_production_server(tmp_path: Path, stack: str) ->
     cmd, app_name, mode = STACKS[stack]
     with upstream(tmp_path) as (up, up_url):
         port = int(up_url.rsplit(":", 1)[1])
-        with app_server(tmp_path, cmd, up_url, stack) as (server, base):
+        with app_server(tmp_path, cmd.split(), up_url, stack) as (server, base):
             status, health = get_json(base + "/health")
             assert status == 200
             assert health["status"] == "ok"
