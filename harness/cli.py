@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from harness import __version__
 from harness.config import Config, load_config
-from harness.errors import AsyncbenchError, ConfigError, StackError
+from harness.errors import AsyncbenchError, ConfigError, RunDirError, StackError
 
 DEFAULT_CONFIG = Path("configs/default.toml")
 
@@ -149,14 +149,18 @@ def _print_summary(run_dir: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the configured matrix into a new run folder and print the tables."""
     from harness.config import with_overrides
-    from harness.runner import start_run
+    from harness.runner import resume_run, start_run
 
-    config = with_overrides(_load(args), rounds=args.rounds, seed=args.seed,
-                            max_rounds=args.max_rounds, target_ci=args.target_ci)
-    if args.min_rounds is not None:
-        config = with_overrides(config, rounds=args.min_rounds)
-    with RichProgress() as progress:
-        outcome = start_run(config, args.out, progress, argv=args.argv)
+    if args.resume is not None:
+        with RichProgress() as progress:
+            outcome = resume_run(args.resume, progress)
+    else:
+        config = with_overrides(_load(args), rounds=args.rounds, seed=args.seed,
+                                max_rounds=args.max_rounds, target_ci=args.target_ci)
+        if args.min_rounds is not None:
+            config = with_overrides(config, rounds=args.min_rounds)
+        with RichProgress() as progress:
+            outcome = start_run(config, args.out, progress, argv=args.argv)
     _out(f"run folder: {outcome.run_dir}")
     _out(f"stopped: {outcome.stop_reason}")
     counts = outcome.counts
@@ -168,10 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _render_report(run_dir: Path) -> None:
-    try:
-        from harness.report import write_report
-    except ImportError:
-        return
+    from harness.report import write_report
     from harness.rundir import load_run
     from harness.summary import summarise
 
@@ -180,6 +181,38 @@ def _render_report(run_dir: Path) -> None:
     for path in paths:
         if path.suffix in (".md", ".html"):
             _out(f"report: {path}")
+
+
+def newest_run(root: Path) -> Path:
+    """The most recent run folder under ``root`` (by name, which starts with the time)."""
+    runs = sorted(p for p in root.glob("*/manifest.json") if p.parent.name != "example")
+    if not runs:
+        raise RunDirError(f"{root}: no run folder found; run `make bench` first or name one")
+    return runs[-1].parent
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the statistics of a run folder."""
+    import json
+
+    from harness.rundir import load_run
+    from harness.summary import render_tables, summarise
+
+    run = load_run(args.run_dir or newest_run(args.results))
+    for line_no, reason in run.skipped_lines:
+        _err(f"asyncbench: warning: {run.path / 'trials.jsonl'}:{line_no}: skipped ({reason})")
+    summary = summarise(run)
+    if args.json:
+        _out(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        _out(render_tables(summary))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a run's report from its files."""
+    _render_report(args.run_dir or newest_run(args.results))
+    return 0
 
 
 # --- parser -----------------------------------------------------------------------------
@@ -208,7 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, help="seed of the trial order (default: config)")
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted run from its records (other options ignored)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("stats", help="print a run's statistics (tables, or --json summary)")
+    p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--results", type=Path, default=Path("results"), help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("report", help="render a run's Markdown and HTML report")
+    p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
+    p.add_argument("--results", type=Path, default=Path("results"), help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_report)
 
     return parser
 

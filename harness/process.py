@@ -171,8 +171,25 @@ def become_subreaper() -> bool:
     return _SUBREAPER
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, so a second Ctrl-C cannot cut a
+    cleanup short; a signal that arrived meanwhile is delivered afterwards."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
     """Terminate, then kill, the child's process group and every descendant; reap."""
+    with signals_deferred():
+        _stop(child, grace_s)
+
+
+def _stop(child: ChildProcess, grace_s: float) -> None:
     child.tree()
     procs = [p for p in child.known.values() if _same_process(p)]
     pgid = child.pid

@@ -333,7 +333,10 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     log_dir = run_dir / "logs"
     counts = {"ok": 0, "failed": 0, "invalid": 0}
     per_round = trials_per_round(config)
-    progress.start(per_round * config.rounds - len(skip_ids))
+    last_planned = max(config.rounds, start_round)
+    progress.start(sum(1 for r in range(start_round, last_planned + 1)
+                       for t in plan_round(config, r, (r - 1) * per_round)
+                       if t.trial_id not in skip_ids))
     stop_reason = "interrupted"
     round_no = start_round - 1
     order = (start_round - 1) * per_round
@@ -390,6 +393,58 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
         manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         write_json_atomic(manifest_path, manifest)
     return RunOutcome(run_dir, stop_reason, rounds_done, counts)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted run picks up: the config, the trials done and the first round."""
+
+    config: Config
+    done_ids: frozenset[str]
+    start_round: int
+    rounds_done: int
+    dropped: str | None
+
+
+def resume_point(run_dir: Path) -> ResumePoint:
+    """Read an interrupted run folder and work out what remains.
+
+    A truncated last line is dropped (and described in ``dropped``); no earlier
+    line is touched. Trials already recorded, ok or not, are not run again.
+    """
+    from harness.config import config_from_resolved
+    from harness.records import repair_tail
+    from harness.rundir import load_run
+
+    trials_path = run_dir / "trials.jsonl"
+    if not (run_dir / "manifest.json").is_file() or not trials_path.is_file():
+        raise RunDirError(f"{run_dir}: not a run folder (manifest.json or trials.jsonl missing)")
+    repair = repair_tail(trials_path)
+    dropped = (f"dropped an incomplete last line ({repair.dropped_bytes} bytes: "
+               f"{repair.dropped_text!r})" if repair.dropped_bytes else None)
+    run = load_run(run_dir)
+    if run.manifest.get("stop_reason", "").startswith(("fixed rounds", "target reached",
+                                                       "max rounds")):
+        raise RunDirError(f"{run_dir}: the run already finished ({run.manifest['stop_reason']})")
+    config = config_from_resolved(run.manifest["config"])
+    done = frozenset(str(t["trial_id"]) for t in run.trials)
+    per_round = trials_per_round(config)
+    complete = 0
+    while True:
+        ids = {t.trial_id for t in plan_round(config, complete + 1, complete * per_round)}
+        if not ids <= done:
+            break
+        complete += 1
+    return ResumePoint(config, done, complete + 1, complete, dropped)
+
+
+def resume_run(run_dir: Path, progress: Progress) -> RunOutcome:
+    """Continue an interrupted run in its own folder, in the same seeded order."""
+    point = resume_point(run_dir)
+    if point.dropped:
+        progress.note(point.dropped)
+    return execute(point.config, run_dir, progress, start_round=point.start_round,
+                   skip=point.done_ids, rounds_done=point.rounds_done)
 
 
 def start_run(config: Config, results_root: Path, progress: Progress,

@@ -11,11 +11,19 @@ import signal
 from types import FrameType
 
 
+def port(raw: str) -> int:
+    """An argparse type: a TCP port, 0 letting the OS choose."""
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0..65535, got {value}")
+    return value
+
+
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """``--host`` and ``--port`` for a development server."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0: the OS chooses (default)")
+    parser.add_argument("--port", type=port, default=0, help="0: the OS chooses (default)")
     return parser
 
 

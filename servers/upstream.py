@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from servers import devserver
 from servers.errors import ParamError
 from servers.params import http_error_body, internal_error_body, param_error_body, parse_ms
 from servers.upstream_stats import UpstreamStats
@@ -201,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``python -m servers.upstream``."""
     parser = argparse.ArgumentParser(prog="python -m servers.upstream", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0: the OS chooses (default)")
+    parser.add_argument(
+        "--port", type=devserver.port, default=0, help="0: the OS chooses (default)"
+    )
     parser.add_argument("--backlog", type=_positive_int, default=DEFAULT_BACKLOG)
     parser.add_argument(
         "--fail-status",
