@@ -17,6 +17,7 @@ The same summary therefore gives the same bytes.
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import re
@@ -31,7 +32,7 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
@@ -178,7 +179,7 @@ def _log_y(ax: Axes) -> None:
     if len(ticks) >= 2:
         ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_major_formatter(FuncFormatter(_plain))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _lower_errors(values: Sequence[float], errors: Sequence[float]) -> list[float]:
@@ -194,12 +195,12 @@ def _style(name: str) -> Iterator[None]:
 
 
 def _to_svg(fig: Figure, name: str) -> str:
-    """Save as SVG without metadata, every id prefixed with ``name``."""
+    """Save as SVG without metadata (so no date), titled, every id prefixed with ``name``."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.08,
-                metadata={"Title": caption(name), "Date": None, "Creator": None,
-                          "Format": None, "Type": None})
-    svg = buf.getvalue()
+                metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    title = f"\n <title>{html.escape(caption(name))}</title>"
+    svg = re.sub(r"(<svg\b[^>]*>)", lambda m: m.group(1) + title, buf.getvalue(), count=1)
     ids = sorted(set(_ID.findall(svg)), key=len, reverse=True)
     for old in ids:
         new = f"{name}-{old}"

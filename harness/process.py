@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -173,14 +174,29 @@ def become_subreaper() -> bool:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, so a second Ctrl-C cannot cut a
-    cleanup short; a signal that arrived meanwhile is delivered afterwards."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Hold SIGINT and SIGTERM until the block ends, so that a Ctrl-C cannot cut a start
+    or a cleanup short; a signal that arrived meanwhile is raised again afterwards.
+
+    The handlers are swapped rather than the signals masked: a process-directed signal
+    may land on any thread, and Python runs its handler in the main thread regardless.
+    Outside the main thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
@@ -237,16 +253,19 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
-        with log_path.open("ab") as log:
-            popen = subprocess.Popen(command, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        child = ChildProcess(name=name, command=command, popen=popen, log_path=log_path,
-                             host=host, port=port)
-        child.tree()
+        child: ChildProcess | None = None
         try:
+            # A signal between the fork and the try below would leak the child: hold it.
+            with signals_deferred(), log_path.open("ab") as log:
+                popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+                child = ChildProcess(name=name, command=command, popen=popen,
+                                     log_path=log_path, host=host, port=port)
+                child.tree()
             wait_healthy(child, health_timeout_s, health_path)
             child.tree()
             yield child
         finally:
-            stop_process(child)
+            if child is not None:
+                stop_process(child)

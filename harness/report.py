@@ -20,6 +20,7 @@ every printed number is rounded in exactly one place.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -236,8 +237,12 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
+@functools.cache
 def environment(output: str) -> Environment:
-    """The Jinja environment for ``"markdown"`` or ``"html"`` output (StrictUndefined)."""
+    """The Jinja environment for ``"markdown"`` or ``"html"`` output (StrictUndefined).
+
+    Cached: templates are compiled once per process.
+    """
     if output not in ("markdown", "html"):
         raise ValueError(f"output must be 'markdown' or 'html', got {output!r}")
     env = Environment(
