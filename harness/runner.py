@@ -323,6 +323,31 @@ def _widest_half_width(run_dir: Path) -> tuple[float | None, int]:
     return (max(widths) if widths else None), len(widths)
 
 
+def _pct(width: float | None) -> str:
+    return f"±{width:.1%}" if width is not None else "undefined"
+
+
+def stop_decision(config: Config, round_no: int, widest: float | None,
+                  count: int) -> str | None:
+    """Why the run stops after round ``round_no``, or None to add a round.
+
+    ``widest`` is the widest relative half-width among the ``count`` headline
+    speedup intervals (None when one is undefined); it is only consulted between
+    ``config.rounds`` and ``config.max_rounds`` when a ``target_ci`` is set.
+    """
+    if round_no < config.rounds:
+        return None
+    if config.target_ci <= 0:
+        return f"fixed rounds: {round_no} completed"
+    if widest is not None and widest <= config.target_ci:
+        return (f"target reached: all {count} headline intervals within "
+                f"±{config.target_ci:.1%} after {round_no} rounds (widest {_pct(widest)})")
+    if round_no >= config.max_rounds:
+        return (f"max rounds reached: {round_no} rounds, widest headline interval "
+                f"{_pct(widest)} > target ±{config.target_ci:.1%}")
+    return None
+
+
 def execute(config: Config, run_dir: Path, progress: Progress, *,
             start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0) -> RunOutcome:
     """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds."""
@@ -356,25 +381,16 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                 rounds_done = round_no
                 manifest["rounds_completed"] = rounds_done
                 write_json_atomic(manifest_path, manifest)
+                widest, count = ((None, 0) if round_no < config.rounds or config.target_ci <= 0
+                                 else _widest_half_width(run_dir))
+                reason = stop_decision(config, round_no, widest, count)
+                if reason is not None:
+                    stop_reason = reason
+                    break
                 if round_no < config.rounds:
                     continue
-                if config.target_ci <= 0:
-                    stop_reason = f"fixed rounds: {round_no} completed"
-                    break
-                widest, count = _widest_half_width(run_dir)
-                if widest is not None and widest <= config.target_ci:
-                    stop_reason = (f"target reached: all {count} headline intervals within "
-                                   f"±{config.target_ci:.1%} after {round_no} rounds "
-                                   f"(widest ±{widest:.1%})")
-                    break
-                if round_no >= config.max_rounds:
-                    shown = f"±{widest:.1%}" if widest is not None else "undefined"
-                    stop_reason = (f"max rounds reached: {round_no} rounds, widest headline "
-                                   f"interval {shown} > target ±{config.target_ci:.1%}")
-                    break
                 progress.note(f"round {round_no}: widest headline interval "
-                              f"{'±%.1f%%' % (100 * widest) if widest is not None else 'undefined'}"
-                              f" > target ±{config.target_ci:.1%}; adding a round")
+                              f"{_pct(widest)} > target ±{config.target_ci:.1%}; adding a round")
                 progress.extend(per_round)
     except StopRun as exc:
         stop_reason = f"stopped on failure (on_failure = stop): {exc}"

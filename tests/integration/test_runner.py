@@ -103,3 +103,19 @@ def test_server_killed_mid_trial_is_recorded_failed_and_the_run_goes_on(tmp_path
     assert "flask-gunicorn exited with code -9 while running" in first["error"]
     assert outcome.counts == {"ok": 3, "failed": 1, "invalid": 0}
     assert not psutil.Process().children(recursive=True)
+
+
+def test_adaptive_stopping_adds_rounds_up_to_the_maximum(tmp_path: Path) -> None:
+    config = config_from_dict({
+        "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "rounds": 2, "max_rounds": 3,
+                "target_ci": 0.0001, "delay_ms": 10, "warmup_requests": 1, "seed": 4},
+        "scenarios": {"fanout": {"levels": [3]}},
+        "stacks": {"flask-gunicorn": {"workers": 1}, "quart-hypercorn": {"workers": 1}},
+    })
+    outcome = start_run(config, tmp_path, SilentProgress(), argv=["run"])
+    assert outcome.rounds_completed == 3
+    assert outcome.stop_reason.startswith("max rounds reached: 3 rounds, widest headline interval")
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    assert manifest["stop_reason"] == outcome.stop_reason
+    assert manifest["rounds_completed"] == 3
+    assert len(read_lines(outcome.run_dir)) == 3 * 2
