@@ -213,8 +213,9 @@ class Config:
                "must be a non-negative integer")
         _check(_is_int(self.delay_ms) and 0 <= self.delay_ms <= 60_000, "[run] delay_ms",
                self.delay_ms, "must be an integer in 0..60000")
-        _check(_is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 3600,
-               "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 3600]")
+        # Latency histograms record up to 120 s; a longer timeout could not be recorded.
+        _check(_is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 120,
+               "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 120]")
         _check(_is_number(self.confidence) and 0.5 <= self.confidence < 1, "[run] confidence",
                self.confidence, "must be a number in [0.5, 1)")
         _check(_is_number(self.model_min_efficiency) and 0 < self.model_min_efficiency <= 1,

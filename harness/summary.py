@@ -38,9 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any, TypeGuard
 
-from hdrh.histogram import HdrHistogram
-
 from harness import stats
+from harness.records import new_histogram
 from harness.rundir import Run, RunDirError
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -50,8 +49,6 @@ DEFAULT_MIN_EFFICIENCY = 0.5
 SCENARIO_ORDER = ("fanout", "clients", "rate")
 HEADLINE_METRICS = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
-# Same parameters as the load generator's histograms: 1 us .. 60 s, 3 digits.
-HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS = 1, 60_000_000, 3
 
 METRIC_LABELS = {
     "duration_s": "total duration",
@@ -257,7 +254,7 @@ def _latency(
 
 def _pooled(trials: Iterable[Mapping[str, Any]], warnings: list[str]) -> dict[str, Any] | None:
     """Percentiles (ms) of the trials' merged HDR histograms; None without any."""
-    merged = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
+    merged = new_histogram()
     for trial in trials:
         encoded = trial.get("hdr")
         if not isinstance(encoded, str) or not encoded:
