@@ -155,6 +155,32 @@ class ScenarioSpec:
                f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
 
 
+SWEEPABLE = ("workers", "threads", "worker_connections", "backlog", "keepalive_s", "pool_size")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One stack parameter taking several values: the stack becomes one variant per value."""
+
+    stack: str
+    param: str
+    values: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _check(self.param in SWEEPABLE, "[sweep] param", self.param,
+               f"must be one of {', '.join(SWEEPABLE)}")
+        _check(len(self.values) >= 2, "[sweep] values", list(self.values),
+               "a sweep needs at least two values")
+        _check(all(_is_int(v) for v in self.values), "[sweep] values", list(self.values),
+               "every value must be an integer")
+        _check(len(set(self.values)) == len(self.values), "[sweep] values", list(self.values),
+               "values must be distinct")
+
+    def variant(self, value: int) -> str:
+        """The name of the variant with ``param = value``, e.g. ``flask-gunicorn[threads=8]``."""
+        return f"{self.stack}[{self.param}={value}]"
+
+
 @dataclass(frozen=True)
 class Limits:
     """Instrument self-check limits; a trial beyond any of them is recorded ``invalid``."""
@@ -192,6 +218,7 @@ class Config:
     on_failure: str = "continue"
     health_timeout_s: float = 30.0
     limits: Limits = field(default_factory=Limits)
+    sweep: Sweep | None = None
     source: str = "<built-in>"
 
     def __post_init__(self) -> None:
@@ -251,8 +278,12 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep")
         }
+        data["sweep"] = None if self.sweep is None else {
+            "stack": self.sweep.stack, "param": self.sweep.param,
+            "values": list(self.sweep.values),
+            "variants": {self.sweep.variant(v): v for v in self.sweep.values}}
         data["stacks"] = {s.name: s.describe() for s in self.stacks}
         data["stack_order"] = [s.name for s in self.stacks]
         data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}
@@ -286,7 +317,8 @@ _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
 }
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks")
+_SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -324,6 +356,27 @@ def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
     return StackSpec(name=name, **fields)
 
 
+def _expand_sweep(stacks: tuple[StackSpec, ...], sweep: Sweep,
+                  baseline: str) -> tuple[StackSpec, ...]:
+    """Replace the swept stack by one variant per value, in place."""
+    names = [s.name for s in stacks]
+    if sweep.stack not in names:
+        raise ConfigError(f"[sweep] stack = {sweep.stack!r}: not among [run] stacks "
+                          f"({', '.join(names)})")
+    if baseline == sweep.stack:
+        raise ConfigError(f"[run] baseline = {baseline!r}: this stack is swept; name one of its "
+                          f"variants, e.g. {sweep.variant(sweep.values[0])!r}")
+    expanded: list[StackSpec] = []
+    for spec in stacks:
+        if spec.name != sweep.stack:
+            expanded.append(spec)
+            continue
+        for value in sweep.values:
+            expanded.append(dataclasses.replace(spec, name=sweep.variant(value),
+                                                **{sweep.param: value}))
+    return tuple(expanded)
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     """Build a validated Config from parsed TOML data."""
     for key in data:
@@ -343,6 +396,14 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     unused = sorted(set(stack_tables) - set(names))
     if unused:
         raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
+    sweep = None
+    if "sweep" in data:
+        table = _table(data["sweep"], "[sweep]", _SWEEP_KEYS)
+        for key in _SWEEP_KEYS:
+            if key not in table:
+                raise ConfigError(f"[sweep] {key}: missing (a sweep needs stack, param, values)")
+        sweep = Sweep(stack=table["stack"], param=table["param"], values=tuple(table["values"]))
+        stacks = _expand_sweep(stacks, sweep, run.get("baseline", "flask-gunicorn"))
 
     scen_tables = data.get("scenarios", {})
     if not isinstance(scen_tables, dict):
@@ -358,8 +419,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     options = {k: v for k, v in run.items() if k != "stacks"}
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if _is_int(options["rounds"]) else 1
-    return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, source=source,
-                  **options)
+    return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
+                  source=source, **options)
 
 
 def config_from_resolved(data: dict[str, Any]) -> Config:
@@ -374,10 +435,14 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
                          duration_s=data["scenarios"][name]["duration_s"])
             for name in data["scenario_order"])
         limits = Limits(**data["limits"])
-        skip = {"stacks", "scenarios", "limits"}
+        sweep_data = data.get("sweep")
+        sweep = None if not sweep_data else Sweep(
+            stack=sweep_data["stack"], param=sweep_data["param"],
+            values=tuple(sweep_data["values"]))
+        skip = {"stacks", "scenarios", "limits", "sweep"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
-        return Config(stacks=stacks, scenarios=scenarios, limits=limits, **options)
+        return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep, **options)
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"resolved config is incomplete or malformed ({exc!r})") from None
 

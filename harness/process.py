@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -252,7 +253,8 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
         if log_dir is None:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
         log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = log_dir / f"{name}.log"
+        # Stack names come from configs: never let one choose where its log goes.
+        log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=-]", "_", name).lstrip(".") + ".log")
         child: ChildProcess | None = None
         try:
             # A signal between the fork and the try below would leak the child: hold it.

@@ -132,3 +132,37 @@ def _to_toml(data: dict[str, dict[str, object]]) -> str:
     for name, body in data.items():
         table(name, body)
     return "\n".join(lines) + "\n"
+
+
+def test_sweep_expands_the_stack_into_variants() -> None:
+    data = {"run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "baseline": "quart-hypercorn"},
+            "scenarios": {"clients": {"levels": [10]}},
+            "sweep": {"stack": "flask-gunicorn", "param": "threads", "values": [2, 8, 32]}}
+    config = config_from_dict(data)
+    names = [s.name for s in config.stacks]
+    assert names == ["flask-gunicorn[threads=2]", "flask-gunicorn[threads=8]",
+                     "flask-gunicorn[threads=32]", "quart-hypercorn"]
+    assert [s.threads for s in config.stacks[:3]] == [2, 8, 32]
+    assert config.resolved()["sweep"]["variants"]["flask-gunicorn[threads=8]"] == 8
+
+
+@pytest.mark.parametrize(("sweep", "message"), [
+    ({"stack": "flask-gunicorn", "param": "colour", "values": [1, 2]}, "[sweep] param = 'colour'"),
+    ({"stack": "flask-gunicorn", "param": "threads", "values": [2]}, "at least two values"),
+    ({"stack": "nope", "param": "threads", "values": [2, 4]}, "[sweep] stack = 'nope'"),
+    ({"stack": "flask-gunicorn", "param": "threads"}, "[sweep] values: missing"),
+    ({"stack": "quart-hypercorn", "param": "threads", "values": [1, 2]},
+     "[run] baseline = 'flask-gunicorn': this stack is swept"),
+])
+def test_bad_sweeps(sweep: dict[str, object], message: str) -> None:
+    data = {"run": {"stacks": ["flask-gunicorn", "quart-hypercorn"]},
+            "scenarios": {"clients": {"levels": [10]}}, "sweep": sweep}
+    if sweep.get("stack") == "flask-gunicorn":
+        data["run"]["baseline"] = "quart-hypercorn"  # type: ignore[index]
+    else:
+        data["run"]["baseline"] = "flask-gunicorn"  # type: ignore[index]
+        data["sweep"] = dict(sweep, stack="flask-gunicorn") if sweep["stack"] == "quart-hypercorn" \
+            else sweep
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert message in str(info.value)
