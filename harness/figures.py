@@ -57,21 +57,25 @@ LEVEL_AXIS = {
     "rate": "offered load (req/s)",
 }
 
+_MARKS = (". An open marker has no interval (too few trials); a triangle marks an interval "
+          "that continues beyond the axis.")
 CAPTIONS = {
     "fanout_duration": "Fan-out: duration of one request against N (mean ± sd over trials), "
     "with the model lines: sequential calls take N × delay, concurrent ones one delay.",
     "fanout_speedup": "Fan-out: speedup over the baseline with its confidence interval "
-    "(log scale; above 1 the stack is faster).",
+    f"(log scale; above 1 the stack is faster){_MARKS}",
     "clients_throughput": "Concurrent clients: throughput against C (mean ± sd over trials); "
     "dashed lines are each stack's model (worker slots / delay).",
     "clients_p99": "Concurrent clients: p99 latency against C (mean of the per-trial p99s).",
     "clients_speedup": "Concurrent clients: throughput speedup over the baseline with its "
-    "confidence interval (log scale; above 1 the stack is faster).",
+    f"confidence interval (log scale; above 1 the stack is faster){_MARKS}",
     "rate_latency": "Open-loop rate: latency percentiles against offered load "
     "(mean of the per-trial percentiles; log scale).",
     "rate_speedup": "Open-loop rate: p99 latency speedup over the baseline with its "
-    "confidence interval (log scale; above 1 the stack is faster).",
+    f"confidence interval (log scale; above 1 the stack is faster){_MARKS}",
 }
+
+CHART_NAMES = tuple(CAPTIONS)
 
 _RC: dict[str, Any] = {
     "svg.fonttype": "none",
@@ -170,12 +174,16 @@ def _level_axis(ax: Axes, levels: Sequence[float], scenario: str) -> None:
 
 
 def _log_y(ax: Axes) -> None:
-    """A log y axis with plain labels at 1-2-5 steps."""
+    """A log y axis with plain labels at 1-2-5 steps (finer steps over a short range)."""
     ax.set_yscale("log")
     low, high = ax.get_ylim()
-    ticks = [m * 10.0**e for e in range(math.floor(math.log10(low)) - 1,
-                                        math.ceil(math.log10(high)) + 1)
-             for m in (1, 2, 5) if low <= m * 10.0**e <= high]
+    ticks: list[float] = []
+    for steps in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 8)):  # finer when the range is short
+        ticks = [m * 10.0**e for e in range(math.floor(math.log10(low)) - 1,
+                                            math.ceil(math.log10(high)) + 1)
+                 for m in steps if low <= m * 10.0**e <= high]
+        if len(ticks) >= 3:
+            break
     if len(ticks) >= 2:
         ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_major_formatter(FuncFormatter(_plain))
@@ -248,7 +256,7 @@ def _fanout_duration(summary: Mapping[str, Any], manifest: Mapping[str, Any],
     _log_y(ax)
     ax.set_ylabel("duration of one request (s)")
     ax.set_title("Fan-out: request duration against N")
-    ax.legend(loc="upper left")
+    ax.legend(loc="best")
     return fig
 
 
@@ -277,7 +285,7 @@ def _clients_throughput(summary: Mapping[str, Any], stacks: Sequence[str],
     if model:
         handles.append(Line2D([], [], color="#777777", linestyle="--", linewidth=0.9))
         labels.append("model (slots / delay)")
-    ax.legend(handles, labels, loc="upper left")
+    ax.legend(handles, labels, loc="best")
     return fig
 
 
@@ -298,7 +306,7 @@ def _clients_p99(summary: Mapping[str, Any], stacks: Sequence[str],
     ax.yaxis.set_major_formatter(FuncFormatter(_plain))
     ax.set_ylabel("p99 latency (ms)")
     ax.set_title("Concurrent clients: p99 latency against C")
-    ax.legend(loc="upper left")
+    ax.legend(loc="best")
     return fig
 
 
@@ -315,31 +323,40 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
     if not drawn:
         return None
     levels = sorted({e["level"] for e in entries})
+    ratios = [float(e["ratio"]) for e in entries] + [1.0]
+    lows = [float(e["ci_low"]) for e in entries if e.get("ci_low") is not None]
+    highs = [float(e["ci_high"]) for e in entries if e.get("ci_high") is not None]
+    # Show every ratio and the line at 1; intervals reaching far beyond end in an arrow.
+    floor = max(min([lo for lo in lows if lo > 0] + ratios) / 1.25, min(ratios) / 4)
+    ceiling = min(max([hi for hi in highs if math.isfinite(hi)] + ratios) * 1.25,
+                  max(ratios) * 4)
     fig, ax = _new_figure()
     width = 0.6 / len(drawn)
-    bounds: list[float] = [1.0]
     for i, stack in enumerate(drawn):
         offset = (i - (len(drawn) - 1) / 2) * width
+        colour = colours[stack]
         for e in sorted(_select(entries, stack=stack), key=lambda e: e["level"]):
             x = levels.index(e["level"]) + offset
             ratio = float(e["ratio"])
-            bounds.append(ratio)
             low, high = e.get("ci_low"), e.get("ci_high")
-            if low is not None and high is not None and math.isfinite(low) \
-                    and math.isfinite(high) and low > 0:
-                bounds += [low, high]
-                ax.errorbar([x], [ratio], yerr=[[ratio - low], [high - ratio]],
-                            color=colours[stack], marker="o", linestyle="none")
-            else:
-                ax.plot([x], [ratio], color=colours[stack], marker="o", linestyle="none",
+            if low is None or high is None:  # no interval: an open marker
+                ax.plot([x], [ratio], color=colour, marker="o", linestyle="none",
                         markerfacecolor="white")
-        ax.plot([], [], color=colours[stack], marker="o", linestyle="none", label=stack)
+                continue
+            shown_low, shown_high = max(float(low), floor), min(float(high), ceiling)
+            ax.errorbar([x], [ratio], yerr=[[ratio - shown_low], [shown_high - ratio]],
+                        color=colour, marker="o", linestyle="none")
+            if low <= floor:
+                ax.plot([x], [floor], color=colour, marker="v", clip_on=False)
+            if high >= ceiling:
+                ax.plot([x], [ceiling], color=colour, marker="^", clip_on=False)
+        ax.plot([], [], color=colour, marker="o", linestyle="none", label=stack)
     ax.axhline(1.0, color=BASELINE_COLOUR, linewidth=1.0, linestyle="--",
                label=f"{summary.get('baseline', 'baseline')} (baseline) = 1")
     ax.set_xticks(range(len(levels)), [_plain(float(level)) for level in levels])
     ax.set_xlim(-0.6, len(levels) - 0.4)
     ax.grid(axis="x", visible=False)
-    ax.set_ylim(min(bounds) / 1.25, max(bounds) * 1.25)
+    ax.set_ylim(floor, ceiling)
     _log_y(ax)
     ax.set_xlabel(LEVEL_AXIS.get(scenario, "level"))
     ax.set_ylabel("speedup (×, log scale)")
@@ -347,7 +364,7 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
     level_words = f"{confidence * 100:g}% CI" if isinstance(confidence, float) else "CI"
     ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: speedup in "
                  f"{METRIC_WORDS.get(str(metric), str(metric))} ({level_words})")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(3, len(drawn) + 1))
     return fig
 
 
@@ -371,11 +388,10 @@ def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
     _log_y(ax)
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title("Open-loop rate: latency against offered load")
-    stack_legend = ax.legend([Line2D([], [], color=colours[s]) for s in drawn], drawn,
-                             loc="upper left")
-    ax.add_artist(stack_legend)
-    ax.legend([Line2D([], [], color="#555555", linestyle=ls) for _, ls, _ in styles],
-              [label for _, _, label in styles], loc="lower right")
+    handles = [Line2D([], [], color=colours[s]) for s in drawn]
+    handles += [Line2D([], [], color="#555555", linestyle=ls) for _, ls, _ in styles]
+    ax.legend(handles, [*drawn, *(label for _, _, label in styles)], loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), ncol=3)
     return fig
 
 

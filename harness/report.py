@@ -32,7 +32,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from harness.figures import caption, make_figures
+from harness.figures import CHART_NAMES, caption, make_figures
 from harness.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "report_templates"
@@ -91,6 +91,11 @@ _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_request
 _ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
                 ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),
                 ("CPU frequency governor", "governor"), ("Load average (1, 5, 15 min)", "loadavg"))
+_ENV_KEYS = frozenset(k for _, k in _ENVIRONMENT)
+_MANIFEST_KEYS = frozenset({
+    "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
+    "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
+    "calibration", "schema_version"})
 NOT_RECORDED = "not recorded"
 
 
@@ -248,7 +253,7 @@ def environment(output: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2", "svg"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
                                      disabled_extensions=("md", "md.j2"),
                                      default_for_string=True, default=True),
         finalize=_finalize_markdown if output == "markdown" else _finalize_html,
@@ -278,16 +283,21 @@ def level_label(scenario: str, level: int) -> str:
     return f"level {level}"
 
 
-def is_loopback(host: str | None) -> bool:
+def is_loopback(host: str) -> bool:
     """True for ``localhost`` and any loopback IP address (127.0.0.0/8, ::1)."""
-    if host is None:
-        return True  # the harness default binds 127.0.0.1
     if host.strip().lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _is_scalar(value: object) -> bool:
+    """A value that reads as one table cell: a string, number, bool, or list of those."""
+    if isinstance(value, list | tuple):
+        return all(isinstance(v, str | int | float | bool) for v in value)
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _stack_view(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -338,6 +348,10 @@ def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> di
         "limits": dict(config.get("limits") or {}),
         "stacks": [_stack_view(name, specs.get(name)) for name in order],
         "environment": {k: env.get(k) for _, k in _ENVIRONMENT},
+        "environment_extra": {k: v for k, v in sorted(env.items())
+                              if k not in _ENV_KEYS and k != "packages" and _is_scalar(v)},
+        "extra": {k: v for k, v in sorted(manifest.items())
+                  if k not in _MANIFEST_KEYS and _is_scalar(v)},
         "packages": dict(env.get("packages") or {}),
     }
 
@@ -464,7 +478,7 @@ def _sections(summary: Mapping[str, Any], view: Mapping[str, Any], dev: bool,
 def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[str, str]]:
     notices = []
     host = view["config"]["host"]
-    if not is_loopback(host):
+    if host is not None and not is_loopback(host):
         notices.append({"tone": "bad", "title": "Not measured on loopback",
                         "text": f"The servers bound {host}, which is not a loopback address: "
                                 "network latency and any other traffic on that network are "
@@ -487,6 +501,24 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
     return notices
 
 
+def _headlines(summary: Mapping[str, Any], view: Mapping[str, Any],
+               dev: bool) -> dict[str, list[dict[str, Any]]]:
+    """The summary's headlines of one kind of stack, split into leads and the rest.
+
+    A lead is the headline at the highest level of its scenario and stack: the
+    condition the scenario exists to show. The rest keep the summary's order.
+    """
+    kinds = {s["name"]: s["kind"] for s in view["stacks"]}
+    mine = [{**h, "tone": _tone(h["verdict"])} for h in summary["headlines"]
+            if (kinds.get(h["stack"]) == "dev") == dev]
+    top: dict[tuple[str, str, str], int] = {}
+    for h in mine:
+        key = (h["scenario"], h["stack"], h["metric"])
+        top[key] = max(top.get(key, h["level"]), h["level"])
+    leads = [h for h in mine if h["level"] == top[(h["scenario"], h["stack"], h["metric"])]]
+    return {"leads": leads, "others": [h for h in mine if h not in leads]}
+
+
 def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
     config = view["config"]
     confidence = summary.get("confidence", config["confidence"])
@@ -507,7 +539,7 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "seed": view["seed"],
         "stop_reason": view["stop_reason"],
         "host": config["host"],
-        "loopback": is_loopback(config["host"]),
+        "loopback": None if config["host"] is None else is_loopback(config["host"]),
         "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),
@@ -549,13 +581,17 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "baseline": summary["baseline"],
         "confidence_pct": None if confidence is None else confidence * 100,
         "notices": _notices(summary, view),
-        "headlines": [{**h, "tone": _tone(h["verdict"])} for h in summary["headlines"]],
+        "headlines": _headlines(summary, view, dev=False),
+        "dev_headlines": _headlines(summary, view, dev=True),
         "sections": _sections(summary, view, dev=False, figures=figures),
         "dev_sections": _sections(summary, view, dev=True, figures=figures),
         "dev_stacks": [s["name"] for s in view["stacks"] if s["kind"] == "dev"],
         "stacks": view["stacks"],
         "methodology": _methodology(summary, view),
-        "environment": [{"label": label, "value": env[key]} for label, key in _ENVIRONMENT],
+        "environment": [{"label": label, "value": env[key]} for label, key in _ENVIRONMENT]
+                       + [{"label": key, "value": value}
+                          for key, value in view["environment_extra"].items()],
+        "recorded": [{"key": key, "value": value} for key, value in view["extra"].items()],
         "packages": [{"name": k, "version": v} for k, v in sorted(view["packages"].items())],
         "calibration": _pairs(view["calibration"]),
         "counts": {k: int(counts.get(k, 0)) for k in ("ok", "failed", "invalid",
@@ -612,12 +648,17 @@ def write_report(run_dir: Path, summary: Mapping[str, Any],
                  manifest: Mapping[str, Any]) -> list[Path]:
     """Write ``figures/*.svg``, ``report.md`` and ``report.html`` into ``run_dir``.
 
+    Charts of an earlier rendering that this summary has no data for are removed.
+
     Returns:
         The paths written: the figures in report order, then report.md, report.html.
     """
     svgs = make_figures(summary, manifest)
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
+    for name in CHART_NAMES:  # a chart an earlier rendering drew but this one has no data for
+        if name not in svgs:
+            (fig_dir / f"{name}.svg").unlink(missing_ok=True)
     written = [_write(fig_dir / f"{name}.svg", svg) for name, svg in svgs.items()]
     paths = {name: f"figures/{name}.svg" for name in svgs}
     written.append(_write(run_dir / "report.md", render_markdown(summary, manifest, paths)))

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.image import imread
+from playwright.sync_api import ConsoleMessage, Request, ViewportSize, sync_playwright
 
 from harness.report import write_report
 
@@ -21,7 +23,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report"
 SCREENSHOT_COPY = Path("/tmp/report_screenshot.png")
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -34,9 +36,6 @@ def load(name: str) -> dict[str, Any]:
 
 
 def test_report_renders_offline_without_errors(tmp_path: Path) -> None:
-    from matplotlib.image import imread
-    from playwright.sync_api import ConsoleMessage, Request, sync_playwright
-
     run_dir = tmp_path / "run"
     written = write_report(run_dir, load("summary.json"), load("manifest.json"))
     n_figures = sum(1 for p in written if p.suffix == ".svg")

@@ -69,7 +69,7 @@ def close_to(text: str, value: float) -> bool:
     assert number is not None, f"no number in {text!r}"
     digits = number.group().replace(",", "")
     decimals = len(digits.split(".")[1]) if "." in digits else 0
-    return abs(float(digits) - value) <= 0.5 * 10**-decimals + 1e-12
+    return abs(float(digits) - value) <= 0.5 * 10.0**-decimals + 1e-12
 
 
 def md_cells(line: str) -> list[str]:
@@ -222,6 +222,11 @@ def test_headlines_carry_their_intervals(summary: dict[str, Any], markdown: str,
         interval = f"[{h['ci_low']:.2f}, {h['ci_high']:.2f}]"
         assert f"- **{number}** {interval}: {report.md_escape(h['sentence'])}" in markdown
         assert f'<span class="ratio">{number}</span><span class="ci">{interval}</span>' in html
+    cards = html.split('<ol class="headlines">')[1].split("</ol>")[0]
+    top = {"fanout": "10", "clients": "100"}
+    leads = re.findall(r'data-scenario="(\w+)" data-level="(\d+)" data-stack="([^"]+)"', cards)
+    assert sorted(leads) == sorted((sc, top[sc], st) for sc in top
+                                   for st in ("quart-hypercorn", "fastapi-uvicorn"))
 
 
 def test_latency_and_model_values_equal_the_summary(summary: dict[str, Any], markdown: str,
@@ -231,8 +236,8 @@ def test_latency_and_model_values_equal_the_summary(summary: dict[str, Any], mar
     latency = {(d["scenario"], d["level"], d["stack"]): cells
                for d, cells in html_rows(html) if "metric" not in d}
     md_latency = {(scenario_of(h[0]) or scenario_of(h[1]), row[0], row[1]): row
-                  for h, header, rows in md_tables(markdown) if header[:3] == ["Level", "Stack", "Trials"]
-                  for row in rows}
+                  for h, header, rows in md_tables(markdown)
+                  if header[:3] == ["Level", "Stack", "Trials"] for row in rows}
     assert len(latency) == len(md_latency) == len(summary["latency"])
     for e in summary["latency"]:
         values = [e[k] for k in keys] + [e["pooled"][k] for k in pooled]
@@ -332,7 +337,7 @@ def test_missing_context_key_fails_loudly(summary: dict[str, Any], manifest: dic
     report.render_template(template, context)  # complete: renders
     for path in (("reproduce",), ("methodology", "seed"), ("sections", 0, "levels", 0, "label")):
         broken = copy.deepcopy(context)
-        target = broken
+        target: Any = broken
         for step in path[:-1]:
             target = target[step]
         del target[path[-1]]
@@ -472,7 +477,11 @@ def test_html_fetches_nothing(html: str) -> None:
 def test_same_input_same_bytes(summary: dict[str, Any], manifest: dict[str, Any],
                                svgs: dict[str, str], markdown: str, html: str,
                                tmp_path: Path) -> None:
+    stale = tmp_path / "figures" / "rate_latency.svg"  # from an earlier rendering
+    stale.parent.mkdir()
+    stale.write_text("<svg/>", encoding="utf-8")
     written = report.write_report(tmp_path, copy.deepcopy(summary), copy.deepcopy(manifest))
+    assert not stale.exists()
     assert [p.relative_to(tmp_path).as_posix() for p in written] == \
         [f"figures/{name}.svg" for name in svgs] + ["report.md", "report.html"]
     for name, svg in svgs.items():
