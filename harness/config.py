@@ -35,6 +35,7 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
 }
 SYNC_APPS = ("flask",)
 ON_FAILURE = ("continue", "stop")
+TARGETS = ("local", "compose", "external")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -186,6 +187,7 @@ class Limits:
     """Instrument self-check limits; a trial beyond any of them is recorded ``invalid``."""
 
     loadgen_cpu_max: float = 0.95          # fraction of one core used by the load generator
+    loadgen_wait_max: float = 0.25         # fraction of the trial it was runnable but had no CPU
     machine_cpu_max: float = 1.0           # fraction of all cores (1.0 = never invalid by itself)
     send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
     upstream_overshoot_p99_max_ms: float = 50.0
@@ -217,6 +219,7 @@ class Config:
     upstream_backlog: int = 4096
     on_failure: str = "continue"
     health_timeout_s: float = 30.0
+    target: str = "local"
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
     source: str = "<built-in>"
@@ -255,6 +258,8 @@ class Config:
                f"must be one of {', '.join(ON_FAILURE)}")
         _check(_is_number(self.health_timeout_s) and 1 <= self.health_timeout_s <= 600,
                "[run] health_timeout_s", self.health_timeout_s, "must be a number in 1..600")
+        _check(self.target in TARGETS, "[run] target", self.target,
+               f"must be one of {', '.join(TARGETS)}")
 
     @property
     def loopback_only(self) -> bool:
@@ -307,6 +312,7 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "warmup_requests": int, "seed": int, "delay_ms": int, "request_timeout_s": (int, float),
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
+    "target": str,
 }
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,

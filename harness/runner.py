@@ -26,8 +26,16 @@ import aiohttp
 from harness import __version__, envinfo
 from harness.config import Config, StackSpec
 from harness.errors import RunDirError, StackError
-from harness.loadgen import ScenarioResult, client_session, run_clients, run_fanout, warm_up
+from harness.loadgen import (
+    ScenarioResult,
+    client_session,
+    run_clients,
+    run_fanout,
+    single_url,
+    warm_up,
+)
 from harness.monitor import MonitorResult, TrialMonitor
+from harness.openloop import OpenLoop, RateResult, RateSpec
 from harness.plan import PlannedTrial, plan_round, trials_per_round
 from harness.records import (
     SCHEMA_VERSION,
@@ -36,7 +44,7 @@ from harness.records import (
     latency_summary,
     write_json_atomic,
 )
-from harness.stacks import StackHandle, running_stack
+from harness.stacks import StackHandle, open_stack
 
 
 class Progress(Protocol):
@@ -111,51 +119,106 @@ async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> 
         return {}
 
 
-async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[ScenarioResult, MonitorResult,
-                                                                   dict[str, Any]]:
+async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
+        ScenarioResult | RateResult, MonitorResult, dict[str, Any]]:
     params = trial.params
-    connections = params.get("clients", 1)
-    async with client_session(connections) as session, \
-            aiohttp.ClientSession() as control:
+    result: ScenarioResult | RateResult
+    async with aiohttp.ClientSession() as control:
         await _upstream_stats(control, handle.upstream_url)
-        with TrialMonitor(handle.server.tree) as monitor:
-            if trial.scenario == "fanout":
-                result = await run_fanout(session, handle.base_url, params["n"],
-                                          params["delay_ms"], params["timeout_s"])
-            elif trial.scenario == "clients":
-                result = await run_clients(session, handle.base_url, params["clients"],
-                                           params["delay_ms"], params["timeout_s"])
-            else:
-                raise ValueError(f"scenario {trial.scenario!r} has no driver")
+        if trial.scenario == "rate":
+            # Load-generator processes start before the monitor, so it measures the load only.
+            url = single_url(handle.base_url, params["delay_ms"])
+            async with OpenLoop(url, RateSpec.from_params(params)) as generator:
+                with TrialMonitor(handle.server.tree) as monitor:
+                    result = await generator.run()
+        else:
+            async with client_session(params.get("clients", 1)) as session:
+                with TrialMonitor(handle.server.tree) as monitor:
+                    if trial.scenario == "fanout":
+                        result = await run_fanout(session, handle.base_url, params["n"],
+                                                  params["delay_ms"], params["timeout_s"])
+                    elif trial.scenario == "clients":
+                        result = await run_clients(session, handle.base_url, params["clients"],
+                                                   params["delay_ms"], params["timeout_s"])
+                    else:
+                        raise ValueError(f"scenario {trial.scenario!r} has no driver")
         upstream = await _upstream_stats(control, handle.upstream_url)
     assert monitor.result is not None
     return result, monitor.result, upstream
 
 
-def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any]) -> dict[str, Any]:
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return round(value, digits) if value is not None else None
+
+
+def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
+            result: ScenarioResult | RateResult | None = None) -> dict[str, Any]:
+    """The instrument's self-checks of one trial (``config`` is for future limits).
+
+    For a rate trial the load generator's CPU and run-queue wait are its own
+    processes' (the busiest one when there are several), over the load alone.
+    """
     overshoot = upstream.get("overshoot_ms") or {}
-    return {
+    checks: dict[str, Any] = {
         "loadgen_cpu": round(mon.loadgen_cpu_fraction, 4),
-        "machine_cpu": round(mon.machine_cpu_fraction, 4),
+        "loadgen_wait": _round(mon.loadgen_wait_fraction),
+        "machine_cpu": _round(mon.machine_cpu_fraction),
+        "machine_cpu_window_s": round(mon.wall_s, 4),
+        "send_lag_ms": None,
         "upstream_requests": upstream.get("requests"),
         "upstream_max_in_flight": upstream.get("max_in_flight"),
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
     }
+    if isinstance(result, RateResult):
+        checks.update(
+            loadgen_cpu=round(result.loadgen_cpu, 4),
+            loadgen_wait=_round(result.loadgen_wait),
+            loadgen_processes=result.spec.processes,
+            loadgen_cpu_by_process=result.process_cpu,
+            send_lag_ms=result.send_lag_ms,
+            offered_requests=result.offered,
+            in_flight_peak=result.in_flight_peak,
+            in_flight_capped=result.in_flight_capped,
+        )
+    return checks
 
 
 def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
+    """Why a trial's figures cannot be trusted, load generator first; None if they can.
+
+    A machine CPU figure of None (a window too short to measure) never invalidates.
+    """
     limits = config.limits
     if checks["loadgen_cpu"] > limits.loadgen_cpu_max:
         return (f"load generator saturated: {checks['loadgen_cpu']:.0%} of a core "
                 f"> limit {limits.loadgen_cpu_max:.0%}")
-    if checks["machine_cpu"] > limits.machine_cpu_max:
-        return (f"machine CPU contention: {checks['machine_cpu']:.0%} busy "
+    wait = checks.get("loadgen_wait")
+    if wait is not None and wait > limits.loadgen_wait_max:
+        return (f"load generator starved: waited for a CPU {wait:.0%} of the trial "
+                f"> limit {limits.loadgen_wait_max:.0%}")
+    lag = (checks.get("send_lag_ms") or {}).get("p99")
+    if lag is not None and lag > limits.send_lag_p99_max_ms:
+        return (f"load generator late: send lag p99 {lag:.1f} ms "
+                f"> limit {limits.send_lag_p99_max_ms:g} ms")
+    machine = checks.get("machine_cpu")
+    if machine is not None and machine > limits.machine_cpu_max:
+        return (f"machine CPU contention: {machine:.0%} busy "
                 f"> limit {limits.machine_cpu_max:.0%}")
     p99 = checks["upstream_overshoot_ms"].get("p99")
     if p99 is not None and p99 > limits.upstream_overshoot_p99_max_ms:
         return (f"upstream late: served-delay overshoot p99 {p99:.1f} ms "
                 f"> limit {limits.upstream_overshoot_p99_max_ms:g} ms")
     return None
+
+
+def _latency_fields(result: ScenarioResult | RateResult) -> dict[str, Any]:
+    """``latency_ms`` and ``hdr`` (a rate trial's are corrected; it adds the uncorrected)."""
+    if isinstance(result, RateResult):
+        return {"latency_ms": result.latency_ms, "hdr": result.hdr,
+                "uncorrected_latency_ms": result.uncorrected_latency_ms}
+    latencies = result.ok_latencies_s()
+    hdr, hist = encode_latencies(latencies)
+    return {"latency_ms": latency_summary(latencies, hist), "hdr": hdr}
 
 
 def base_record(run_id: str, trial: PlannedTrial) -> dict[str, Any]:
@@ -187,9 +250,9 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     """Run one trial against a running stack and return its record."""
     record = base_record(run_id, trial)
     result, mon, upstream = asyncio.run(_drive(handle, trial))
-    latencies = result.ok_latencies_s()
-    hdr, hist = encode_latencies(latencies)
-    checks = _checks(config, mon, upstream)
+    if isinstance(result, RateResult):
+        record["params"].update(result.spec.record_params())
+    checks = _checks(config, mon, upstream, result)
     counts = result.counts()
     error = None
     status = "ok"
@@ -202,10 +265,9 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     if status == "ok" and (reason := _invalid_reason(config, checks)):
         status, error = "invalid", reason
     record.update(
-        status=status, error=error, requests=counts,
-        latency_ms=latency_summary(latencies, hist),
+        status=status, error=error, requests=counts, **_latency_fields(result),
         metrics={k: round(v, 6) for k, v in result.metrics.items()},
-        hdr=hdr, checks=checks, resources=mon.resources(counts["ok"]),
+        checks=checks, resources=mon.resources(counts["ok"]),
         wall_s=round(mon.wall_s, 6),
     )
     return record
@@ -227,9 +289,7 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
     failures = 0
     while remaining:
         try:
-            with running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
-                               health_timeout_s=config.health_timeout_s,
-                               log_dir=log_dir) as handle:
+            with open_stack(config, spec, log_dir) as handle:
                 if config.warmup_requests:
                     asyncio.run(_warm(handle, config))
                 while remaining:

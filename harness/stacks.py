@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.commands import app_environment, server_command, upstream_command
-from harness.config import StackSpec
+from harness.config import Config, StackSpec
 from harness.process import ChildProcess, managed_process
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +90,21 @@ def running_stack(spec: StackSpec, host: str = "127.0.0.1", *, upstream_backlog:
          running_server(spec, upstream.base_url, host, health_timeout_s=health_timeout_s,
                         log_dir=log_dir) as server:
         yield StackHandle(spec=spec, server=server, upstream=upstream)
+
+
+@contextlib.contextmanager
+def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None) -> Iterator[StackHandle]:
+    """The stack ``spec`` as the config's target provides it; the runner's only entry.
+
+    ``local`` (the default) starts fresh child processes; other targets are
+    provided by ``harness.targets``.
+    """
+    if config.target == "local":
+        with running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
+                           health_timeout_s=config.health_timeout_s, log_dir=log_dir) as handle:
+            yield handle
+        return
+    from harness.targets import open_target_stack
+
+    with open_target_stack(config, spec, log_dir) as handle:
+        yield handle
