@@ -105,8 +105,14 @@ class RichProgress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = Console(stderr=True)
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -215,6 +221,102 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- rerun, compare, publish, verify ---------------------------------------------------
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Run one recorded trial again K times on a fresh stack; print original against reruns."""
+    from harness import rerun
+    from harness.summary import HEADLINE_METRICS, level_label
+
+    target = rerun.load_target(args.run_dir, args.trial_id)
+    identity = rerun.current_identity()
+    for warning in rerun.environment_warnings(target.manifest, identity):
+        _err(f"asyncbench: warning: {warning}")
+    trial = target.trial
+    _out(f"rerunning {target.trial_id} ({trial.scenario} {level_label(trial.scenario, trial.level)}"
+         f", {trial.stack}, delay {trial.params.get('delay_ms')} ms) {args.repeat} times "
+         "on a freshly started stack")
+    headline = HEADLINE_METRICS.get(trial.scenario, "")
+
+    def show(record: dict[str, object]) -> None:
+        metrics = record.get("metrics")
+        value = metrics.get(headline) if isinstance(metrics, dict) else None
+        shown = f" {headline} = {value:.6g}" if isinstance(value, int | float) else ""
+        error = f" ({record['error']})" if record.get("error") else ""
+        _out(f"  {record['trial_id']}: {record['status']}{shown}{error}")
+
+    outcome = rerun.run_reruns(target, args.repeat, identity=identity, on_record=show)
+    _out(f"records: {outcome.records_path}")
+    _out()
+    _out(rerun.render_comparison(outcome.comparison))
+    _out()
+    _out(rerun.agreement_sentence(outcome.comparison))
+    for error in outcome.comparison.rerun_errors:
+        _err(f"asyncbench: warning: a rerun was not ok: {error}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare run B with run A per cell and metric; optionally fail on a regression."""
+    import json
+
+    from harness.compare import compare_runs, describe_regression, render_table, to_json
+    from harness.rundir import load_run
+
+    runs = [load_run(args.run_a), load_run(args.run_b)]
+    for run in runs:
+        for line_no, reason in run.skipped_lines:
+            _err(f"asyncbench: warning: {run.path / 'trials.jsonl'}:{line_no}: skipped ({reason})")
+    comparison = compare_runs(*runs)
+    for warning in comparison.warnings:
+        _err(f"asyncbench: warning: {warning}")
+    pct = args.fail_on_regression
+    if args.json:
+        _out(json.dumps(to_json(comparison, pct), indent=2, sort_keys=True, allow_nan=False))
+    else:
+        _out(render_table(comparison))
+    if pct is None:
+        return 0
+    regressions = comparison.regressions(pct)
+    say = _err if args.json else _out
+    if not regressions:
+        say(f"no metric is significantly worse by more than {pct:g}%")
+        return 0
+    say(f"{len(regressions)} metric(s) significantly worse by more than {pct:g}%:")
+    for row in regressions:
+        say(f"  REGRESSION {describe_regression(row)}")
+    return 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Write a run folder as a deterministic tar.gz bundle with SHA256SUMS."""
+    from harness.bundle import publish
+
+    published = publish(args.run_dir, args.out)
+    if published.rendered_report:
+        _out(f"report rendered into {args.run_dir} (it was missing)")
+    for warning in published.warnings:
+        _err(f"asyncbench: warning: {warning}")
+    _out(f"bundle: {published.path}")
+    _out(f"{len(published.members)} files under {published.run_id}/, "
+         f"sha256 {published.sha256}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a bundle against its SHA256SUMS and its own records."""
+    from harness.bundle import verify
+
+    result = verify(args.bundle)
+    if result.ok:
+        _out(f"ok: {result.files_verified} files verified")
+        return 0
+    for problem in result.problems:
+        _out(problem)
+    _err(f"asyncbench: {args.bundle}: verification failed ({len(result.problems)} problem(s))")
+    return 1
+
+
 # --- parser -----------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace], int]
@@ -233,13 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the benchmark matrix into a new run folder")
     _config_arg(p)
-    p.add_argument("--rounds", type=_positive_int, help="rounds to run (the minimum, with --target-ci)")
+    p.add_argument("--rounds", type=_positive_int,
+                   help="rounds to run (the minimum, with --target-ci)")
     p.add_argument("--min-rounds", type=_positive_int, help="same as --rounds")
     p.add_argument("--max-rounds", type=_positive_int, help="most rounds with --target-ci")
     p.add_argument("--target-ci", type=_fraction, help="add rounds until every headline "
                    "speedup's CI half-width is at most this fraction of the ratio (e.g. 0.05)")
     p.add_argument("--seed", type=_nonneg_int, help="seed of the trial order (default: config)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
+    p.add_argument("--out", type=Path, default=Path("results"),
+                   help="results root (default results/)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
@@ -256,7 +360,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare")
+    p.add_argument("run_dir", type=Path, help="run folder holding the trial")
+    p.add_argument("trial_id", help="the trial to rerun, e.g. r002-flask-gunicorn-fanout-5")
+    p.add_argument("--repeat", type=_positive_int, default=5, metavar="K",
+                   help="how many times to run it (default 5)")
+    p.set_defaults(func=cmd_rerun)
+
+    p = sub.add_parser("compare", help="compare run B with run A (ratio > 1: B is better)")
+    p.add_argument("run_a", type=Path, help="the reference run folder")
+    p.add_argument("run_b", type=Path, help="the run folder compared with it")
+    p.add_argument("--fail-on-regression", type=_percent, metavar="PCT",
+                   help="exit 1 when a metric is significantly worse in B by more than PCT%%")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("publish", help="write a run folder as a deterministic tar.gz bundle")
+    p.add_argument("run_dir", type=Path, help="run folder to publish")
+    p.add_argument("--out", type=Path, help="bundle file or folder "
+                   "(default: <run_id>.tar.gz beside the run folder)")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("verify", help="check a published bundle against its SHA256SUMS")
+    p.add_argument("bundle", type=Path, help="the .tar.gz bundle")
+    p.set_defaults(func=cmd_verify)
+
     return parser
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage in [0, 100)")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -289,7 +428,10 @@ def _fraction(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     func: Command | None = getattr(args, "func", None)
     if func is None:
@@ -311,4 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         _err("asyncbench: terminated")
         return 143
     except BrokenPipeError:
+        return 1
+    except OSError as exc:  # a file the run needs cannot be written or read
+        where = f" ({exc.filename})" if exc.filename else ""
+        _err(f"asyncbench: {exc.strerror or exc}{where}")
         return 1
