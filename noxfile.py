@@ -89,3 +89,10 @@ def lock(session: nox.Session) -> None:
     """Regenerate uv.lock from pyproject.toml (upgrading every pin)."""
     session.run("uv", "lock", "--upgrade", *session.posargs, external=True,
                 env={"UV_PROJECT_ENVIRONMENT": os.devnull})
+
+
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """Run 200 consecutive trials and check no process, file or port leaked."""
+    install(session)
+    session.run("python", "scripts/soak.py", *session.posargs)

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM during a run: intact records, no child left, and --resume finishes it."""
+"""Reliability, part 3: interrupts. SIGINT and SIGTERM during a run leave intact records, no child process, and --resume finishes the run."""
 
 from __future__ import annotations
 
