@@ -75,6 +75,10 @@ CAPTIONS = {
     f"confidence interval (log scale; above 1 the stack is faster){_MARKS}",
 }
 
+CAPTIONS["fanout_sweep"] = ("Fan-out: request duration against the swept stack parameter, "
+                            "one line per N (mean ± sd); dotted lines are the other stacks.")
+CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept stack parameter, "
+                             "one line per C (mean ± sd); dotted lines are the other stacks.")
 CHART_NAMES = tuple(CAPTIONS)
 
 _RC: dict[str, Any] = {
@@ -395,6 +399,49 @@ def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
     return fig
 
 
+def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
+           scenario: str) -> Figure | None:
+    """The headline metric against a swept stack parameter, one line per level."""
+    sweep = (manifest.get("config") or {}).get("sweep")
+    if not isinstance(sweep, Mapping) or not sweep.get("variants"):
+        return None
+    variants: Mapping[str, int] = sweep["variants"]
+    metric = "duration_s" if scenario == "fanout" else "throughput_rps"
+    cells = _select(summary.get("cells") or [], scenario=scenario, metric=metric)
+    swept = [c for c in cells if c["stack"] in variants and c.get("mean")]
+    if not swept:
+        return None
+    fig, ax = _new_figure()
+    levels = sorted({c["level"] for c in swept})
+    palette = matplotlib.colormaps["viridis"]
+    for i, level in enumerate(levels):
+        rows = sorted((variants[c["stack"]], c["mean"], c.get("sd") or 0.0)
+                      for c in swept if c["level"] == level)
+        colour = palette(i / max(1, len(levels) - 1) * 0.85)
+        xs, ys, sds = zip(*rows, strict=True)
+        ax.errorbar(xs, ys, yerr=[_lower_errors(ys, sds), sds], color=colour, marker="o",
+                    label=f"{stack_label(scenario, level)}")
+        for other in cells:
+            if other["level"] == level and other["stack"] not in variants and other.get("mean"):
+                ax.axhline(other["mean"], color=colour, linestyle=":", linewidth=0.9)
+    values = sorted(variants.values())
+    ax.set_xscale("log")
+    ax.set_xticks(values, [str(v) for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
+    _log_y(ax)
+    ax.set_xlabel(f"{sweep.get('stack')}: {sweep.get('param')}")
+    ax.set_ylabel("duration of one request (s)" if scenario == "fanout" else "throughput (req/s)")
+    ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: {METRIC_WORDS[metric]} "
+                 f"against {sweep.get('param')}")
+    ax.legend(loc="best")
+    return fig
+
+
+def stack_label(scenario: str, level: int) -> str:
+    """``N=5`` or ``C=200``: a level in a legend."""
+    return f"{'N' if scenario == 'fanout' else 'C'}={level}"
+
+
 def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, str]:
     """Every chart the summary has data for, as ``{name: svg_text}`` in report order.
 
@@ -413,6 +460,8 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
         "clients_throughput": lambda: _clients_throughput(summary, stacks, colours),
         "clients_p99": lambda: _clients_p99(summary, stacks, colours),
         "clients_speedup": lambda: _speedup(summary, "clients", stacks, colours),
+        "clients_sweep": lambda: _sweep(summary, manifest, "clients"),
+        "fanout_sweep": lambda: _sweep(summary, manifest, "fanout"),
         "rate_latency": lambda: _rate_latency(summary, stacks, colours),
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
     }
