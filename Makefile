@@ -46,6 +46,15 @@ bench: $(TOOLS)/.stamp
 report: $(TOOLS)/.stamp
 	$(NOX) -s report -- $(RUN)
 
+.PHONY: publish ## bundle a run as <run_id>.tar.gz beside it, with SHA256SUMS: RUN=results/<id>
+publish: $(TOOLS)/.stamp
+	$(NOX) -s publish -- $(RUN)
+ifneq ($(filter publish,$(MAKECMDGOALS)),)
+ifeq ($(RUN),)
+$(error RUN is required: make publish RUN=results/<id>)
+endif
+endif
+
 .PHONY: lock ## regenerate uv.lock
 lock: $(TOOLS)/.stamp
 	$(NOX) -s lock

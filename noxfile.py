@@ -71,10 +71,38 @@ def stats(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def rerun(session: nox.Session) -> None:
+    """Rerun one recorded trial K times on a fresh stack: -- RUN_DIR TRIAL_ID [--repeat K]."""
+    install(session)
+    harness(session, "rerun", *session.posargs)
+
+
+@nox.session(default=False)
+def compare(session: nox.Session) -> None:
+    """Compare two runs cell by cell: -- RUN_A RUN_B [--fail-on-regression PCT] [--json]."""
+    install(session)
+    harness(session, "compare", *session.posargs)
+
+
+@nox.session(default=False)
+def publish(session: nox.Session) -> None:
+    """Bundle a run folder as a deterministic tar.gz with SHA256SUMS: -- RUN_DIR [--out FILE]."""
+    install(session)
+    harness(session, "publish", *session.posargs)
+
+
+@nox.session(default=False)
 def loadgen_bench(session: nox.Session) -> None:
     """Measure the load generator itself: peak request rate and added latency."""
     install(session)
     session.run("python", "scripts/loadgen_bench.py", *session.posargs)
+
+
+@nox.session(default=False)
+def calibrate(session: nox.Session) -> None:
+    """Measure the instrument's ceilings and added latency into results/calibration.json."""
+    install(session)
+    harness(session, "calibrate", *session.posargs)
 
 
 @nox.session(default=False)

@@ -16,7 +16,7 @@ from types import FrameType
 from typing import NoReturn
 
 from harness import __version__
-from harness.config import Config, load_config
+from harness.config import TARGETS, Config, load_config
 from harness.errors import AsyncbenchError, ConfigError, RunDirError, StackError
 
 DEFAULT_CONFIG = Path("configs/default.toml")
@@ -146,7 +146,8 @@ class RichProgress:
 
 def _print_summary(run_dir: Path) -> None:
     from harness.rundir import load_run
-    from harness.summary import render_tables, summarise
+    from harness.summary import summarise
+    from harness.tables import render_tables
 
     summary = summarise(load_run(run_dir))
     _out(render_tables(summary))
@@ -162,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = resume_run(args.resume, progress)
     else:
         config = with_overrides(_load(args), rounds=args.rounds, seed=args.seed,
-                                max_rounds=args.max_rounds, target_ci=args.target_ci)
+                                max_rounds=args.max_rounds, target_ci=args.target_ci,
+                                target=args.target)
         if args.min_rounds is not None:
             config = with_overrides(config, rounds=args.min_rounds)
         with RichProgress() as progress:
@@ -202,7 +204,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import json
 
     from harness.rundir import load_run
-    from harness.summary import render_tables, summarise
+    from harness.summary import summarise
+    from harness.tables import render_tables
 
     run = load_run(args.run_dir or newest_run(args.results))
     for line_no, reason in run.skipped_lines:
@@ -226,7 +229,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Run one recorded trial again K times on a fresh stack; print original against reruns."""
     from harness import rerun
-    from harness.summary import HEADLINE_METRICS, level_label
+    from harness.metrics import HEADLINE_METRICS, level_label
 
     target = rerun.load_target(args.run_dir, args.trial_id)
     identity = rerun.current_identity()
@@ -345,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"),
                    help="results root (default results/)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--target", choices=TARGETS, help="where the stacks run: local processes "
+                   "(the default), compose (docker-compose.yml on this machine's Docker "
+                   "engine) or external (servers already running, URLs in [external])")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
     p.set_defaults(func=cmd_run)

@@ -1,11 +1,12 @@
 """Experiment configuration: frozen, typed records read from TOML and validated.
 
-A config file has four kinds of tables::
+A config file has these kinds of tables::
 
-    [run]                  rounds, seed, delay, baseline, the stacks to measure ...
+    [run]                  rounds, seed, delay, baseline, target, the stacks to measure ...
     [scenarios.NAME]       levels of one scenario (fanout, clients, rate)
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
+    [external]             target "external": upstream_url, and [external.stacks] NAME = URL
 
 Every error names the file, the key and the value, on one line.
 """
@@ -20,6 +21,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.catalogue import BUILTIN_STACKS
 from harness.errors import ConfigError
@@ -199,6 +201,57 @@ class Limits:
                    "must be a positive number")
 
 
+def url_problem(url: object) -> str | None:
+    """Why ``url`` is not a base URL ``http(s)://HOST[:PORT]``; None when it is one."""
+    if not isinstance(url, str):
+        return "must be a string"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "must look like http://HOST:PORT (the port is not a number in 0..65535)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must look like http://HOST:PORT"
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        return "must look like http://HOST:PORT, with no path, query or credentials"
+    return None
+
+
+@dataclass(frozen=True)
+class External:
+    """Where the ``external`` target finds servers it did not start: base URLs, any host.
+
+    ``stacks`` pairs stack names with URLs; it may name more stacks than a run measures.
+    """
+
+    upstream_url: str | None = None
+    stacks: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.upstream_url is not None:
+            problem = url_problem(self.upstream_url)
+            _check(problem is None, "[external] upstream_url", self.upstream_url, problem or "")
+        names = [name for name, _ in self.stacks]
+        _check(len(set(names)) == len(names), "[external.stacks]", names,
+               "stack names must be distinct")
+        for name, url in self.stacks:
+            problem = url_problem(url)
+            _check(problem is None, f"[external.stacks] {name}", url, problem or "")
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing is set (the table was absent)."""
+        return self.upstream_url is None and not self.stacks
+
+    def url(self, stack: str) -> str | None:
+        """The base URL of ``stack``, or None when the table does not name it."""
+        return dict(self.stacks).get(stack)
+
+    def resolved(self) -> dict[str, Any]:
+        """As written to the manifest: ``{"upstream_url": ..., "stacks": {NAME: URL}}``."""
+        return {"upstream_url": self.upstream_url, "stacks": dict(self.stacks)}
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole experiment: what to measure, how often, and on which stacks."""
@@ -220,6 +273,7 @@ class Config:
     on_failure: str = "continue"
     health_timeout_s: float = 30.0
     target: str = "local"
+    external: External = field(default_factory=External)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
     source: str = "<built-in>"
@@ -260,6 +314,12 @@ class Config:
                "[run] health_timeout_s", self.health_timeout_s, "must be a number in 1..600")
         _check(self.target in TARGETS, "[run] target", self.target,
                f"must be one of {', '.join(TARGETS)}")
+        if self.target == "external":
+            _check(self.external.upstream_url is not None, "[external] upstream_url", None,
+                   "required with target = \"external\" (the URL of the running mock upstream)")
+            for name in names:
+                _check(self.external.url(name) is not None, f"[external.stacks] {name}", None,
+                       "required with target = \"external\" (the URL of that running stack)")
 
     @property
     def loopback_only(self) -> bool:
@@ -283,8 +343,10 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits", "sweep")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external")
         }
+        if not self.external.empty:  # absent otherwise, so local configs keep their digest
+            data["external"] = self.external.resolved()
         data["sweep"] = None if self.sweep is None else {
             "stack": self.sweep.stack, "param": self.sweep.param,
             "values": list(self.sweep.values),
@@ -324,7 +386,8 @@ _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
 }
 _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep")
+_EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -383,6 +446,16 @@ def _expand_sweep(stacks: tuple[StackSpec, ...], sweep: Sweep,
     return tuple(expanded)
 
 
+def _external_from(data: Any) -> External:
+    """The ``[external]`` table; URLs lose a trailing slash (``http://h:1/`` is ``http://h:1``)."""
+    table = _table(data, "[external]", _EXTERNAL_KEYS)
+    stacks = table.get("stacks", {})
+    _table(stacks, "[external.stacks]", dict.fromkeys(stacks, str))
+    upstream = table.get("upstream_url")
+    return External(upstream_url=None if upstream is None else upstream.rstrip("/"),
+                    stacks=tuple((name, url.rstrip("/")) for name, url in stacks.items()))
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     """Build a validated Config from parsed TOML data."""
     for key in data:
@@ -422,11 +495,12 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
         scenarios.append(ScenarioSpec(name=name, levels=tuple(table["levels"]),
                                       duration_s=table.get("duration_s", 5.0)))
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
+    external = _external_from(data.get("external", {}))
     options = {k: v for k, v in run.items() if k != "stacks"}
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if _is_int(options["rounds"]) else 1
     return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
-                  source=source, **options)
+                  external=external, source=source, **options)
 
 
 def config_from_resolved(data: dict[str, Any]) -> Config:
@@ -445,10 +519,14 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         sweep = None if not sweep_data else Sweep(
             stack=sweep_data["stack"], param=sweep_data["param"],
             values=tuple(sweep_data["values"]))
-        skip = {"stacks", "scenarios", "limits", "sweep"}
+        ext = data.get("external") or {}
+        external = External(upstream_url=ext.get("upstream_url"),
+                            stacks=tuple((ext.get("stacks") or {}).items()))
+        skip = {"stacks", "scenarios", "limits", "sweep", "external"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
-        return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep, **options)
+        return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
+                      external=external, **options)
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"resolved config is incomplete or malformed ({exc!r})") from None
 

@@ -81,7 +81,6 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(
 )
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"calls_per_s", "throughput_rps", "achieved_rps"})
 
-FANOUT_MODES = ("sequential", "concurrent")
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -478,57 +477,6 @@ def magnitude(ci_low: float, ci_high: float) -> str:
                 return f"{word} slowdown"
         return "small slowdown"
     return "none"
-
-
-def expected_fanout_duration_s(n: int, delay_s: float, fanout_mode: str) -> float:
-    """Model duration of one fan-out request making ``n`` upstream calls of ``delay_s``.
-
-    Sequential handlers wait ``n * delay_s``; concurrent ones wait one ``delay_s``.
-    """
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if delay_s <= 0:
-        raise ValueError(f"delay_s must be positive, got {delay_s}")
-    if fanout_mode == "sequential":
-        return n * delay_s
-    if fanout_mode == "concurrent":
-        return delay_s
-    raise ValueError(f"fanout_mode must be one of {FANOUT_MODES}, got {fanout_mode!r}")
-
-
-def expected_clients_duration_s(c: int, delay_s: float, slots: int | None) -> float:
-    """Model duration of a closed burst of ``c`` clients, each needing one ``delay_s``.
-
-    With ``slots`` requests served at once the burst takes ``ceil(c/slots)`` waves;
-    ``slots=None`` (an event loop) serves all of them in one wave.
-    """
-    if c < 1:
-        raise ValueError(f"c must be at least 1, got {c}")
-    if delay_s <= 0:
-        raise ValueError(f"delay_s must be positive, got {delay_s}")
-    if slots is None:
-        return delay_s
-    if slots < 1:
-        raise ValueError(f"slots must be at least 1 or None, got {slots}")
-    return math.ceil(c / slots) * delay_s
-
-
-def expected_clients_throughput(c: int, delay_s: float, slots: int | None) -> float:
-    """Model throughput (req/s) of the burst of :func:`expected_clients_duration_s`."""
-    return c / expected_clients_duration_s(c, delay_s, slots)
-
-
-def efficiency(measured: float, expected: float, higher_is_better: bool) -> float:
-    """How close a measurement comes to its model: ``measured/expected`` for rates,
-    ``expected/measured`` for durations. About 1 at the model, lower when worse.
-
-    Raises:
-        ValueError: a value is not positive and finite.
-    """
-    for name, value in (("measured", measured), ("expected", expected)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return measured / expected if higher_is_better else expected / measured
 
 
 def ci_half_width_ratio(ratio: float, low: float, high: float) -> float:

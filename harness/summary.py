@@ -38,45 +38,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any, TypeGuard
 
-from harness import stats
+from harness import model, stats
+from harness.metrics import (
+    HEADLINE_METRICS,
+    level_label,
+    sort_key,
+)
 from harness.records import new_histogram
 from harness.rundir import Run, RunDirError
+from harness.tables import headline_sentence
 
 SUMMARY_SCHEMA_VERSION = 1
 DEFAULT_BASELINE = "flask-gunicorn"
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_MIN_EFFICIENCY = 0.5
-SCENARIO_ORDER = ("fanout", "clients", "rate")
-HEADLINE_METRICS = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
 
-METRIC_LABELS = {
-    "duration_s": "total duration",
-    "mean_response_s": "mean response time",
-    "throughput_rps": "throughput",
-    "calls_per_s": "upstream calls/s",
-    "achieved_rps": "achieved rate",
-    "p50_ms": "p50 latency",
-    "p90_ms": "p90 latency",
-    "p99_ms": "p99 latency",
-    "p999_ms": "p99.9 latency",
-}
-TABLE_ROWS: dict[str, tuple[tuple[str, str], ...]] = {
-    "fanout": (("duration_s", "Total Duration (s)"), ("calls_per_s", "Requests/sec")),
-    "clients": (
-        ("duration_s", "Total Duration (s)"),
-        ("mean_response_s", "Avg Response Time (s)"),
-        ("throughput_rps", "Throughput (req/s)"),
-    ),
-    "rate": (
-        ("achieved_rps", "Achieved (req/s)"),
-        ("p50_ms", "p50 (ms)"),
-        ("p99_ms", "p99 (ms)"),
-        ("p999_ms", "p99.9 (ms)"),
-    ),
-}
-
-SECONDS_METRICS = frozenset({"duration_s", "mean_response_s"})
 
 CellKey = tuple[str, int, str]  # scenario, level, stack
 
@@ -95,7 +72,7 @@ def summarise(run: Run) -> dict[str, Any]:
     ]
     statuses = Counter(trial["status"] for trial in run.trials)
     ok = _group_ok(run.trials)
-    seen = sorted({_key(trial) for trial in run.trials}, key=_sort_key)
+    seen = sorted({_key(trial) for trial in run.trials}, key=sort_key)
     if not ok:
         warnings.append("no ok trials: nothing to summarise")
     if run.trials and not any(stack == baseline for _, _, stack in seen):
@@ -111,7 +88,7 @@ def summarise(run: Run) -> dict[str, Any]:
     values = _metric_values(ok, warnings)
     cells = [
         {"scenario": s, "level": lv, "stack": st, "metric": m, **asdict(stats.describe(xs))}
-        for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: _sort_key(kv[0]))
+        for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: sort_key(kv[0]))
     ]
     speedups = _speedups(seen, values, baseline, confidence, run.manifest["seed"], warnings)
     return {
@@ -160,26 +137,6 @@ def _key(trial: Mapping[str, Any]) -> CellKey:
     return (trial["scenario"], trial["level"], trial["stack"])
 
 
-def _scenario_rank(scenario: str) -> tuple[int, str]:
-    rank = SCENARIO_ORDER.index(scenario) if scenario in SCENARIO_ORDER else len(SCENARIO_ORDER)
-    return (rank, scenario)
-
-
-def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (_scenario_rank(key[0]), *key[1:])
-
-
-def level_label(scenario: str, level: int) -> str:
-    """``N=50`` for fanout, ``C=100`` for clients, ``200 req/s`` for rate."""
-    if scenario == "fanout":
-        return f"N={level}"
-    if scenario == "clients":
-        return f"C={level}"
-    if scenario == "rate":
-        return f"{level} req/s"
-    return f"level {level}"
-
-
 def _where(key: CellKey) -> str:
     scenario, level, stack = key
     return f"{scenario} {level_label(scenario, level)}, {stack}"
@@ -218,7 +175,7 @@ def _metric_values(
 ) -> dict[tuple[str, int, str, str], list[float]]:
     """Per (scenario, level, stack, metric): one positive finite value per ok trial."""
     values: dict[tuple[str, int, str, str], list[float]] = defaultdict(list)
-    for key in sorted(ok, key=_sort_key):
+    for key in sorted(ok, key=sort_key):
         for trial in ok[key]:
             for metric, value in sorted(trial["metrics"].items()):
                 if value is None:
@@ -237,7 +194,7 @@ def _latency(
     ok: Mapping[CellKey, list[Mapping[str, Any]]], warnings: list[str]
 ) -> list[dict[str, Any]]:
     rows = []
-    for key in sorted(ok, key=_sort_key):
+    for key in sorted(ok, key=sort_key):
         with_latency = [t for t in ok[key] if isinstance(t.get("latency_ms"), dict)]
         if not with_latency:
             continue
@@ -383,7 +340,7 @@ def _model(
     delay_s = float(delay_ms) / 1000.0
     rows = []
     missing: set[str] = set()
-    for key in sorted(values, key=_sort_key):
+    for key in sorted(values, key=sort_key):
         scenario, level, stack, metric = key
         if scenario not in ("fanout", "clients") or metric not in _MODELLED[scenario]:
             continue
@@ -395,7 +352,7 @@ def _model(
             expected = _expected(scenario, metric, level, delay_s, stack_cfg)
             measured = stats.describe(values[key]).mean
             higher = stats.is_higher_better(metric)
-            eff = stats.efficiency(measured, expected, higher)
+            eff = model.efficiency(measured, expected, higher)
         except (KeyError, TypeError, ValueError) as exc:
             warnings.append(f"{_where(key[:3])}: no model for {metric} ({exc})")
             continue
@@ -421,14 +378,14 @@ def _expected(
     scenario: str, metric: str, level: int, delay_s: float, stack_cfg: Mapping[str, Any]
 ) -> float:
     if scenario == "fanout":
-        duration = stats.expected_fanout_duration_s(level, delay_s, stack_cfg["fanout_mode"])
+        duration = model.expected_fanout_duration_s(level, delay_s, stack_cfg["fanout_mode"])
         return duration if metric == "duration_s" else level / duration
     slots = stack_cfg["concurrency_slots"]
     if slots is not None and (not isinstance(slots, int) or isinstance(slots, bool)):
         raise TypeError(f"concurrency_slots must be an integer or null, got {slots!r}")
     if metric == "duration_s":
-        return stats.expected_clients_duration_s(level, delay_s, slots)
-    return stats.expected_clients_throughput(level, delay_s, slots)
+        return model.expected_clients_duration_s(level, delay_s, slots)
+    return model.expected_clients_throughput(level, delay_s, slots)
 
 
 def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
@@ -439,87 +396,3 @@ def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
     return row
 
 
-def headline_sentence(sp: Mapping[str, Any], confidence: float) -> str:
-    """One sentence for a speedup entry of the summary, e.g. for a report's lead."""
-    where = f"{sp['scenario']} {level_label(sp['scenario'], sp['level'])}"
-    metric = METRIC_LABELS.get(sp["metric"], sp["metric"])
-    trials = f"{sp['n_stack']} vs {sp['n_baseline']} ok trials"
-    if sp["ci_low"] is None or sp["ci_high"] is None:
-        return (
-            f"{where}: {sp['stack']} vs {sp['baseline']} on {metric}: insufficient data ({trials})."
-        )
-    relation = {
-        "faster": "faster than",
-        "slower": "slower than",
-    }.get(sp["verdict"], "not significantly different from")
-    notes = [sp["magnitude"]] if sp["magnitude"] not in (None, "none") else []
-    notes.append(f"{confidence:.0%} CI, {sp['method']}, {trials}")
-    return (
-        f"{where}: {sp['stack']} is {relation} {sp['baseline']} on {metric}, "
-        f"{format_ratio(sp['ratio'], sp['ci_low'], sp['ci_high'])} ({'; '.join(notes)})."
-    )
-
-
-def _fmt(x: float) -> str:
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else f"{x:.3g}"
-
-
-def format_ratio(ratio: float | None, low: float | None, high: float | None) -> str:
-    """``4.62x [4.41, 4.85]``; ``4.62x (no CI)`` without bounds; ``n/a`` without a ratio."""
-    if ratio is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{_fmt(ratio)}x (no CI)"
-    return f"{_fmt(ratio)}x [{_fmt(low)}, {_fmt(high)}]"
-
-
-def _fmt_value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.4f}" if metric in SECONDS_METRICS else f"{value:.2f}"
-
-
-def render_tables(summary: Mapping[str, Any]) -> str:
-    """Plain-text tables, one per scenario, level and non-baseline stack, each
-    followed by its verdict line; the format of the original benchmark scripts.
-    """
-    baseline = summary["baseline"]
-    means = {
-        (c["scenario"], c["level"], c["stack"], c["metric"]): c["mean"] for c in summary["cells"]
-    }
-    speedups = {
-        (s["scenario"], s["level"], s["stack"], s["metric"]): s for s in summary["speedups"]
-    }
-    pairs = sorted({(s, lv, st) for s, lv, st, _ in speedups}, key=_sort_key)
-    if not pairs:
-        return "No speedups to tabulate.\n"
-    blocks = []
-    for scenario, level, stack in pairs:
-        metrics = [m for (s, lv, st, m) in speedups if (s, lv, st) == (scenario, level, stack)]
-        rows = TABLE_ROWS.get(scenario) or tuple((m, m) for m in sorted(metrics))
-        table = [["Metric", baseline, stack, "Improvement"]]
-        for metric, label in rows:
-            sp = speedups.get((scenario, level, stack, metric))
-            table.append(
-                [
-                    label,
-                    _fmt_value(metric, means.get((scenario, level, baseline, metric))),
-                    _fmt_value(metric, means.get((scenario, level, stack, metric))),
-                    format_ratio(sp["ratio"], sp["ci_low"], sp["ci_high"]) if sp else "n/a",
-                ]
-            )
-        widths = [max(len(row[i]) for row in table) for i in range(4)]
-        lines = [f"{scenario} {level_label(scenario, level)}: {stack} vs {baseline}"]
-        for i, row in enumerate(table):
-            lines.append(
-                " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            )
-            if i == 0:
-                lines.append("-+-".join("-" * w for w in widths))
-        headline = speedups.get((scenario, level, stack, HEADLINE_METRICS.get(scenario, "")))
-        if headline is not None:
-            lines.append("Verdict: " + headline_sentence(headline, summary["confidence"]))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"

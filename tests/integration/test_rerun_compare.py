@@ -70,7 +70,7 @@ def test_a_rerun_of_a_fanout_trial_agrees_with_its_original(
     reruns = read_lines(files[0])
     assert [r["trial_id"] for r in reruns] == [f"{trial_id}-rerun{i:02d}" for i in range(1, 6)]
     for r in reruns:
-        assert FIELDS <= set(r), FIELDS - set(r)
+        assert set(r) >= FIELDS, FIELDS - set(r)
         assert r["status"] == "ok", r["error"]
         assert r["rerun"]["of"] == trial_id and r["run_id"] == original["run_id"]
         for key in ("stack", "scenario", "level", "params"):
@@ -122,7 +122,7 @@ def test_a_larger_upstream_delay_is_detected_as_a_regression(
     for row in durations:  # about 50/150 = 1/3, a little more for the fixed overhead
         assert row.verdict == "slower", row
         assert row.ci_high is not None and row.ci_high < 1
-        assert row.ratio is not None and 0.25 < row.ratio < 0.5, row
+        assert row.ratio is not None and 0.2 < row.ratio < 0.6, row
 
     code = main(["compare", str(runs["a"]), str(runs["b"]), "--fail-on-regression", "10"])
     captured = capsys.readouterr()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import stats
+from harness import model, stats
 
 # Two-sided 95% Student quantiles in closed form (no table look-up):
 #   df=2: t = (2p-1) / sqrt(2p(1-p)), p = 0.975 -> 0.95 / sqrt(0.04875)
@@ -331,33 +331,33 @@ def test_verdict_rejects_reversed_interval() -> None:
 
 
 def test_expected_fanout_duration() -> None:
-    assert stats.expected_fanout_duration_s(10, 0.1, "sequential") == pytest.approx(1.0)
-    assert stats.expected_fanout_duration_s(10, 0.1, "concurrent") == 0.1
+    assert model.expected_fanout_duration_s(10, 0.1, "sequential") == pytest.approx(1.0)
+    assert model.expected_fanout_duration_s(10, 0.1, "concurrent") == 0.1
     with pytest.raises(ValueError, match="fanout_mode"):
-        stats.expected_fanout_duration_s(10, 0.1, "parallel")
+        model.expected_fanout_duration_s(10, 0.1, "parallel")
     with pytest.raises(ValueError):
-        stats.expected_fanout_duration_s(0, 0.1, "sequential")
+        model.expected_fanout_duration_s(0, 0.1, "sequential")
 
 
 def test_expected_clients() -> None:
     # 100 clients, 8 slots: ceil(100/8) = 13 waves of 0.1 s = 1.3 s; 100/1.3 = 76.923 req/s
-    assert stats.expected_clients_duration_s(100, 0.1, 8) == pytest.approx(1.3)
-    assert stats.expected_clients_throughput(100, 0.1, 8) == pytest.approx(76.92307692)
+    assert model.expected_clients_duration_s(100, 0.1, 8) == pytest.approx(1.3)
+    assert model.expected_clients_throughput(100, 0.1, 8) == pytest.approx(76.92307692)
     # exact multiple: 16 clients, 8 slots -> 2 waves -> 0.2 s -> 80 req/s
-    assert stats.expected_clients_throughput(16, 0.1, 8) == pytest.approx(80.0)
+    assert model.expected_clients_throughput(16, 0.1, 8) == pytest.approx(80.0)
     # an event loop (no slot limit): one wave -> 100 / 0.1 = 1000 req/s
-    assert stats.expected_clients_duration_s(100, 0.1, None) == 0.1
-    assert stats.expected_clients_throughput(100, 0.1, None) == pytest.approx(1000.0)
+    assert model.expected_clients_duration_s(100, 0.1, None) == 0.1
+    assert model.expected_clients_throughput(100, 0.1, None) == pytest.approx(1000.0)
     with pytest.raises(ValueError):
-        stats.expected_clients_throughput(100, 0.1, 0)
+        model.expected_clients_throughput(100, 0.1, 0)
 
 
 def test_efficiency() -> None:
-    assert stats.efficiency(500.0, 1000.0, higher_is_better=True) == 0.5
+    assert model.efficiency(500.0, 1000.0, higher_is_better=True) == 0.5
     # measured duration 0.4 s against a model of 0.1 s -> 0.25
-    assert stats.efficiency(0.4, 0.1, higher_is_better=False) == pytest.approx(0.25)
+    assert model.efficiency(0.4, 0.1, higher_is_better=False) == pytest.approx(0.25)
     with pytest.raises(ValueError):
-        stats.efficiency(0.0, 1.0, higher_is_better=True)
+        model.efficiency(0.0, 1.0, higher_is_better=True)
 
 
 # --- adaptive stopping ----------------------------------------------------------------

@@ -14,7 +14,8 @@ from hdrh.histogram import HdrHistogram
 
 from harness import stats
 from harness.rundir import RunDirError, load_run
-from harness.summary import format_ratio, render_tables, summarise
+from harness.summary import summarise
+from harness.tables import format_ratio, render_tables
 
 BASE, ASYNC = "flask-gunicorn", "quart-hypercorn"
 CONFIG: dict[str, Any] = {
