@@ -21,13 +21,13 @@ from typing import Any
 import jinja2
 import pytest
 
-from harness import report
+from harness import report, report_context, report_filters
 from harness.figures import make_figures
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report"
 RATIO_CI = re.compile(r"^(\d+\.\d{2})x \[(\d+\.\d{2}), (\d+\.\d{2})\]$")
 NUMBER = re.compile(r"-?[\d,]+(?:\.\d+)?")
-LABEL_TO_METRIC = {label: metric for metric, (label, _) in report.METRICS.items()}
+LABEL_TO_METRIC = {label: metric for metric, (label, _) in report_context.METRICS.items()}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def md_tables(markdown: str) -> Iterator[tuple[list[str], list[str], list[list[s
 
 
 def scenario_of(heading: str) -> str | None:
-    for name, title in report.SCENARIO_TITLES.items():
+    for name, title in report_context.SCENARIO_TITLES.items():
         if heading.startswith(title):
             return name
     return None
@@ -117,7 +117,7 @@ def md_comparisons(markdown: str) -> dict[tuple[str, int, str, str], list[str]]:
         scenario = scenario_of(headings[0]) or scenario_of(headings[1])
         assert scenario is not None, headings
         level = int(re.search(r"\d+", headings[2]).group())  # type: ignore[union-attr]
-        assert headings[2] == report.level_label(scenario, level)
+        assert headings[2] == report_context.level_label(scenario, level)
         for row in rows:
             key = (scenario, level, header[2], LABEL_TO_METRIC[row[0]])
             assert key not in found, f"row {key} appears twice"
@@ -182,7 +182,7 @@ def test_markdown_speedups_equal_the_summary(summary: dict[str, Any], markdown: 
     assert len(rows) == len(summary["speedups"])
     cells = {(c["scenario"], c["level"], c["stack"], c["metric"]): c for c in summary["cells"]}
     for e in summary["speedups"]:
-        row = rows[(e["scenario"], e["level"], report.md_escape(e["stack"]), e["metric"])]
+        row = rows[(e["scenario"], e["level"], report_filters.md_escape(e["stack"]), e["metric"])]
         match = RATIO_CI.match(row[3])
         assert match, row[3]
         ratio, low, high = (float(g) for g in match.groups())
@@ -192,7 +192,7 @@ def test_markdown_speedups_equal_the_summary(summary: dict[str, Any], markdown: 
         assert row[4].startswith(e["verdict"])
         if e["magnitude"] != "none":
             assert f"({e['magnitude']})" in row[4]
-        assert row[5].startswith(report.METHOD_LABELS[e["method"]])
+        assert row[5].startswith(report_context.METHOD_LABELS[e["method"]])
         assert row[7] == f"{e['n_stack']} / {e['n_baseline']}"
         base = cells[(e["scenario"], e["level"], e["baseline"], e["metric"])]
         mine = cells[(e["scenario"], e["level"], e["stack"], e["metric"])]
@@ -211,7 +211,7 @@ def test_html_speedups_equal_the_summary(summary: dict[str, Any], html: str) -> 
         assert abs(low - e["ci_low"]) <= 0.005 + 1e-12
         assert abs(high - e["ci_high"]) <= 0.005 + 1e-12
         assert cells[4].startswith(e["verdict"])
-        assert cells[5].startswith(report.METHOD_LABELS[e["method"]])
+        assert cells[5].startswith(report_context.METHOD_LABELS[e["method"]])
 
 
 def test_headlines_carry_their_intervals(summary: dict[str, Any], markdown: str,
@@ -220,7 +220,7 @@ def test_headlines_carry_their_intervals(summary: dict[str, Any], markdown: str,
     for h in summary["headlines"]:
         number = f"{h['ratio']:.2f}x"
         interval = f"[{h['ci_low']:.2f}, {h['ci_high']:.2f}]"
-        assert f"- **{number}** {interval}: {report.md_escape(h['sentence'])}" in markdown
+        assert f"- **{number}** {interval}: {report_filters.md_escape(h['sentence'])}" in markdown
         assert f'<span class="ratio">{number}</span><span class="ci">{interval}</span>' in html
     cards = html.split('<ol class="headlines">')[1].split("</ol>")[0]
     top = {"fanout": "10", "clients": "100"}
@@ -323,8 +323,8 @@ def test_manifest_strings_are_escaped(summary: dict[str, Any], manifest: dict[st
 
 
 def test_md_escape() -> None:
-    assert report.md_escape("a|b\nc<d>&*_[`]#\\") == r"a\|b c&lt;d&gt;&amp;\*\_\[\`\]\#\\"
-    assert report.md_escape(report.md_escape("<")) == "&lt;"
+    assert report_filters.md_escape("a|b\nc<d>&*_[`]#\\") == r"a\|b c&lt;d&gt;&amp;\*\_\[\`\]\#\\"
+    assert report_filters.md_escape(report_filters.md_escape("<")) == "&lt;"
 
 
 # --- strictness ------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def test_md_escape() -> None:
 @pytest.mark.parametrize("template", [report.MARKDOWN_TEMPLATE, report.HTML_TEMPLATE])
 def test_missing_context_key_fails_loudly(summary: dict[str, Any], manifest: dict[str, Any],
                                           template: str) -> None:
-    context = report.build_context(summary, manifest, {})
+    context = report_context.build_context(summary, manifest, {})
     report.render_template(template, context)  # complete: renders
     for path in (("reproduce",), ("methodology", "seed"), ("sections", 0, "levels", 0, "label")):
         broken = copy.deepcopy(context)
@@ -348,7 +348,7 @@ def test_missing_context_key_fails_loudly(summary: dict[str, Any], manifest: dic
 @pytest.mark.parametrize("template", [report.MARKDOWN_TEMPLATE, report.HTML_TEMPLATE])
 def test_unformatted_number_fails_loudly(summary: dict[str, Any], manifest: dict[str, Any],
                                          template: str) -> None:
-    context = report.build_context(summary, manifest, {})
+    context = report_context.build_context(summary, manifest, {})
     context["run_id"] = 0.1 + 0.2
     with pytest.raises(TypeError, match="formatting filter"):
         report.render_template(template, context)
@@ -373,7 +373,7 @@ def test_sparse_manifest_and_empty_summary_render() -> None:
     md = report.render_markdown(summary, manifest, {})
     html = report.render_html(summary, manifest, {})
     for text in (md, html):
-        assert "r1" in text and report.NOT_RECORDED in text
+        assert "r1" in text and report_filters.NOT_RECORDED in text
         assert "No headline findings" in text and "No trial was excluded" in text
 
 
@@ -390,8 +390,8 @@ def test_non_loopback_host_is_announced_first(summary: dict[str, Any],
         top = text.split("Headline findings")[0]
         assert "Not measured on loopback" in top and "10.1.2.3" in top
     assert "Not measured on loopback" not in report.render_markdown(summary, manifest, {})
-    assert report.is_loopback("127.0.0.2") and report.is_loopback("::1")
-    assert report.is_loopback("localhost") and not report.is_loopback("0.0.0.0")
+    assert report_context.is_loopback("127.0.0.2") and report_context.is_loopback("::1")
+    assert report_context.is_loopback("localhost") and not report_context.is_loopback("0.0.0.0")
 
 
 def test_insufficient_data_and_bootstrap_render(summary: dict[str, Any],
