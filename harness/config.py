@@ -189,7 +189,7 @@ class Limits:
     """Instrument self-check limits; a trial beyond any of them is recorded ``invalid``."""
 
     loadgen_cpu_max: float = 0.95          # fraction of one core used by the load generator
-    loadgen_wait_max: float = 0.25         # fraction of the trial it was runnable but had no CPU
+    loadgen_wait_max: float = 0.5          # share of the trial it was runnable but had no CPU
     machine_cpu_max: float = 1.0           # fraction of all cores (1.0 = never invalid by itself)
     send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
     upstream_overshoot_p99_max_ms: float = 50.0
@@ -221,13 +221,15 @@ def url_problem(url: object) -> str | None:
 class External:
     """Where the ``external`` target finds servers it did not start: base URLs, any host.
 
-    ``stacks`` pairs stack names with URLs; it may name more stacks than a run measures.
+    ``stacks`` pairs stack names with URLs, sorted by name (so that a manifest, whose keys
+    are sorted, rebuilds an equal record); it may name more stacks than a run measures.
     """
 
     upstream_url: str | None = None
     stacks: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stacks", tuple(sorted(self.stacks)))
         if self.upstream_url is not None:
             problem = url_problem(self.upstream_url)
             _check(problem is None, "[external] upstream_url", self.upstream_url, problem or "")

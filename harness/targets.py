@@ -547,9 +547,10 @@ def open_compose(config: Config, spec: StackSpec, log_dir: Path | None,
         yield _handle(spec, server, upstream)
     finally:
         with signals_deferred():
-            if log_dir is not None:
+            if log_dir is not None:  # one file per stack, a section per start
                 log_dir.mkdir(parents=True, exist_ok=True)
-                (log_dir / f"compose-{spec.name}.log").write_text(logs(), encoding="utf-8")
+                with (log_dir / f"compose-{spec.name}.log").open("a", encoding="utf-8") as fh:
+                    fh.write(logs())
             execute(stop_argv(cli, spec.name), DOCKER_TIMEOUT_S + 20)
 
 

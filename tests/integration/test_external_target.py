@@ -4,10 +4,8 @@ other hosts, measured through their URLs alone; and the one-line refusals of the
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -83,8 +81,8 @@ def test_a_run_against_external_urls(servers: dict[str, ChildProcess], tmp_path:
         assert record["requests"]["ok"] == record["requests"]["total"]
         # The harness saw no process of these stacks: nothing measured, so null, not zero.
         assert set(record["resources"].values()) == {None}, record["resources"]
-        assert record["checks"]["upstream_requests"] == (
-            record["level"] if record["scenario"] == "fanout" else record["level"])
+        # N upstream calls for fanout N, one per client for clients C: the stacks call it.
+        assert record["checks"]["upstream_requests"] == record["level"]
     assert sum(r["status"] == "ok" for r in records) >= len(records) // 2
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -116,8 +114,10 @@ def test_a_url_failing_the_contract_is_refused_in_one_line(
     line = one_line(capsys.readouterr().err)
     assert code == 2
     assert line.startswith(f"asyncbench: external stack {STACKS[1]} at {bad}"), line
-    expected = "fails the app contract (health: " if broken == "upstream" else "GET /health no answer"
-    assert expected in line
+    if broken == "upstream":
+        assert "fails the app contract (health: answers as stack None" in line
+    else:
+        assert ": GET /health no answer" in line
     assert not list(tmp_path.glob("results/*/manifest.json"))
 
 
@@ -138,8 +138,6 @@ def test_compose_without_an_engine_is_refused_in_one_line(
         capsys: pytest.CaptureFixture[str]) -> None:
     # A socket nobody listens on: no engine answers here, with or without Docker installed.
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
-    env: dict[str, Any] = {"DOCKER_HOST": os.environ["DOCKER_HOST"]}
-    assert env["DOCKER_HOST"].endswith("no-docker.sock")
     code = main(["run", "--config", str(ROOT / "configs/quick.toml"), "--target", "compose",
                  "--out", str(tmp_path / "results")])
     line = one_line(capsys.readouterr().err)

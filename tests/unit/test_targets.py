@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ def test_external_table_is_read_normalised_and_rebuilt_exactly() -> None:
     rebuilt = config_from_resolved(resolved)
     assert rebuilt == config
     assert rebuilt.resolved() == resolved and rebuilt.digest() == config.digest()
+    # As a manifest stores it: JSON with sorted keys.
+    stored = json.loads(json.dumps(resolved, sort_keys=True))
+    assert config_from_resolved(stored) == config
 
 
 def test_configs_without_the_table_keep_their_resolved_form() -> None:
