@@ -547,9 +547,10 @@ def start_run(config: Config, results_root: Path, progress: Progress,
               argv: list[str] | None = None) -> RunOutcome:
     """Create a run folder, write its manifest, and execute the run."""
     run_id = make_run_id(config)
-    run_dir = new_run_dir(results_root, run_id)
     command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
-    manifest = build_manifest(config, run_dir.name, command)
+    manifest = build_manifest(config, run_id, command)  # a target refusal leaves no folder
+    run_dir = new_run_dir(results_root, run_id)
+    manifest["run_id"] = run_dir.name
     write_json_atomic(run_dir / "manifest.json", manifest)
     (run_dir / "trials.jsonl").touch()
     return execute(config, run_dir, progress)
