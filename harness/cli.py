@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from harness import __version__
+from harness import __version__, cli_calibrate
 from harness.config import TARGETS, Config, load_config
 from harness.errors import AsyncbenchError, ConfigError, RunDirError, StackError
 
@@ -391,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", type=Path, help="the .tar.gz bundle")
     p.set_defaults(func=cmd_verify)
 
+    cli_calibrate.register(sub)
     return parser
 
 

@@ -8,6 +8,7 @@
     │   └── StackExitedError        it died while it was being measured
     ├── ContractError               a running app broke the app contract
     ├── TargetError                 a target (compose, external) is unavailable
+    ├── LoadGeneratorError          a load-generator process failed or fell silent
     └── BundleError                 a published bundle fails verification
 
 Only the CLI turns these into messages and exit codes.
@@ -67,3 +68,7 @@ class TargetError(AsyncbenchError):
 
 class BundleError(AsyncbenchError):
     """A published bundle is incomplete or its checksums do not match."""
+
+
+class LoadGeneratorError(AsyncbenchError):
+    """A load-generator worker process failed, died or stopped answering."""

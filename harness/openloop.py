@@ -28,6 +28,7 @@ latency figures; the send lag covers every request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import multiprocessing.connection
 import os
@@ -36,6 +37,7 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +47,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from harness.errors import LoadGeneratorError
 from harness.loadgen import OUTCOMES, Clock, Outcome, client_session, request
 from harness.monitor import thread_runqueue_wait_s
 from harness.records import HDR_HIGHEST_US, new_histogram
@@ -54,17 +57,15 @@ Send = Callable[[], Awaitable[Outcome]]
 
 SCHEDULES = ("uniform", "poisson")
 DEFAULT_SCHEDULE = "uniform"
-PER_PROCESS_RPS = 400          # offered req/s one asyncio process keeps on time (see calibrate)
+# One asyncio process kept its schedule (send lag p99 < 20 ms) up to 800-1200 req/s on a shared
+# 2-core EPYC (``python -m harness calibrate``); splitting at half that leaves headroom.
+PER_PROCESS_RPS = 400
 CAP_SECONDS = 2.0              # automatic in-flight cap: two seconds of arrivals ...
 MIN_CAP = 256                  # ... but never fewer than this
 GRACE_S = 5.0                  # past the last send + the request timeout, stragglers are cut
 READY_TIMEOUT_S = 60.0         # for a load-generator process to start and report ready
 START_MARGIN_S = 0.1           # between releasing the processes and the first intended send
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
-
-
-class LoadGeneratorError(RuntimeError):
-    """A load-generator process did not start, crashed, or did not report in time."""
 
 
 # --- the schedule -----------------------------------------------------------------------
@@ -472,12 +473,18 @@ class _Child:
     popen: subprocess.Popen[bytes]
     conn: multiprocessing.connection.Connection
 
-    def receive(self, timeout_s: float) -> tuple[Any, ...]:
-        """The child's next message; LoadGeneratorError if it fails, dies or is silent."""
+    def receive(self, timeout_s: float, abort: threading.Event | None = None
+                ) -> tuple[Any, ...]:
+        """The child's next message; LoadGeneratorError if it fails, dies, is silent for
+        ``timeout_s`` or ``abort`` is set meanwhile."""
         pid = self.popen.pid
-        if not self.conn.poll(max(0.0, timeout_s)):
-            raise LoadGeneratorError(f"load-generator process {pid} did not answer "
-                                     f"within {timeout_s:.0f} s")
+        deadline = time.perf_counter() + timeout_s
+        while not self.conn.poll(min(0.1, max(0.0, deadline - time.perf_counter()))):
+            if abort is not None and abort.is_set():
+                raise LoadGeneratorError(f"load-generator process {pid}: start abandoned")
+            if time.perf_counter() >= deadline:
+                raise LoadGeneratorError(f"load-generator process {pid} did not answer "
+                                         f"within {timeout_s:.0f} s")
         try:
             message: tuple[Any, ...] = self.conn.recv()
         except (EOFError, OSError):
@@ -488,8 +495,8 @@ class _Child:
         return message
 
     def stop(self) -> None:
-        """Terminate (then kill) this child by its pid and reap it."""
-        self.conn.close()
+        """Terminate (then kill) this child by its pid and reap it; its end of the socket
+        closes with it, which also wakes a thread still waiting for its message."""
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -497,13 +504,16 @@ class _Child:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        self.conn.close()
 
 
 class OpenLoop:
     """The open-loop generator of one rate trial, as an async context manager.
 
     Entering starts the load-generator processes (if more than one) and waits until
-    each is ready, so ``run()`` measures only the load itself::
+    each is ready, so ``run()`` measures only the load itself. ``expect_calls`` is
+    the ``calls`` count a good answer reports (None accepts any JSON object, as the
+    mock upstream's ``/delay`` answers)::
 
         async with OpenLoop(url, spec) as generator:
             with TrialMonitor(...):
@@ -516,10 +526,21 @@ class OpenLoop:
         self.spec = spec.resolved()
         self._offsets = self.spec.offsets()
         self._children: list[_Child] = []
+        self._abort = threading.Event()
 
     async def __aenter__(self) -> OpenLoop:
         if self.spec.processes > 1:
-            await asyncio.to_thread(self._start_processes)
+            starting = asyncio.ensure_future(asyncio.to_thread(self._start_processes))
+            try:
+                await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                # Interrupted while the thread is still starting children: let it give
+                # up, then stop whatever it started (no __aexit__ follows a failed enter).
+                self._abort.set()
+                with contextlib.suppress(Exception):
+                    await starting
+                await asyncio.to_thread(self._stop_processes)
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -532,6 +553,8 @@ class OpenLoop:
             p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
         try:
             for index in range(self.spec.processes):
+                if self._abort.is_set():
+                    raise LoadGeneratorError("start of the load-generator processes abandoned")
                 ours, theirs = socket.socketpair()
                 with ours, theirs:
                     popen = subprocess.Popen(
@@ -543,7 +566,7 @@ class OpenLoop:
                 child.conn.send((self.url, asdict(self.spec), index, self.expect_calls))
             deadline = time.perf_counter() + READY_TIMEOUT_S
             for child in self._children:
-                child.receive(deadline - time.perf_counter())
+                child.receive(deadline - time.perf_counter(), self._abort)
         except BaseException:
             self._stop_processes()
             raise

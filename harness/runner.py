@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from harness import __version__, envinfo
+from harness.calibrate import load_calibration
 from harness.config import Config, StackSpec
 from harness.errors import RunDirError, StackError
 from harness.loadgen import (
@@ -352,7 +353,8 @@ def new_run_dir(root: Path, run_id: str) -> Path:
     raise RunDirError(f"{root}: too many runs named {run_id}")
 
 
-def build_manifest(config: Config, run_id: str, command: str) -> dict[str, Any]:
+def build_manifest(config: Config, run_id: str, command: str,
+                   results_root: Path | None = None) -> dict[str, Any]:
     """Everything needed to understand and reproduce the run, written before it starts.
 
     The target is checked first (TargetError when it cannot be used) and described:
@@ -364,6 +366,9 @@ def build_manifest(config: Config, run_id: str, command: str) -> dict[str, Any]:
     target = target_details(config)
     environment = envinfo.collect_environment()
     lock = envinfo.lock_hash()
+    machine_id = envinfo.machine_fingerprint(environment)
+    # The instrument's own limits on this machine, if `calibrate` measured them here.
+    calibration = load_calibration(results_root, machine_id) if results_root else None
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -379,7 +384,8 @@ def build_manifest(config: Config, run_id: str, command: str) -> dict[str, Any]:
         "compat_id": envinfo.compat_id(__version__, lock),
         "git": envinfo.collect_git(),
         "environment": environment,
-        "machine_id": envinfo.machine_fingerprint(environment),
+        "machine_id": machine_id,
+        "calibration": calibration,
         "trials_per_round": trials_per_round(config),
         "stop_reason": "running",
         "rounds_completed": 0,
@@ -548,7 +554,8 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     """Create a run folder, write its manifest, and execute the run."""
     run_id = make_run_id(config)
     command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
-    manifest = build_manifest(config, run_id, command)  # a target refusal leaves no folder
+    # A target refusal raises here, before any folder exists.
+    manifest = build_manifest(config, run_id, command, results_root=results_root)
     run_dir = new_run_dir(results_root, run_id)
     manifest["run_id"] = run_dir.name
     write_json_atomic(run_dir / "manifest.json", manifest)

@@ -116,3 +116,66 @@ def test_starved_load_generator_is_invalid_not_a_slow_server(scenario: str, leve
     assert record["requests"]["ok"] == record["requests"]["total"], figures(record)
     # Reported as it stands, the starved trial would read as a slower server.
     assert record["latency_ms"]["p99"] > control["latency_ms"]["p99"], figures(record)
+
+
+# --- the monitor itself ---------------------------------------------------------------------
+
+_SPAWNS_A_BURNER = """
+import subprocess, sys, time
+time.sleep(0.3)
+burn = "import time\\nt = time.thread_time()\\nwhile time.thread_time() - t < 0.6: pass\\n"
+burn += "print(time.process_time())"
+print(subprocess.run([sys.executable, "-c", burn], capture_output=True, text=True).stdout,
+      flush=True)
+time.sleep(30)
+"""
+
+
+def test_server_cpu_counts_a_worker_born_mid_trial() -> None:
+    """A 'master' that sleeps, then runs a 'worker' burning 0.6 s of CPU and exiting:
+    the tree's CPU includes the worker's (seen by the sampler after it was born;
+    a worker that exits between samples loses at most one sample's worth)."""
+    import time
+
+    import psutil
+
+    from harness.monitor import SAMPLE_INTERVAL_S, TrialMonitor
+
+    master = subprocess.Popen([sys.executable, "-c", _SPAWNS_A_BURNER], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        root = psutil.Process(master.pid)
+
+        def tree() -> list[psutil.Process]:
+            try:
+                return [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return []
+
+        with TrialMonitor(tree) as monitor:
+            assert master.stdout is not None
+            burned = float(master.stdout.readline())
+            time.sleep(0.1)
+    finally:
+        master.kill()
+        master.wait(10)
+        if master.stdout is not None:
+            master.stdout.close()
+    result = monitor.result
+    assert result is not None
+    assert result.server_processes == 2
+    # The worker's own CPU (interpreter start-up included), less what it burned after
+    # the last sample (one interval, or three on a busy machine), plus the master's.
+    assert burned - 3 * SAMPLE_INTERVAL_S <= result.server_cpu_s <= burned + 0.3, (burned, result)
+    assert result.server_peak_pss_mb is not None and result.server_peak_pss_mb > 0
+    assert result.machine_cpu_fraction is not None  # a window of about a second
+
+
+def test_machine_cpu_is_not_reported_for_a_window_below_its_resolution() -> None:
+    from harness.monitor import MIN_MACHINE_WINDOW_S, TrialMonitor
+
+    with TrialMonitor(list) as monitor:
+        pass
+    assert monitor.result is not None and monitor.result.wall_s < MIN_MACHINE_WINDOW_S
+    assert monitor.result.machine_cpu_fraction is None
+    assert monitor.result.loadgen_wait_fraction is not None

@@ -163,15 +163,15 @@ def test_stalled_upstream_shows_in_corrected_latency_and_a_blocked_sender_hides_
                f"send lag p99 {record['checks']['send_lag_ms']['p99']} ms; blocked sender: "
                f"corrected p99 {blocked.latency_ms['p99']} ms, uncorrected p99 "
                f"{blocked.uncorrected_latency_ms['p99']} ms, {blocked.in_flight_capped} "
-               f"sends held back")
+               f"sends held back; upstream overshoot "
+               f"{record['checks']['upstream_overshoot_ms']}")
     print(figures)
     assert record["requests"]["ok"] == 150, figures
     assert corrected >= 500 and uncorrected >= 500, figures
     assert record["checks"]["send_lag_ms"]["p99"] < 100, figures
-    # The upstream's counters see the stall only in the request it was sleeping on;
-    # the fifty queued in its socket are served on time once it resumes, so its
-    # overshoot p99 stays low and the trial is not invalidated by it.
-    assert record["checks"]["upstream_overshoot_ms"]["max"] >= 500, figures
+    # Not asserted: the upstream's overshoot counters see the stall at most in the one
+    # request it was sleeping on when stopped (if any); the fifty queued in its socket
+    # are served on time once it resumes, so its overshoot p99 stays low.
 
     assert blocked.counts()["ok"] == 200, figures
     assert blocked.latency_ms["p99"] is not None and blocked.latency_ms["p99"] >= 500, figures
