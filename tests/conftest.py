@@ -1,9 +1,14 @@
-"""Shared test settings: tests under tests/integration/ are marked ``integration``."""
+"""Shared test settings: tests under tests/integration/ are marked ``integration``,
+and dead children adopted by the test process are reaped after every test."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 INTEGRATION = Path(__file__).parent / "integration"
@@ -13,3 +18,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _reap_adopted_zombies() -> Iterator[None]:
+    """The harness makes its process a child subreaper, so orphans of any program a
+    test starts (a browser's helpers, say) are re-parented to the test process;
+    reap the dead ones so that "no child left" checks see only living processes."""
+    yield
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error, ChildProcessError, OSError):
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 from hdrh.histogram import HdrHistogram
 
 from harness.catalogue import BUILTIN_STACKS
@@ -23,6 +22,7 @@ from harness.openloop import OpenLoop, RateResult, RateSpec
 from harness.plan import PlannedTrial
 from harness.runner import SilentProgress, run_trial, start_run
 from harness.stacks import StackHandle, running_stack
+from tests.procs import living_children
 
 STACK = "quart-hypercorn"
 DELAY_MS = 10
@@ -122,7 +122,7 @@ def test_several_load_generator_processes_merge_into_one_record() -> None:
     assert checks["loadgen_cpu"] == max(checks["loadgen_cpu_by_process"])
     assert checks["upstream_requests"] == 200
     assert HdrHistogram.decode(record["hdr"]).get_total_count() == 200
-    assert not psutil.Process().children(recursive=True)  # every process reaped
+    assert not living_children()  # every process reaped
 
 
 # --- coordinated omission ----------------------------------------------------------------------

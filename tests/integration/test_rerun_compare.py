@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from harness.cli import main
@@ -18,6 +17,7 @@ from harness.config import Config, config_from_dict
 from harness.rerun import compare_to_reruns
 from harness.rundir import load_run
 from harness.runner import SilentProgress, start_run
+from tests.procs import living_children
 
 DELAY_A_MS, DELAY_B_MS = 50, 150
 FIELDS = {"schema_version", "run_id", "trial_id", "round", "order", "scenario", "stack", "level",
@@ -39,7 +39,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("results")
     made = {name: start_run(quick_config(delay), root, SilentProgress(), argv=["run"]).run_dir
             for name, delay in (("a", DELAY_A_MS), ("b", DELAY_B_MS))}
-    assert not psutil.Process().children(recursive=True)
+    assert not living_children()
     return made
 
 
@@ -87,7 +87,7 @@ def test_a_rerun_of_a_fanout_trial_agrees_with_its_original(
     assert 0.9 * headline.min <= headline.original <= 1.1 * headline.max
     assert 0.9 <= headline.ratio <= 1.1
     assert "duration_s *" in out and f"original/mean = {headline.ratio:.3f}" in out
-    assert not psutil.Process().children(recursive=True)
+    assert not living_children()
 
 
 def test_rerun_names_a_bad_trial_or_folder(runs: dict[str, Path], tmp_path: Path,

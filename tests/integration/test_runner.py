@@ -17,6 +17,7 @@ from harness.cli import main
 from harness.config import config_from_dict
 from harness.process import listening_ports
 from harness.runner import SilentProgress, start_run
+from tests.procs import living_children
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"schema_version", "run_id", "trial_id", "round", "order", "scenario", "stack", "level",
@@ -62,10 +63,15 @@ def _kill_gunicorn_mid_trial(done: threading.Event, killed: list[int]) -> None:
     me = psutil.Process()
     deadline = time.monotonic() + 60
     while not done.is_set() and time.monotonic() < deadline:
-        kids = me.children(recursive=True)
-        upstream = [p for p in kids if "servers.upstream" in " ".join(p.cmdline())]
-        gunicorn = [p for p in kids if "gunicorn" in " ".join(p.cmdline())
-                    and p.ppid() == me.pid]
+        commands = {}
+        for proc in me.children(recursive=True):
+            try:
+                commands[proc] = (" ".join(proc.cmdline()), proc.ppid())
+            except psutil.Error:  # gone, or a zombie
+                continue
+        upstream = [p for p, (cmd, _) in commands.items() if "servers.upstream" in cmd]
+        gunicorn = [p for p, (cmd, ppid) in commands.items()
+                    if "gunicorn" in cmd and ppid == me.pid]
         ports = listening_ports(upstream, "127.0.0.1")
         if ports and gunicorn:
             try:
@@ -102,7 +108,7 @@ def test_server_killed_mid_trial_is_recorded_failed_and_the_run_goes_on(tmp_path
     first = records[0]
     assert "flask-gunicorn exited with code -9 while running" in first["error"]
     assert outcome.counts == {"ok": 3, "failed": 1, "invalid": 0}
-    assert not psutil.Process().children(recursive=True)
+    assert not living_children()
 
 
 def test_adaptive_stopping_adds_rounds_up_to_the_maximum(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from harness.catalogue import BUILTIN_STACKS
@@ -23,6 +22,7 @@ from harness.plan import plan_round
 from harness.process import managed_process
 from harness.runner import SilentProgress, run_trial, start_run
 from harness.stacks import PROJECT_ROOT, running_stack
+from tests.procs import living_children
 
 TINY = {
     "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "rounds": 1, "delay_ms": 10,
@@ -97,7 +97,7 @@ def test_a_stack_that_cannot_start_fails_its_trials_and_the_run_goes_on(
         assert "flask-gunicorn exited with code 1 before it was ready" in r["error"]
         assert "worker failed to boot: injected" in r["error"]
     assert outcome.counts == {"ok": 2, "failed": 2, "invalid": 0}
-    assert not psutil.Process().children(recursive=True)
+    assert not living_children()
 
 
 def test_on_failure_stop_ends_the_run_with_the_reason(tmp_path: Path, capsys: Any) -> None:
@@ -130,4 +130,4 @@ workers = 1
     # flask needs 20 x 10 ms > 50 ms and times out; the run stops at its first trial
     assert records[-1]["status"] == "failed" and "timeout" in records[-1]["error"]
     assert "stopped: stopped on failure" in out
-    assert not psutil.Process().children(recursive=True)
+    assert not living_children()
