@@ -94,7 +94,8 @@ class StackSpec:
             _check(_is_int(value) and low <= value <= high, f"{where} {key}", value,
                    f"must be an integer in {low}..{high}")
         _check(_is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
-               f"{where} upstream_timeout_s", self.upstream_timeout_s, "must be a number in (0, 600]")
+               f"{where} upstream_timeout_s", self.upstream_timeout_s,
+               "must be a number in (0, 600]")
 
     @property
     def kind(self) -> str:
@@ -398,7 +399,8 @@ def _typename(expected: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
-def _table(data: dict[str, Any], where: str, keys: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+def _table(data: dict[str, Any], where: str,
+           keys: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
     """Check a TOML table's keys and value types; return it unchanged."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where} = {data!r}: must be a table")
@@ -443,8 +445,8 @@ def _expand_sweep(stacks: tuple[StackSpec, ...], sweep: Sweep,
             expanded.append(spec)
             continue
         for value in sweep.values:
-            expanded.append(dataclasses.replace(spec, name=sweep.variant(value),
-                                                **{sweep.param: value}))
+            changes: dict[str, Any] = {"name": sweep.variant(value), sweep.param: value}
+            expanded.append(dataclasses.replace(spec, **changes))
     return tuple(expanded)
 
 

@@ -60,7 +60,8 @@ class ScenarioResult:
         for o in bad:
             kinds[o.kind] = kinds.get(o.kind, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        return f"{len(bad)} of {len(self.outcomes)} requests failed ({summary}; first: {bad[0].detail})"
+        return (f"{len(bad)} of {len(self.outcomes)} requests failed "
+                f"({summary}; first: {bad[0].detail})")
 
 
 async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | None,

@@ -119,7 +119,7 @@ def listening_ports(procs: list[psutil.Process], host: str) -> list[int]:
 
 def _get_status(url: str, timeout: float) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -215,10 +215,8 @@ def _stop(child: ChildProcess, grace_s: float) -> None:
     for proc in procs:  # descendants that left the group (setsid) still get the signal
         with contextlib.suppress(psutil.Error):
             proc.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         child.popen.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        pass
     _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pid], timeout=grace_s)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)

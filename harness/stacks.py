@@ -93,7 +93,8 @@ def running_stack(spec: StackSpec, host: str = "127.0.0.1", *, upstream_backlog:
 
 
 @contextlib.contextmanager
-def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None) -> Iterator[StackHandle]:
+def open_stack(config: Config, spec: StackSpec,
+               log_dir: Path | None = None) -> Iterator[StackHandle]:
     """The stack ``spec`` as the config's target provides it; the runner's only entry.
 
     ``local`` (the default) starts fresh child processes; other targets are

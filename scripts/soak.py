@@ -18,9 +18,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.config import load_config, with_overrides  # noqa: E402
-from harness.plan import trials_per_round  # noqa: E402
-from harness.runner import SilentProgress, start_run  # noqa: E402
+from harness.config import load_config, with_overrides
+from harness.plan import trials_per_round
+from harness.runner import SilentProgress, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

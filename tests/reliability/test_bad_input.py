@@ -84,7 +84,7 @@ def test_no_command_prints_help(capsys: Any) -> None:
 
 @pytest.mark.parametrize("command", ["stats", "report", "run --resume"])
 def test_missing_run_folder(tmp_path: Path, capsys: Any, command: str) -> None:
-    argv = command.split() + [str(tmp_path / "no-such-run")]
+    argv = [*command.split(), str(tmp_path / "no-such-run")]
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2

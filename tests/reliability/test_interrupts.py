@@ -87,7 +87,7 @@ def test_signal_mid_run_then_resume(tmp_path: Path, sig: signal.Signals, code: i
     assert manifest["stop_reason"].startswith(("interrupted", "terminated"))
 
     resumed = harness("run", "--resume", str(run_dir), "--no-report")
-    out_text, err = resumed.communicate(timeout=300)
+    _out_text, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     final = [json.loads(line) for line in lines(run_dir)]
     assert final[: len(records)] == records  # no earlier line touched

@@ -45,9 +45,9 @@ def test_no_code_path_uses_a_shell() -> None:
     for path in sorted((ROOT / "harness").glob("*.py")) + sorted((ROOT / "servers").glob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg == "shell":
-                if not (isinstance(node.value, ast.Constant) and node.value.value is False):
-                    offenders.append(f"{path.name}:{node.value.lineno} shell=")
+            if isinstance(node, ast.keyword) and node.arg == "shell" and not (
+                    isinstance(node.value, ast.Constant) and node.value.value is False):
+                offenders.append(f"{path.name}:{node.value.lineno} shell=")
             if isinstance(node, ast.Attribute) and node.attr in ("system", "popen") and \
                     isinstance(node.value, ast.Name) and node.value.id == "os":
                 offenders.append(f"{path.name}:{node.lineno} os.{node.attr}")

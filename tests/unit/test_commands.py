@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from harness.catalogue import BUILTIN_STACKS
 from harness.commands import app_environment, server_command, upstream_command
 from harness.config import StackSpec
@@ -15,7 +17,7 @@ def test_gunicorn_gthread_states_every_setting() -> None:
     argv = server_command("py", spec("flask-gunicorn"), "127.0.0.1")
     assert argv[:3] == ["py", "-m", "gunicorn"]
     assert "--no-control-socket" in argv
-    pairs = dict(zip(argv[3:], argv[4:], strict=False))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["--bind"] == "127.0.0.1:0"
     assert pairs["--workers"] == "4"
     assert pairs["--threads"] == "2"
@@ -26,7 +28,7 @@ def test_gunicorn_gthread_states_every_setting() -> None:
 
 def test_hypercorn_backlog_above_default() -> None:
     argv = server_command("py", spec("quart-hypercorn"), "127.0.0.1", 8000)
-    pairs = dict(zip(argv, argv[1:], strict=False))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["--bind"] == "127.0.0.1:8000"
     assert int(pairs["--backlog"]) > 100
     assert pairs["--worker-class"] == "asyncio"
@@ -35,7 +37,7 @@ def test_hypercorn_backlog_above_default() -> None:
 
 def test_uvicorn_and_dev_and_ipv6() -> None:
     argv = server_command("py", spec("fastapi-uvicorn"), "::1")
-    pairs = dict(zip(argv, argv[1:], strict=False))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["--host"] == "::1" and pairs["--port"] == "0" and pairs["--loop"] == "asyncio"
     assert server_command("py", spec("flask-dev"), "127.0.0.1") == [
         "py", "-m", "servers.flask_app", "--host", "127.0.0.1", "--port", "0"]

@@ -104,7 +104,7 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
 def test_overrides_are_validated() -> None:
     config = config_from_dict(MINIMAL)
     assert with_overrides(config, rounds=5, seed=None).rounds == 5
-    with pytest.raises(ConfigError, match="command line: .*rounds = 0"):
+    with pytest.raises(ConfigError, match=r"command line: .*rounds = 0"):
         with_overrides(config, rounds=0)
 
 
