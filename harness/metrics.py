@@ -22,6 +22,8 @@ METRIC_LABELS = {
     "p90_ms": "p90 latency",
     "p99_ms": "p99 latency",
     "p999_ms": "p99.9 latency",
+    "cpu_ms_per_request": "server CPU per request",
+    "peak_rss_mb": "server peak RSS",
 }
 
 TABLE_ROWS: dict[str, tuple[tuple[str, str], ...]] = {

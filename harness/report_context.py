@@ -26,6 +26,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "p90_ms": ("p90 latency", "ms"),
     "p99_ms": ("p99 latency", "ms"),
     "p999_ms": ("p99.9 latency", "ms"),
+    "cpu_ms_per_request": ("Server CPU per request", "ms"),
+    "peak_rss_mb": ("Server peak RSS", "MB"),
 }
 SCENARIO_TITLES = {
     "fanout": "Fan-out: N upstream calls inside one request",
@@ -362,6 +364,31 @@ def _pairs(data: Mapping[str, Any]) -> list[dict[str, Any]]:
              ", ".join(f"{a}={show(b)}" for a, b in v.items())} for k, v in data.items()]
 
 
+def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The instrument-checks table and the rate saturation points, as display strings."""
+    def pct(value: object) -> str:
+        return "n/a" if not isinstance(value, int | float) else f"{100 * value:.0f}%"
+
+    def ms(value: object) -> str:
+        return "n/a" if not isinstance(value, int | float) else f"{value:.2f} ms"
+
+    rows = [{"scenario": str(r["scenario"]), "stack": str(r["stack"]),
+             "trials": str(r["trials"]), "invalid": str(r["invalid"]),
+             "loadgen_cpu": pct(r.get("loadgen_cpu_max")),
+             "loadgen_wait": pct(r.get("loadgen_wait_max")),
+             "machine_cpu": pct(r.get("machine_cpu_median")),
+             "send_lag": ms(r.get("send_lag_p99_max_ms")),
+             "overshoot": ms(r.get("upstream_overshoot_p99_max_ms"))}
+            for r in summary.get("checks") or []]
+    saturation = [{"stack": str(r["stack"]),
+                   "sustained": "none" if r.get("sustained_rps") is None
+                   else f"{r['sustained_rps']} req/s",
+                   "saturation": "not reached" if r.get("saturation_rps") is None
+                   else f"{r['saturation_rps']} req/s"}
+                  for r in summary.get("saturation") or []]
+    return {"rows": rows, "saturation": saturation}
+
+
 def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
                   figures: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the templates print, defaults filled, numbers still raw.
@@ -400,6 +427,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "recorded": [{"key": key, "value": value} for key, value in view["extra"].items()],
         "packages": [{"name": k, "version": v} for k, v in sorted(view["packages"].items())],
         "calibration": _pairs(view["calibration"]),
+        "instrument": _instrument(summary),
         "counts": {k: int(counts.get(k, 0)) for k in ("ok", "failed", "invalid",
                                                        "skipped_lines")},
         "excluded": [{"status": e["status"], "reason": e["reason"], "count": e["count"]}

@@ -77,6 +77,9 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(
         "latency_p99_ms",
         "latency_p999_ms",
         "latency_max_ms",
+        "cpu_ms_per_request",
+        "peak_rss_mb",
+        "peak_pss_mb",
     }
 )
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"calls_per_s", "throughput_rps", "achieved_rps"})

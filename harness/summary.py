@@ -39,6 +39,7 @@ from dataclasses import asdict
 from typing import Any, TypeGuard
 
 from harness import model, stats
+from harness.instrument import check_summary, saturation
 from harness.metrics import (
     HEADLINE_METRICS,
     level_label,
@@ -52,6 +53,8 @@ SUMMARY_SCHEMA_VERSION = 1
 DEFAULT_BASELINE = "flask-gunicorn"
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_MIN_EFFICIENCY = 0.5
+# Server resources compared across stacks like any other metric (lower is better).
+RESOURCE_METRICS = ("cpu_ms_per_request", "peak_rss_mb")
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
 
 
@@ -109,6 +112,8 @@ def summarise(run: Run) -> dict[str, Any]:
         "speedups": speedups,
         "model": _model(values, config, min_efficiency, warnings),
         "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
+        "checks": check_summary(run.trials),
+        "saturation": saturation(cells),
     }
 
 
@@ -177,7 +182,12 @@ def _metric_values(
     values: dict[tuple[str, int, str, str], list[float]] = defaultdict(list)
     for key in sorted(ok, key=sort_key):
         for trial in ok[key]:
-            for metric, value in sorted(trial["metrics"].items()):
+            resources = trial.get("resources")
+            measured = dict(trial["metrics"])
+            if isinstance(resources, Mapping):  # null for targets the harness did not start
+                measured.update({m: resources[m] for m in RESOURCE_METRICS
+                                 if resources.get(m) is not None})
+            for metric, value in sorted(measured.items()):
                 if value is None:
                     continue
                 if not _is_number(value) or value <= 0:
