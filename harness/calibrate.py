@@ -42,8 +42,9 @@ import psutil
 from harness import __version__, envinfo
 from harness.loadgen import client_session, request
 from harness.monitor import process_cpu_s
-from harness.openloop import OpenLoop, RateSpec
+from harness.openloop import OpenLoop
 from harness.records import write_json_atomic
+from harness.schedule import RateSpec
 
 T = TypeVar("T")
 

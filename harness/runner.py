@@ -36,7 +36,7 @@ from harness.loadgen import (
     warm_up,
 )
 from harness.monitor import MonitorResult, TrialMonitor
-from harness.openloop import OpenLoop, RateResult, RateSpec
+from harness.openloop import OpenLoop
 from harness.plan import PlannedTrial, plan_round, trials_per_round
 from harness.records import (
     SCHEMA_VERSION,
@@ -45,7 +45,9 @@ from harness.records import (
     latency_summary,
     write_json_atomic,
 )
+from harness.schedule import RateSpec
 from harness.stacks import StackHandle, open_stack
+from harness.tally import RateResult
 
 
 class Progress(Protocol):

@@ -18,10 +18,12 @@ from hdrh.histogram import HdrHistogram
 from harness.catalogue import BUILTIN_STACKS
 from harness.config import StackSpec, config_from_dict
 from harness.loadgen import client_session, single_url, warm_up
-from harness.openloop import OpenLoop, RateResult, RateSpec
+from harness.openloop import OpenLoop
 from harness.plan import PlannedTrial
 from harness.runner import SilentProgress, run_trial, start_run
+from harness.schedule import RateSpec
 from harness.stacks import StackHandle, running_stack
+from harness.tally import RateResult
 from tests.procs import living_children
 
 STACK = "quart-hypercorn"

@@ -16,18 +16,22 @@ from typing import Any
 
 import pytest
 
-from harness import openloop
+from harness import openloop, schedule
 from harness.loadgen import Outcome
 from harness.openloop import (
-    Partial,
+    drive,
+)
+from harness.schedule import (
     RateSpec,
-    Tally,
     auto_cap,
     auto_processes,
-    drive,
     make_schedule,
-    merge,
     split_schedule,
+)
+from harness.tally import (
+    Partial,
+    Tally,
+    merge,
 )
 
 # --- a loop on virtual time ----------------------------------------------------------------
@@ -162,22 +166,22 @@ def test_split_deals_round_robin_and_loses_nothing() -> None:
 
 
 def test_processes_and_cap_follow_the_offered_rate() -> None:
-    per = openloop.PER_PROCESS_RPS
+    per = schedule.PER_PROCESS_RPS
     assert auto_processes(50, cpus=8) == 1
     assert auto_processes(per, cpus=8) == 1
     assert auto_processes(per + 1, cpus=8) == 2
     assert auto_processes(100 * per, cpus=4) == 4  # never more processes than CPUs
-    assert auto_cap(50) == openloop.MIN_CAP
-    assert auto_cap(1000) == max(openloop.MIN_CAP, 2000)
+    assert auto_cap(50) == schedule.MIN_CAP
+    assert auto_cap(1000) == max(schedule.MIN_CAP, 2000)
 
 
 def test_spec_from_params_resolves_and_records_itself() -> None:
     spec = RateSpec.from_params({"rate_rps": 50, "duration_s": 3, "timeout_s": 30,
                                  "delay_ms": 10}).resolved()
     assert (spec.processes, spec.schedule) == (1, "uniform")
-    assert spec.max_in_flight == openloop.MIN_CAP
+    assert spec.max_in_flight == schedule.MIN_CAP
     assert spec.record_params() == {"schedule": "uniform", "processes": 1,
-                                    "max_in_flight": openloop.MIN_CAP}
+                                    "max_in_flight": schedule.MIN_CAP}
     poisson = RateSpec(10, 1, 5, schedule="poisson", seed=3, processes=2, max_in_flight=7)
     assert poisson.resolved() == poisson
     assert poisson.record_params()["seed"] == 3
