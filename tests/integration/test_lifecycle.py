@@ -18,6 +18,7 @@ from harness.process import managed_process
 from harness.stacks import running_stack
 
 PRODUCTION = [name for name, s in BUILTIN_STACKS.items() if s["server"] != "dev"]
+DEV = [name for name, s in BUILTIN_STACKS.items() if s["server"] == "dev"]
 
 
 def spec(name: str, **changes: object) -> StackSpec:
@@ -46,6 +47,15 @@ def test_contract_of_every_app_under_its_production_server(name: str) -> None:
     assert [r.name for r in results] == ["health", "single", "aggregate", "bad-n", "bad-delay"]
     assert all(r.ok for r in results), [r for r in results if not r.ok]
     assert len(pids) >= 3  # upstream, server master and at least one worker
+    assert gone(pids) == []
+
+
+@pytest.mark.parametrize("name", DEV)
+def test_contract_of_every_app_under_its_development_server(name: str) -> None:
+    with running_stack(spec(name)) as handle:
+        results = check_contract(handle.base_url, name)
+        pids = handle.pids()
+    assert all(r.ok for r in results), [r for r in results if not r.ok]
     assert gone(pids) == []
 
 
