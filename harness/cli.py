@@ -210,7 +210,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir or newest_run(args.results))
     for line_no, reason in run.skipped_lines:
         _err(f"asyncbench: warning: {run.path / 'trials.jsonl'}:{line_no}: skipped ({reason})")
-    summary = summarise(run)
+    if args.baseline is not None and args.baseline not in {t["stack"] for t in run.trials}:
+        raise RunDirError(f"{run.path}: --baseline {args.baseline!r} is not a stack of this run")
+    summary = summarise(run, baseline=args.baseline)
     if args.json:
         _out(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -358,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="print a run's statistics (tables, or --json summary)")
     p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--baseline", metavar="STACK",
+                   help="compare every stack against this one instead of the run's baseline")
     p.add_argument("--results", type=Path, default=Path("results"), help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_stats)
 

@@ -144,3 +144,14 @@ def test_unwritable_results_folder(tmp_path: Path, capsys: Any) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "cannot create a run folder" in err
+
+
+def test_stats_with_another_baseline(tmp_path: Path, capsys: Any) -> None:
+    run = _run_folder(tmp_path, b"")
+    assert main(["stats", str(run), "--json", "--baseline", "b"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["baseline"] == "b"
+    [duration] = [s for s in summary["speedups"] if s["stack"] == "a" and s["metric"] == "duration_s"]
+    assert duration["ratio"] == pytest.approx(0.1 / 0.5)  # a takes 0.5 s where b takes 0.1 s
+    assert main(["stats", str(run), "--baseline", "c"]) == 2
+    assert "--baseline 'c' is not a stack of this run" in capsys.readouterr().err
