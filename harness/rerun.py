@@ -28,9 +28,9 @@ from harness.metrics import HEADLINE_METRICS
 from harness.plan import PlannedTrial
 from harness.records import TrialWriter
 from harness.rundir import load_run
-from harness.runner import _warm as warm_like_the_runner
-from harness.runner import failed_record, run_trial
 from harness.stacks import open_stack
+from harness.trial import failed_record, run_trial
+from harness.trial import warm as warm_like_the_runner
 
 DEFAULT_REPEAT = 5
 RERUN_FOLDER = "reruns"

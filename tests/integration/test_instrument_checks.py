@@ -19,8 +19,8 @@ import pytest
 from harness.catalogue import BUILTIN_STACKS
 from harness.config import StackSpec, config_from_dict
 from harness.plan import PlannedTrial
-from harness.runner import run_trial
 from harness.stacks import running_stack
+from harness.trial import run_trial
 
 STACK = "quart-hypercorn"
 DELAY_MS = 10

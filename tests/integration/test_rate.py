@@ -20,10 +20,11 @@ from harness.config import StackSpec, config_from_dict
 from harness.loadgen import client_session, single_url, warm_up
 from harness.openloop import OpenLoop
 from harness.plan import PlannedTrial
-from harness.runner import SilentProgress, run_trial, start_run
+from harness.runner import SilentProgress, start_run
 from harness.schedule import RateSpec
 from harness.stacks import StackHandle, running_stack
 from harness.tally import RateResult
+from harness.trial import run_trial
 from tests.procs import living_children
 
 STACK = "quart-hypercorn"

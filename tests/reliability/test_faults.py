@@ -20,8 +20,9 @@ from harness.config import StackSpec, config_from_dict
 from harness.errors import StackStartError
 from harness.plan import plan_round
 from harness.process import managed_process
-from harness.runner import SilentProgress, run_trial, start_run
+from harness.runner import SilentProgress, start_run
 from harness.stacks import PROJECT_ROOT, running_stack
+from harness.trial import run_trial
 from tests.procs import living_children
 
 TINY = {
