@@ -71,14 +71,15 @@ def _load(args: argparse.Namespace) -> Config:
 def cmd_check(args: argparse.Namespace) -> int:
     """Start every configured stack, run the contract against it, stop it."""
     from harness.contract import check_contract
-    from harness.stacks import running_stack
+    from harness.stacks import open_stack
+    from harness.targets import target_details
 
     config = _load(args)
+    target_details(config)  # a target that cannot be used ends here, with one line
     failures = 0
     for spec in config.stacks:
         try:
-            with running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
-                               health_timeout_s=config.health_timeout_s) as handle:
+            with open_stack(config, spec) as handle:
                 results = check_contract(handle.base_url, spec.name)
         except StackError as exc:
             failures += 1

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.figures import caption
 from harness.metrics import SCENARIO_ORDER
@@ -129,6 +130,9 @@ def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> di
     the summary names but the manifest does not describe get ``None`` settings.
     """
     config = manifest["config"]
+    external = config.get("external") or {}
+    urls = [external.get("upstream_url"), *(external.get("stacks") or {}).values()]
+    external_hosts = [urlsplit(u).hostname or "" for u in urls if isinstance(u, str)]
     env = manifest.get("environment") or {}
     git = manifest.get("git") or {}
     specs: Mapping[str, Any] = config.get("stacks") or {}
@@ -138,6 +142,7 @@ def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> di
             if entry["stack"] not in order:
                 order.append(entry["stack"])
     return {
+        "external_hosts": external_hosts,
         "run_id": str(manifest["run_id"]),
         "created_at": manifest.get("created_at"),
         "seed": manifest.get("seed", config.get("seed")),
@@ -291,6 +296,12 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
                         "text": f"The servers bound {host}, which is not a loopback address: "
                                 "network latency and any other traffic on that network are "
                                 "part of every number below."})
+    remote = sorted({h for h in view["external_hosts"] if not is_loopback(h)})
+    if remote:
+        notices.append({"tone": "bad", "title": "Servers on other hosts",
+                        "text": f"The harness measured servers it did not start, on "
+                                f"{', '.join(remote)}: the network between them is part of "
+                                "every number below, and no server resources were recorded."})
     if view["dirty"]:
         notices.append({"tone": "warn", "title": "Uncommitted changes",
                         "text": "The working tree had uncommitted changes when this run "

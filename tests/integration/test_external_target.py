@@ -145,3 +145,18 @@ def test_compose_without_an_engine_is_refused_in_one_line(
     assert line.startswith("asyncbench: no Docker engine answers (docker info failed: "), line
     assert line.endswith("); run without --target compose to use local processes")
     assert not list(tmp_path.glob("results/*/manifest.json"))
+
+
+def test_check_uses_the_external_target(servers: dict[str, ChildProcess], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    urls = {name: servers[name].base_url for name in STACKS}
+    config_path = write_config(tmp_path / "external.toml", servers["upstream"].base_url, urls)
+    assert main(["check", "--config", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(STACKS)}/{len(STACKS)} stacks passed the contract check" in out
+    for child in servers.values():
+        assert child.alive()  # checked, not started or stopped
+    broken = write_config(tmp_path / "broken.toml", servers["upstream"].base_url,
+                          {STACKS[0]: urls[STACKS[0]], STACKS[1]: "http://127.0.0.1:9"})
+    assert main(["check", "--config", str(broken)]) == 2
+    assert f"external stack {STACKS[1]} at http://127.0.0.1:9" in one_line(capsys.readouterr().err)
