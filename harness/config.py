@@ -194,6 +194,7 @@ class Limits:
     machine_cpu_max: float = 1.0           # fraction of all cores (1.0 = never invalid by itself)
     send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
     upstream_overshoot_p99_max_ms: float = 50.0
+    upstream_loop_lag_max_ms: float = 250.0  # the upstream's event loop stalled or starved
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

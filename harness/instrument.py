@@ -59,6 +59,8 @@ def check_summary(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "machine_cpu_median": _median(_number(c.get("machine_cpu")) for c in checks),
             "send_lag_p99_max_ms": _max(lag),
             "upstream_overshoot_p99_max_ms": _max(overshoot),
+            "upstream_loop_lag_max_ms": _max(_number(c.get("upstream_loop_lag_max_ms"))
+                                             for c in checks),
         })
     return rows
 

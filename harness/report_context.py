@@ -389,7 +389,8 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
              "loadgen_wait": pct(r.get("loadgen_wait_max")),
              "machine_cpu": pct(r.get("machine_cpu_median")),
              "send_lag": ms(r.get("send_lag_p99_max_ms")),
-             "overshoot": ms(r.get("upstream_overshoot_p99_max_ms"))}
+             "overshoot": ms(r.get("upstream_overshoot_p99_max_ms")),
+             "loop_lag": ms(r.get("upstream_loop_lag_max_ms"))}
             for r in summary.get("checks") or []]
     saturation = [{"stack": str(r["stack"]),
                    "sustained": "none" if r.get("sustained_rps") is None

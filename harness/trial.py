@@ -107,6 +107,7 @@ def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
         "upstream_requests": upstream.get("requests"),
         "upstream_max_in_flight": upstream.get("max_in_flight"),
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
+        "upstream_loop_lag_max_ms": _round((upstream.get("loop_lag_ms") or {}).get("max"), 3),
     }
     if isinstance(result, RateResult):
         checks.update(
@@ -146,6 +147,10 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
     if machine is not None and machine > limits.machine_cpu_max:
         return (f"machine CPU contention: {machine:.0%} busy "
                 f"> limit {limits.machine_cpu_max:.0%}")
+    stall = checks.get("upstream_loop_lag_max_ms")
+    if stall is not None and stall > limits.upstream_loop_lag_max_ms:
+        return (f"upstream stalled: its event loop woke up to {stall:.0f} ms late "
+                f"> limit {limits.upstream_loop_lag_max_ms:g} ms")
     p99 = checks["upstream_overshoot_ms"].get("p99")
     if p99 is not None and p99 > limits.upstream_overshoot_p99_max_ms:
         return (f"upstream late: served-delay overshoot p99 {p99:.1f} ms "

@@ -34,6 +34,7 @@ from servers.upstream_stats import UpstreamStats
 DEFAULT_BACKLOG = 2048
 LOOPS = ("auto", "asyncio", "uvloop")
 SHUTDOWN_TIMEOUT_S = 0.5  # in-flight /delay requests are cut after this on SIGTERM
+HEARTBEAT_S = 0.01  # event-loop heartbeat: its lateness shows a stalled or starved upstream
 
 STATS = web.AppKey("stats", UpstreamStats)
 FAIL_STATUS = web.AppKey("fail_status", int)  # 0: no fault injected
@@ -145,6 +146,7 @@ async def serve(
     app = make_app(fail_status, info)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
+    beat = asyncio.create_task(heartbeat(app[STATS]))
     try:
         site = web.TCPSite(runner, host, port, backlog=backlog, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await site.start()
@@ -156,7 +158,16 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        beat.cancel()
         await runner.cleanup()
+
+
+async def heartbeat(stats_: UpstreamStats, interval_s: float = HEARTBEAT_S) -> None:
+    """Wake every ``interval_s`` and record how late the wake-up came."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(interval_s)
+        stats_.loop_lag(max(0.0, (time.perf_counter() - start - interval_s) * 1000))
 
 
 def _announce(line: str) -> None:

@@ -43,6 +43,8 @@ class UpstreamStats:
         self._overshoot_count = 0
         self._overshoot_sum = 0.0
         self._overshoot_max = -math.inf
+        self._lag_max = 0.0
+        self._lag_count = 0
         self._since = self._clock()
 
     def enter(self) -> None:
@@ -64,6 +66,13 @@ class UpstreamStats:
         self._overshoot_sum += overshoot
         if overshoot > self._overshoot_max:
             self._overshoot_max = overshoot
+
+    def loop_lag(self, lag_ms: float) -> None:
+        """Record how late the event loop woke a heartbeat: a stalled or starved
+        upstream shows here even when every delay it served was on time."""
+        self._lag_count += 1
+        if lag_ms > self._lag_max:
+            self._lag_max = lag_ms
 
     def bad_request(self) -> None:
         """Record one ``/delay`` request rejected with 400."""
@@ -94,6 +103,8 @@ class UpstreamStats:
                 "p99": percentile(self._overshoots, 99.0) if count else None,
                 "p99_window": len(self._overshoots),
             },
+            "loop_lag_ms": {"max": self._lag_max if self._lag_count else None,
+                            "beats": self._lag_count},
             "reset": reset,
         }
         if reset:

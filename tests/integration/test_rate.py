@@ -172,9 +172,14 @@ def test_stalled_upstream_shows_in_corrected_latency_and_a_blocked_sender_hides_
     assert record["requests"]["ok"] == 150, figures
     assert corrected >= 500 and uncorrected >= 500, figures
     assert record["checks"]["send_lag_ms"]["p99"] < 100, figures
-    # Not asserted: the upstream's overshoot counters see the stall at most in the one
-    # request it was sleeping on when stopped (if any); the fifty queued in its socket
-    # are served on time once it resumes, so its overshoot p99 stays low.
+    # The upstream's own heartbeat saw the stall, so the trial is not passed off as the
+    # server's latency: it is invalid, and says why.
+    assert record["checks"]["upstream_loop_lag_max_ms"] >= 500, figures
+    assert record["status"] == "invalid", figures
+    assert record["error"].startswith("upstream stalled: its event loop woke up to"), figures
+    # The overshoot counters see the stall at most in the one request the upstream was
+    # sleeping on when stopped; the fifty queued in its socket are served on time once
+    # it resumes. Hence the heartbeat above.
 
     assert blocked.counts()["ok"] == 200, figures
     assert blocked.latency_ms["p99"] is not None and blocked.latency_ms["p99"] >= 500, figures

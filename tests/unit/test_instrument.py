@@ -25,7 +25,7 @@ def test_check_summary_takes_the_worst_and_the_median() -> None:
     assert row == {"scenario": "rate", "stack": "a", "trials": 3, "invalid": 1,
                    "loadgen_cpu_max": 0.40, "loadgen_wait_max": 0.70,
                    "machine_cpu_median": 0.60, "send_lag_p99_max_ms": 9.0,
-                   "upstream_overshoot_p99_max_ms": 3.0}
+                   "upstream_overshoot_p99_max_ms": 3.0, "upstream_loop_lag_max_ms": None}
 
 
 def cell(stack: str, level: int, mean: float) -> dict[str, Any]:
@@ -50,5 +50,5 @@ def test_report_states_the_checks_and_the_saturation() -> None:
                "saturation": saturation([cell("a", 100, 99.0), cell("a", 400, 300.0)])}
     manifest = {"run_id": "r", "config": {"stacks": {}}}
     md = render_markdown(summary, manifest, {})
-    assert "| rate | a | 1 | 0 | 12% | 1% | 50% | 2.25 ms | 1.50 ms |" in md
+    assert "| rate | a | 1 | 0 | 12% | 1% | 50% | 2.25 ms | 1.50 ms | n/a |" in md
     assert "- a: sustained up to 100 req/s; saturated at 400 req/s" in md

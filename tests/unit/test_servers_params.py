@@ -314,3 +314,14 @@ def test_percentile_is_nearest_rank() -> None:
     with pytest.raises(ValueError, match="pct"):
         percentile([1.0], 101.0)
     assert not math.isnan(percentile([1.0, 2.0], 50.0))
+
+
+def test_upstream_stats_keep_the_worst_loop_lag_until_reset() -> None:
+    from servers.upstream_stats import UpstreamStats
+
+    stats = UpstreamStats(clock=lambda: 0.0)
+    assert stats.snapshot()["loop_lag_ms"] == {"max": None, "beats": 0}
+    for lag in (0.2, 950.0, 1.5):
+        stats.loop_lag(lag)
+    assert stats.snapshot(reset=True)["loop_lag_ms"] == {"max": 950.0, "beats": 3}
+    assert stats.snapshot()["loop_lag_ms"] == {"max": None, "beats": 0}
