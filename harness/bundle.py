@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from harness.config import load_config
+from harness.configfile import load_config
 from harness.envinfo import LOCK_FILE, PROJECT_ROOT
 from harness.errors import BundleError, ConfigError
 from harness.rundir import MANIFEST_NAME, TRIALS_NAME, load_run, parse_trials

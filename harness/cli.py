@@ -16,7 +16,8 @@ from types import FrameType
 from typing import NoReturn
 
 from harness import __version__, cli_calibrate
-from harness.config import TARGETS, Config, load_config
+from harness.config import TARGETS, Config
+from harness.configfile import load_config
 from harness.errors import AsyncbenchError, ConfigError, RunDirError, StackError
 
 DEFAULT_CONFIG = Path("configs/default.toml")
@@ -156,7 +157,7 @@ def _print_summary(run_dir: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the configured matrix into a new run folder and print the tables."""
-    from harness.config import with_overrides
+    from harness.configfile import with_overrides
     from harness.runner import resume_run, start_run
 
     if args.resume is not None:

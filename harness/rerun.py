@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__, envinfo, stats
-from harness.config import SCENARIOS, Config, config_from_resolved
+from harness.config import SCENARIOS, Config
+from harness.configfile import config_from_resolved
 from harness.errors import ConfigError, RunDirError, StackError
 from harness.metrics import HEADLINE_METRICS
 from harness.plan import PlannedTrial

@@ -324,7 +324,7 @@ def resume_point(run_dir: Path) -> ResumePoint:
     A truncated last line is dropped (and described in ``dropped``); no earlier
     line is touched. Trials already recorded, ok or not, are not run again.
     """
-    from harness.config import config_from_resolved
+    from harness.configfile import config_from_resolved
     from harness.records import repair_tail
     from harness.rundir import load_run
 

@@ -18,7 +18,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.config import load_config, with_overrides
+from harness.configfile import load_config, with_overrides
 from harness.plan import trials_per_round
 from harness.runner import SilentProgress, start_run
 

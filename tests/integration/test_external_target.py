@@ -11,7 +11,8 @@ import pytest
 
 from harness.catalogue import BUILTIN_STACKS
 from harness.cli import main
-from harness.config import StackSpec, config_from_resolved, load_config
+from harness.config import StackSpec
+from harness.configfile import config_from_resolved, load_config
 from harness.process import ChildProcess
 from harness.stacks import running_server, running_upstream
 

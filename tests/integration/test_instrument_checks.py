@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec, config_from_dict
+from harness.config import StackSpec
+from harness.configfile import config_from_dict
 from harness.plan import PlannedTrial
 from harness.stacks import running_stack
 from harness.trial import run_trial

@@ -16,7 +16,8 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec, config_from_dict
+from harness.config import StackSpec
+from harness.configfile import config_from_dict
 from harness.loadgen import client_session, single_url, warm_up
 from harness.openloop import OpenLoop
 from harness.plan import PlannedTrial

@@ -13,7 +13,8 @@ import pytest
 
 from harness.cli import main
 from harness.compare import compare_runs
-from harness.config import Config, config_from_dict
+from harness.config import Config
+from harness.configfile import config_from_dict
 from harness.rerun import compare_to_reruns
 from harness.rundir import load_run
 from harness.runner import SilentProgress, start_run

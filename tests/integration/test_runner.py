@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from harness.cli import main
-from harness.config import config_from_dict
+from harness.configfile import config_from_dict
 from harness.process import listening_ports
 from harness.runner import SilentProgress, start_run
 from tests.procs import living_children

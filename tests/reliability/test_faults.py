@@ -16,7 +16,8 @@ import pytest
 from harness.catalogue import BUILTIN_STACKS
 from harness.cli import main
 from harness.commands import upstream_command
-from harness.config import StackSpec, config_from_dict
+from harness.config import StackSpec
+from harness.configfile import config_from_dict
 from harness.errors import StackStartError
 from harness.plan import plan_round
 from harness.process import managed_process

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.config import load_config
+from harness.configfile import load_config
 from harness.plan import plan_round, trials_per_round
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec, config_from_dict
+from harness.config import StackSpec
+from harness.configfile import config_from_dict
 from harness.report import render_html, render_markdown
 from harness.stacks import running_stack
 

@@ -16,7 +16,7 @@ import pytest
 
 from harness.bundle import MTIME, SUMS_NAME, publish, verify
 from harness.cli import main
-from harness.config import config_from_dict
+from harness.configfile import config_from_dict
 from harness.errors import BundleError, RunDirError
 from harness.runner import build_manifest
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import config_from_dict, load_config, with_overrides
+from harness.configfile import config_from_dict, load_config, with_overrides
 from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

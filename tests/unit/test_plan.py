@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.config import config_from_dict
+from harness.configfile import config_from_dict
 from harness.plan import plan_round, stack_order, trials_per_round
 from harness.runner import stop_decision
 

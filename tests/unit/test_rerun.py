@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.config import config_from_dict
+from harness.configfile import config_from_dict
 from harness.errors import ConfigError, RunDirError
 from harness.rerun import (
     agreement,

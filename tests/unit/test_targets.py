@@ -15,16 +15,8 @@ import pytest
 from harness import targets
 from harness.catalogue import BUILTIN_STACKS
 from harness.cli import main
-from harness.config import (
-    Config,
-    External,
-    ScenarioSpec,
-    StackSpec,
-    config_from_dict,
-    config_from_resolved,
-    load_config,
-    with_overrides,
-)
+from harness.config import Config, External, ScenarioSpec, StackSpec
+from harness.configfile import config_from_dict, config_from_resolved, load_config, with_overrides
 from harness.errors import ConfigError, StackExitedError, StackStartError, TargetError
 from harness.targets import (
     COMPOSE_FILE,
