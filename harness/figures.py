@@ -34,22 +34,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from harness.metrics import HEADLINE_METRICS, METRIC_LABELS
+
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
 BASELINE_COLOUR = "#444444"
 
-PRIMARY_METRIC = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
-METRIC_WORDS = {
-    "duration_s": "total duration",
-    "calls_per_s": "upstream calls/s",
-    "mean_response_s": "mean response time",
-    "throughput_rps": "throughput",
-    "achieved_rps": "achieved throughput",
-    "p50_ms": "p50 latency",
-    "p90_ms": "p90 latency",
-    "p99_ms": "p99 latency",
-    "p999_ms": "p99.9 latency",
-}
 SCENARIO_NAMES = {"fanout": "Fan-out", "clients": "Concurrent clients", "rate": "Open-loop rate"}
 LEVEL_AXIS = {
     "fanout": "N: upstream calls per request",
@@ -318,7 +308,7 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
              colours: Mapping[str, str]) -> Figure | None:
     entries = _select(summary.get("speedups") or [], scenario=scenario)
     metrics = [e["metric"] for e in entries]
-    metric = PRIMARY_METRIC.get(scenario)
+    metric = HEADLINE_METRICS.get(scenario)
     if metric not in metrics:
         metric = metrics[0] if metrics else None
     entries = [e for e in entries if e["metric"] == metric and e.get("ratio") is not None
@@ -367,7 +357,7 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
     confidence = summary.get("confidence")
     level_words = f"{confidence * 100:g}% CI" if isinstance(confidence, float) else "CI"
     ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: speedup in "
-                 f"{METRIC_WORDS.get(str(metric), str(metric))} ({level_words})")
+                 f"{METRIC_LABELS.get(str(metric), str(metric))} ({level_words})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(3, len(drawn) + 1))
     return fig
 
@@ -431,7 +421,7 @@ def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
     _log_y(ax)
     ax.set_xlabel(f"{sweep.get('stack')}: {sweep.get('param')}")
     ax.set_ylabel("duration of one request (s)" if scenario == "fanout" else "throughput (req/s)")
-    ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: {METRIC_WORDS[metric]} "
+    ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: {METRIC_LABELS[metric]} "
                  f"against {sweep.get('param')}")
     ax.legend(loc="best")
     return fig
