@@ -401,16 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage in [0, 100)")
-    return value
-
-
 def _positive_int(text: str) -> int:
     value = _nonneg_int(text)
     if value < 1:
@@ -428,14 +418,22 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 1)")
-    return value
+def _number_in(low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: a number in [low, high)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+_fraction = _number_in(0, 1, "in [0, 1)")
+_percent = _number_in(0, 100, "a percentage in [0, 100)")
 
 
 def main(argv: list[str] | None = None) -> int:
