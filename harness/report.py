@@ -9,13 +9,7 @@ Flow, one way::
 The summary (``harness.summary.summarise``'s dict) and the manifest are the only
 inputs; nothing here reads trials, runs anything or prints.
 
-Escaping. HTML templates are autoescaped. Markdown has no autoescape, so its
-environment *finalizes* every ``{{ }}`` output through :func:`md_escape` (table
-pipes, newlines, HTML and Markdown punctuation), except text a filter marked
-:class:`MdSafe` because the filter built it from numbers. In both formats a
-``{{ }}`` that would print a float, ``None``, a bool or a container fails loudly:
-numbers go through a formatting filter (``ratio``, ``ci``, ``measure`` ...), so
-every printed number is rounded in exactly one place.
+How every printed value is escaped and rounded: ``harness.report_filters``.
 """
 
 from __future__ import annotations
