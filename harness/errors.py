@@ -6,10 +6,11 @@
     ├── StackError                  a child process of a stack misbehaved
     │   ├── StackStartError         it exited, or never answered /health, before it was ready
     │   └── StackExitedError        it died while it was being measured
-    ├── ContractError               a running app broke the app contract
     ├── TargetError                 a target (compose, external) is unavailable
     ├── LoadGeneratorError          a load-generator process failed or fell silent
     └── BundleError                 a published bundle fails verification
+
+    Terminated (a BaseException)    SIGTERM or SIGHUP reached the harness: unwind, then exit
 
 Only the CLI turns these into messages and exit codes.
 """
@@ -58,10 +59,6 @@ class StackExitedError(StackError):
     """The process died after it had become healthy."""
 
 
-class ContractError(AsyncbenchError):
-    """A running app answered in a way the app contract forbids."""
-
-
 class TargetError(AsyncbenchError):
     """A benchmark target (compose, external) cannot be used here."""
 
@@ -72,3 +69,16 @@ class BundleError(AsyncbenchError):
 
 class LoadGeneratorError(AsyncbenchError):
     """A load-generator worker process failed, died or stopped answering."""
+
+
+class Terminated(BaseException):
+    """A terminating signal (SIGTERM, SIGHUP) arrived: raised in the main thread so that
+    every context manager unwinds and reaps its processes.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int, name: str) -> None:
+        self.signum = signum
+        self.name = name
+        super().__init__(name)

@@ -2,12 +2,12 @@
 
 For each trial count per arm and each log-scale spread, draws ``--reps`` pairs of
 lognormal samples whose true ratio of MEANS is 4.0, builds every interval method
-of ``harness.stats`` at nominal 95%, and prints how often each covers 4.0 and the
+of ``harness.analyse.stats`` at nominal 95%, and prints how often each covers 4.0 and the
 median relative half-width (``ci_half_width_ratio`` around the ratio of means).
 
 welch-log targets the ratio of geometric means: with equal sigma in both arms it
 equals the ratio of means, with unequal sigma it does not, which the rows with
-two different sigmas show. "reported" is ``harness.stats.primary_interval``, the
+two different sigmas show. "reported" is ``harness.analyse.stats.primary_interval``, the
 interval the summary and the verdicts use. The BCa bootstrap runs only at
 n >= 20 (as in the summary) and, to keep the run short, with 1999 resamples
 instead of the summary's 9999.
@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import stats
+from harness.analyse import stats, verdicts
 
 TRUE_RATIO = 4.0
 CONFIDENCE = 0.95
@@ -76,7 +76,8 @@ def simulate(
         if not ci.bounded or (method == "reported" and ci.method != "fieller"):
             unbounded += 1
         ratio = stats.ratio_of_means(num, den)
-        widths.append(stats.ci_half_width_ratio(ratio, ci.low, ci.high) if ci.bounded else math.inf)
+        widths.append(verdicts.ci_half_width_ratio(ratio, ci.low, ci.high) if ci.bounded
+                      else math.inf)
     return covered / reps, float(np.median(widths)), unbounded
 
 

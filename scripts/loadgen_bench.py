@@ -1,7 +1,7 @@
 """Benchmark of the load generator itself (run by ``nox -s loadgen_bench``).
 
 Starts the mock upstream on 127.0.0.1 and prints every figure of
-``harness.calibrate.run_calibration``: the load generator's closed-loop peak
+``harness.measure.calibrate.run_calibration``: the load generator's closed-loop peak
 (asyncio and uvloop), the highest rate one open-loop process keeps on schedule,
 the latency it adds to a 100 ms upstream call, the upstream's ceiling from several
 processes, and wrk beside them where it is installed. Unlike
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.calibrate import calibration_lines, run_calibration
+from harness.measure.calibrate import calibration_lines, run_calibration
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.configfile import load_config, with_overrides
-from harness.plan import trials_per_round
-from harness.runner import SilentProgress, start_run
+from harness.config.load import load_config, with_overrides
+from harness.measure.plan import trials_per_round
+from harness.measure.runner import SilentProgress, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.virtual_loop import VirtualLoop
+
 INTEGRATION = Path(__file__).parent / "integration"
 
 
@@ -30,3 +32,13 @@ def _reap_adopted_zombies() -> Iterator[None]:
         with contextlib.suppress(psutil.Error, ChildProcessError, OSError):
             if child.status() == psutil.STATUS_ZOMBIE:
                 os.waitpid(child.pid, os.WNOHANG)
+
+
+@pytest.fixture
+def loop() -> Iterator[VirtualLoop]:
+    """An event loop on virtual time (``tests/virtual_loop.py``), closed after the test."""
+    vloop = VirtualLoop()
+    try:
+        yield vloop
+    finally:
+        vloop.close()

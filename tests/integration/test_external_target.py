@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.cli import main
-from harness.config import StackSpec
-from harness.configfile import config_from_resolved, load_config
-from harness.process import ChildProcess
-from harness.stacks import running_server, running_upstream
+from harness.cli.main import main
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.load import config_from_resolved, load_config
+from harness.config.schema import StackSpec
+from harness.targets.local import running_server, running_upstream
+from harness.targets.process import ChildProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("flask-gunicorn", "fastapi-uvicorn")

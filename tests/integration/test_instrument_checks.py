@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec
-from harness.configfile import config_from_dict
-from harness.plan import PlannedTrial
-from harness.stacks import running_stack
-from harness.trial import run_trial
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.load import config_from_dict
+from harness.config.schema import StackSpec
+from harness.measure.plan import PlannedTrial
+from harness.measure.trial import run_trial
+from harness.targets.local import running_stack
 
 STACK = "quart-hypercorn"
 DELAY_MS = 10
@@ -140,7 +140,7 @@ def test_server_cpu_counts_a_worker_born_mid_trial() -> None:
 
     import psutil
 
-    from harness.monitor import SAMPLE_INTERVAL_S, TrialMonitor
+    from harness.loadgen.monitor import SAMPLE_INTERVAL_S, TrialMonitor
 
     master = subprocess.Popen([sys.executable, "-c", _SPAWNS_A_BURNER], stdout=subprocess.PIPE,
                               text=True)
@@ -173,7 +173,7 @@ def test_server_cpu_counts_a_worker_born_mid_trial() -> None:
 
 
 def test_machine_cpu_is_not_reported_for_a_window_below_its_resolution() -> None:
-    from harness.monitor import MIN_MACHINE_WINDOW_S, TrialMonitor
+    from harness.loadgen.monitor import MIN_MACHINE_WINDOW_S, TrialMonitor
 
     with TrialMonitor(list) as monitor:
         pass

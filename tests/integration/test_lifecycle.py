@@ -10,12 +10,12 @@ import time
 import psutil
 import pytest
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec
-from harness.contract import check_contract
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.schema import StackSpec
 from harness.errors import StackExitedError, StackStartError
-from harness.process import managed_process
-from harness.stacks import running_stack
+from harness.targets.contract import check_contract
+from harness.targets.local import running_stack
+from harness.targets.process import managed_process
 
 PRODUCTION = [name for name, s in BUILTIN_STACKS.items() if s["server"] != "dev"]
 DEV = [name for name, s in BUILTIN_STACKS.items() if s["server"] == "dev"]

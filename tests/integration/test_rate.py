@@ -15,17 +15,18 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec
-from harness.configfile import config_from_dict
-from harness.loadgen import client_session, single_url, warm_up
-from harness.openloop import OpenLoop
-from harness.plan import PlannedTrial
-from harness.runner import SilentProgress, start_run
-from harness.schedule import RateSpec
-from harness.stacks import StackHandle, running_stack
-from harness.tally import RateResult
-from harness.trial import run_trial
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.load import config_from_dict
+from harness.config.schema import StackSpec
+from harness.loadgen.drivers import client_session, single_url, warm_up
+from harness.loadgen.openloop import OpenLoop
+from harness.loadgen.schedule import RateSpec
+from harness.loadgen.tally import RateResult
+from harness.measure.plan import PlannedTrial
+from harness.measure.runner import SilentProgress, start_run
+from harness.measure.trial import run_trial
+from harness.targets.handle import StackHandle
+from harness.targets.local import running_stack
 from tests.procs import living_children
 
 STACK = "quart-hypercorn"

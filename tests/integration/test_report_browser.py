@@ -16,7 +16,7 @@ import pytest
 from matplotlib.image import imread
 from playwright.sync_api import ConsoleMessage, Request, ViewportSize, sync_playwright
 
-from harness.report import write_report
+from harness.report.render import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
-from harness.compare import compare_runs
-from harness.config import Config
-from harness.configfile import config_from_dict
-from harness.rerun import compare_to_reruns
-from harness.rundir import load_run
-from harness.runner import SilentProgress, start_run
+from harness.analyse.compare import compare_runs
+from harness.cli.main import main
+from harness.config.load import config_from_dict
+from harness.config.schema import Config
+from harness.measure.rerun import compare_to_reruns
+from harness.measure.runner import SilentProgress, start_run
+from harness.rundir.reader import load_run
 from tests.procs import living_children
 
 DELAY_A_MS, DELAY_B_MS = 50, 150

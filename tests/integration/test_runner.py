@@ -13,10 +13,10 @@ from typing import Any
 
 import psutil
 
-from harness.cli import main
-from harness.configfile import config_from_dict
-from harness.process import listening_ports
-from harness.runner import SilentProgress, start_run
+from harness.cli.main import main
+from harness.config.load import config_from_dict
+from harness.measure.runner import SilentProgress, start_run
+from harness.targets.process import listening_ports
 from tests.procs import living_children
 
 ROOT = Path(__file__).resolve().parents[2]

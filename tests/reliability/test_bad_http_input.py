@@ -15,9 +15,9 @@ import requests
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec
-from harness.stacks import running_server, running_upstream
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.schema import StackSpec
+from harness.targets.local import running_server, running_upstream
 
 APPS = ["flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn"]
 MAX_DELAY_MS = 30  # valid examples must stay fast

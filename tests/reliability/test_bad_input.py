@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "configs" / "quick.toml").read_text()

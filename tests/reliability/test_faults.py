@@ -13,17 +13,18 @@ from typing import Any
 
 import pytest
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.cli import main
-from harness.commands import upstream_command
-from harness.config import StackSpec
-from harness.configfile import config_from_dict
+from harness.cli.main import main
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.load import config_from_dict
+from harness.config.schema import StackSpec
 from harness.errors import StackStartError
-from harness.plan import plan_round
-from harness.process import managed_process
-from harness.runner import SilentProgress, start_run
-from harness.stacks import PROJECT_ROOT, running_stack
-from harness.trial import run_trial
+from harness.measure.plan import plan_round
+from harness.measure.runner import SilentProgress, start_run
+from harness.measure.trial import run_trial
+from harness.paths import PROJECT_ROOT
+from harness.targets.argv import upstream_command
+from harness.targets.local import running_stack
+from harness.targets.process import managed_process
 from tests.procs import living_children
 
 TINY = {
@@ -79,16 +80,16 @@ def test_upstream_down_fails_the_trial_and_names_it() -> None:
 
 def test_a_stack_that_cannot_start_fails_its_trials_and_the_run_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.stacks
+    import harness.targets.local
 
-    real = harness.stacks.server_command
+    real = harness.targets.local.server_command
 
     def broken(python: str, stack: StackSpec, host: str, port: int = 0) -> list[str]:
         if stack.name == "flask-gunicorn":  # a server that dies at start, with a message
             return [python, "-c", "import sys; sys.exit('worker failed to boot: injected')"]
         return real(python, stack, host, port)
 
-    monkeypatch.setattr(harness.stacks, "server_command", broken)
+    monkeypatch.setattr(harness.targets.local, "server_command", broken)
     outcome = start_run(config_from_dict(TINY), tmp_path, SilentProgress(), argv=["run"])
     records = [json.loads(x) for x in (outcome.run_dir / "trials.jsonl").read_text().splitlines()]
     flask = [r for r in records if r["stack"] == "flask-gunicorn"]

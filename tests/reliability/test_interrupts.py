@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.configfile import load_config
-from harness.plan import plan_round, trials_per_round
+from harness.config.load import load_config
+from harness.measure.plan import plan_round, trials_per_round
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """

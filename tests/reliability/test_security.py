@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.catalogue import BUILTIN_STACKS
-from harness.config import StackSpec
-from harness.configfile import config_from_dict
-from harness.report import render_html, render_markdown
-from harness.stacks import running_stack
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.load import config_from_dict
+from harness.config.schema import StackSpec
+from harness.report.render import render_html, render_markdown
+from harness.targets.local import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "report"

@@ -1,0 +1,88 @@
+"""Cells: the ok trials of one (scenario, level, stack), and the values of each metric in
+them. The summary and the comparison of two runs both read a run through here.
+
+A value enters a cell only when it is a positive finite number; anything else is left
+out with a warning naming the trial. Server resources (``metrics.RESOURCE_METRICS``) are
+values like any metric, when the record measured them (null for servers the harness did
+not start).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeGuard
+
+from harness.analyse.metrics import RESOURCE_METRICS, level_label, sort_key
+
+CellKey = tuple[str, int, str]            # scenario, level, stack
+MetricKey = tuple[str, int, str, str]     # scenario, level, stack, metric
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A finite int or float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` as a float when finite, else None (JSON has no infinity or NaN)."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def cell_key(trial: Mapping[str, Any]) -> CellKey:
+    """The cell a trial record belongs to."""
+    return (trial["scenario"], trial["level"], trial["stack"])
+
+
+def where(key: tuple[Any, ...]) -> str:
+    """``clients C=50, quart-hypercorn``: a cell in a message."""
+    scenario, level, stack = key[:3]
+    return f"{scenario} {level_label(scenario, level)}, {stack}"
+
+
+def cell_seed(seed: int, key: MetricKey) -> int:
+    """Bootstrap seed of one cell and metric: stable across processes (crc32, not ``hash()``)."""
+    return (seed + zlib.crc32("|".join(map(str, key)).encode("utf-8"))) % 2**64
+
+
+def _int_or(value: object, default: int = -1) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def group_ok(trials: Iterable[Mapping[str, Any]]) -> dict[CellKey, list[Mapping[str, Any]]]:
+    """Ok trials per cell, in run order (round, order, trial_id)."""
+    groups: dict[CellKey, list[Mapping[str, Any]]] = defaultdict(list)
+    for trial in trials:
+        if trial["status"] == "ok":
+            groups[cell_key(trial)].append(trial)
+    for group in groups.values():
+        group.sort(key=lambda t: (_int_or(t.get("round")), _int_or(t.get("order")), t["trial_id"]))
+    return dict(groups)
+
+
+def metric_values(ok: Mapping[CellKey, list[Mapping[str, Any]]],
+                  warnings: list[str]) -> dict[MetricKey, list[float]]:
+    """Per (scenario, level, stack, metric): one positive finite value per ok trial.
+
+    Values that are not positive finite numbers are left out, each with a line in
+    ``warnings``; a null value (not measured) is left out silently.
+    """
+    values: dict[MetricKey, list[float]] = defaultdict(list)
+    for key in sorted(ok, key=sort_key):
+        for trial in ok[key]:
+            resources = trial.get("resources")
+            measured = dict(trial["metrics"])
+            if isinstance(resources, Mapping):  # null for targets the harness did not start
+                measured.update({m: resources[m] for m in RESOURCE_METRICS
+                                 if resources.get(m) is not None})
+            for metric, value in sorted(measured.items()):
+                if value is None:
+                    continue
+                if not is_number(value) or value <= 0:
+                    warnings.append(f"trial {trial['trial_id']}: metric {metric} = {value!r} "
+                                    "is not a positive number; left out")
+                    continue
+                values[(*key, metric)].append(float(value))
+    return dict(values)

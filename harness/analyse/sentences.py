@@ -1,0 +1,57 @@
+"""Results in words: a ratio with its interval, and one sentence per speedup.
+
+Pure formatting of summary entries; the summary, the comparison of two runs, the CLI's
+tables and the report all write a ratio through :func:`format_ratio`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from harness.analyse.metrics import level_label, metric_label
+
+
+def format_number(x: float, digits: int = 2) -> str:
+    """A ratio or bound: ``4.62`` (``digits`` decimals from 0.1 up), ``0.0512`` (three
+    significant digits below), ``<0.001``, ``inf``; never in scientific notation."""
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if abs(x) >= 0.1 or x == 0:
+        return f"{x:.{digits}f}"
+    if abs(x) >= 0.001:
+        return f"{x:.3g}"
+    return "<0.001" if x > 0 else ">-0.001"
+
+
+def format_ratio(ratio: float | None, low: float | None, high: float | None,
+                 digits: int = 2) -> str:
+    """``4.62x [4.41, 4.85]``; ``4.62x (no CI)`` without bounds; ``n/a`` without a ratio."""
+    if ratio is None:
+        return "n/a"
+    if low is None or high is None:
+        return f"{format_number(ratio, digits)}x (no CI)"
+    return (f"{format_number(ratio, digits)}x "
+            f"[{format_number(low, digits)}, {format_number(high, digits)}]")
+
+
+def headline_sentence(sp: Mapping[str, Any], confidence: float) -> str:
+    """One sentence for a speedup entry of the summary, e.g. for a report's lead."""
+    where = f"{sp['scenario']} {level_label(sp['scenario'], sp['level'])}"
+    metric = metric_label(sp["metric"])
+    trials = f"{sp['n_stack']} vs {sp['n_baseline']} ok trials"
+    if sp["ci_low"] is None or sp["ci_high"] is None:
+        return (
+            f"{where}: {sp['stack']} vs {sp['baseline']} on {metric}: insufficient data ({trials})."
+        )
+    relation = {
+        "faster": "faster than",
+        "slower": "slower than",
+    }.get(sp["verdict"], "not significantly different from")
+    notes = [sp["magnitude"]] if sp["magnitude"] not in (None, "none") else []
+    notes.append(f"{confidence:.0%} CI, {sp['method']}, {trials}")
+    return (
+        f"{where}: {sp['stack']} is {relation} {sp['baseline']} on {metric}, "
+        f"{format_ratio(sp['ratio'], sp['ci_low'], sp['ci_high'])} ({'; '.join(notes)})."
+    )

@@ -1,0 +1,293 @@
+"""From a loaded run folder to the summary dict, the only input of the report.
+
+The summary is plain JSON data (no NaN, no infinity: a missing or undefined
+number is ``None``), and deterministic: the same run folder always gives the
+same ``json.dumps(summary, sort_keys=True)``. Lists are sorted by scenario
+(fanout, clients, rate, then others by name), level, stack and metric; the
+bootstrap of each cell is seeded from the manifest's seed plus the CRC-32 of the
+cell key; nothing depends on the clock or on ``hash()``.
+
+Shape (``schema_version`` 1)::
+
+    schema_version, run_id, baseline, confidence
+    counts     {ok, failed, invalid, skipped_lines}
+    excluded   [{status, reason, count}]            failed/invalid trials by reason
+    warnings   [str]                                in the order they were found
+    cells      [{scenario, level, stack, metric, n, mean, median, sd, min, max}]
+    latency    [{scenario, level, stack, n, p50_mean, p90_mean, p99_mean, p999_mean,
+                 pooled: {p50, p90, p99, p999, max} | None}]
+    speedups   [{scenario, level, stack, baseline, metric, ratio, ci_low, ci_high,
+                 method, n_stack, n_baseline, p_value, verdict, magnitude,
+                 higher_is_better, headline, bootstrap: {ci_low, ci_high, method} | None}]
+    model      [{scenario, level, stack, metric, expected, measured, efficiency, flagged}]
+    headlines  [{scenario, level, stack, metric, ratio, ci_low, ci_high, verdict,
+                 magnitude, sentence}]
+
+Only ``ok`` trials are samples. Per-trial latency percentiles are averaged
+across trials; the ``pooled`` percentiles come from the trials' merged HDR
+histograms and are for display only (requests inside a trial are not
+independent samples).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from harness.analyse import stats, verdicts
+from harness.analyse.cells import (
+    CellKey,
+    MetricKey,
+    cell_key,
+    cell_seed,
+    finite,
+    group_ok,
+    is_number,
+    metric_values,
+    where,
+)
+from harness.analyse.instrument import check_summary, saturation
+from harness.analyse.metrics import HEADLINE_METRICS, is_higher_better, level_label, sort_key
+from harness.analyse.model import model_rows
+from harness.analyse.sentences import headline_sentence
+from harness.errors import RunDirError
+from harness.rundir.format import PERCENTILES, new_histogram
+from harness.rundir.reader import Run
+
+SUMMARY_SCHEMA_VERSION = 1
+DEFAULT_BASELINE = "flask-gunicorn"
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_MIN_EFFICIENCY = 0.5
+
+
+
+def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
+    """Summarise a loaded run: descriptive cells, speedups with CIs, model, headlines.
+
+    Raises:
+        RunDirError: the manifest's config holds an unusable baseline, confidence
+            or model_min_efficiency.
+    """
+    config = run.manifest["config"]
+    configured, confidence, min_efficiency = _settings(config)
+    # Any measured stack may serve as the baseline of a re-analysis; the run's is the default.
+    baseline = baseline or configured
+    warnings: list[str] = [
+        f"trials.jsonl line {line} skipped: {reason}" for line, reason in run.skipped_lines
+    ]
+    statuses = Counter(trial["status"] for trial in run.trials)
+    ok = group_ok(run.trials)
+    seen = sorted({cell_key(trial) for trial in run.trials}, key=sort_key)
+    if not ok:
+        warnings.append("no ok trials: nothing to summarise")
+    if run.trials and not any(stack == baseline for _, _, stack in seen):
+        warnings.append(f"baseline stack {baseline!r} does not appear in the trials")
+    for key in seen:
+        n = len(ok.get(key, []))
+        if n < stats.MIN_TRIALS_FOR_CI:
+            warnings.append(
+                f"{where(key)}: {n} ok trial(s), fewer than {stats.MIN_TRIALS_FOR_CI}: "
+                "no confidence interval"
+            )
+
+    values = metric_values(ok, warnings)
+    cells = [
+        {"scenario": s, "level": lv, "stack": st, "metric": m, **asdict(stats.describe(xs))}
+        for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: sort_key(kv[0]))
+    ]
+    speedups = _speedups(seen, values, baseline, confidence, run.manifest["seed"], warnings)
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "run_id": run.manifest["run_id"],
+        "baseline": baseline,
+        "confidence": confidence,
+        "counts": {
+            "ok": statuses["ok"],
+            "failed": statuses["failed"],
+            "invalid": statuses["invalid"],
+            "skipped_lines": len(run.skipped_lines),
+        },
+        "excluded": _excluded(run.trials),
+        "warnings": warnings,
+        "cells": cells,
+        "latency": _latency(ok, warnings),
+        "speedups": speedups,
+        "model": model_rows(values, config, min_efficiency, warnings),
+        "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
+        "checks": check_summary(run.trials),
+        "saturation": saturation(cells),
+    }
+
+
+def _settings(config: Mapping[str, Any]) -> tuple[str, float, float]:
+    baseline = config.get("baseline", DEFAULT_BASELINE)
+    confidence = config.get("confidence", DEFAULT_CONFIDENCE)
+    min_eff = config.get("model_min_efficiency", DEFAULT_MIN_EFFICIENCY)
+    if not isinstance(baseline, str) or not baseline:
+        raise RunDirError(f"manifest config: baseline must be a stack name, got {baseline!r}")
+    if not is_number(confidence) or not 0 < confidence < 1:
+        raise RunDirError(f"manifest config: confidence must be in (0, 1), got {confidence!r}")
+    if not is_number(min_eff) or min_eff < 0:
+        raise RunDirError(f"manifest config: model_min_efficiency must be >= 0, got {min_eff!r}")
+    return baseline, float(confidence), float(min_eff)
+
+
+def _excluded(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for trial in trials:
+        if trial["status"] != "ok":
+            error = trial.get("error")
+            reason = error if isinstance(error, str) and error else "no reason recorded"
+            counts[(trial["status"], reason)] += 1
+    return [
+        {"status": status, "reason": reason, "count": count}
+        for (status, reason), count in sorted(counts.items())
+    ]
+
+
+def _latency(
+    ok: Mapping[CellKey, list[Mapping[str, Any]]], warnings: list[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(ok, key=sort_key):
+        with_latency = [t for t in ok[key] if isinstance(t.get("latency_ms"), dict)]
+        if not with_latency:
+            continue
+        row: dict[str, Any] = {"scenario": key[0], "level": key[1], "stack": key[2]}
+        row["n"] = len(with_latency)
+        for name, _ in PERCENTILES:
+            xs = [t["latency_ms"].get(name) for t in with_latency]
+            nums = [float(x) for x in xs if is_number(x)]
+            row[f"{name}_mean"] = float(sum(nums) / len(nums)) if nums else None
+        row["pooled"] = _pooled(ok[key], warnings)
+        rows.append(row)
+    return rows
+
+
+def _pooled(trials: Iterable[Mapping[str, Any]], warnings: list[str]) -> dict[str, Any] | None:
+    """Percentiles (ms) of the trials' merged HDR histograms; None without any."""
+    merged = new_histogram()
+    for trial in trials:
+        encoded = trial.get("hdr")
+        if not isinstance(encoded, str) or not encoded:
+            continue
+        try:
+            merged.decode_and_add(encoded)
+        except Exception as exc:  # hdrh raises assorted types (TypeError, zlib.error, ...)
+            warnings.append(
+                f"trial {trial['trial_id']}: HDR histogram not decodable "
+                f"({type(exc).__name__}); left out of pooled latency"
+            )
+    if merged.get_total_count() == 0:
+        return None
+    pooled = {name: merged.get_value_at_percentile(pct) / 1000.0 for name, pct in PERCENTILES}
+    pooled["max"] = merged.get_max_value() / 1000.0
+    return pooled
+
+
+def _speedups(
+    seen: list[CellKey],
+    values: Mapping[MetricKey, list[float]],
+    baseline: str,
+    confidence: float,
+    seed: int,
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    metrics_at: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for scenario, level, _, metric in values:
+        metrics_at[(scenario, level)].add(metric)
+    stacks_at: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for scenario, level, stack in seen:
+        if stack != baseline:
+            stacks_at[(scenario, level)].append(stack)
+    unknown: set[str] = set()
+    rows = []
+    for (scenario, level), stacks in stacks_at.items():
+        if not any(k[:3] == (scenario, level, baseline) for k in values):
+            warnings.append(
+                f"baseline {baseline!r} has no ok trials at {scenario} "
+                f"{level_label(scenario, level)}: no speedups there"
+            )
+        for stack in stacks:
+            for metric in sorted(metrics_at[(scenario, level)]):
+                try:
+                    higher = is_higher_better(metric)
+                except ValueError:
+                    unknown.add(metric)
+                    continue
+                key = (scenario, level, stack, metric)
+                sp = stats.speedup(
+                    values.get(key, []),
+                    values.get((scenario, level, baseline, metric), []),
+                    higher,
+                    confidence,
+                    cell_seed(seed, key),
+                )
+                if sp.note:
+                    warnings.append(f"{where(key[:3])}, {metric}: {sp.note}")
+                rows.append(_speedup_row(key, baseline, higher, sp))
+    warnings.extend(
+        f"metric {metric!r} has no known orientation: no speedup computed"
+        for metric in sorted(unknown)
+    )
+    return rows
+
+
+def _speedup_row(
+    key: MetricKey, baseline: str, higher: bool, sp: stats.Speedup
+) -> dict[str, Any]:
+    scenario, level, stack, metric = key
+    boot = None
+    if sp.bootstrap is not None:
+        boot = {
+            "ci_low": finite(sp.bootstrap.low),
+            "ci_high": finite(sp.bootstrap.high),
+            "method": sp.bootstrap.method,
+        }
+    verdict, magnitude = "insufficient data", None
+    if sp.low is not None and sp.high is not None:
+        verdict, magnitude = verdicts.verdict(sp.low, sp.high), verdicts.magnitude(sp.low, sp.high)
+    return {
+        "scenario": scenario,
+        "level": level,
+        "stack": stack,
+        "baseline": baseline,
+        "metric": metric,
+        "ratio": finite(sp.ratio),
+        "ci_low": finite(sp.low),
+        "ci_high": finite(sp.high),
+        "method": sp.method,
+        "n_stack": sp.n_stack,
+        "n_baseline": sp.n_baseline,
+        "p_value": finite(sp.p_value),
+        "verdict": verdict,
+        "magnitude": magnitude,
+        "higher_is_better": higher,
+        "headline": HEADLINE_METRICS.get(scenario) == metric,
+        "bootstrap": boot,
+    }
+
+
+def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
+    fields = ("scenario", "level", "stack", "metric", "ratio", "ci_low", "ci_high")
+    row = {name: sp[name] for name in fields}
+    row.update(verdict=sp["verdict"], magnitude=sp["magnitude"])
+    row["sentence"] = headline_sentence(sp, confidence)
+    return row
+
+
+
+
+def widest_headline_half_width(summary: Mapping[str, Any]) -> tuple[float | None, int]:
+    """The widest relative interval half-width among the headline speedups, and how many
+    there are; ``(None, 0)`` when one of them has no interval (the stopping rule's input)."""
+    widths = []
+    for sp in summary["speedups"]:
+        if not sp.get("headline") or sp["stack"] == sp["baseline"]:
+            continue
+        if sp["ci_low"] is None or sp["ci_high"] is None:
+            return None, 0
+        widths.append(verdicts.ci_half_width_ratio(sp["ratio"], sp["ci_low"], sp["ci_high"]))
+    return (max(widths) if widths else None), len(widths)

@@ -1,0 +1,78 @@
+"""What every command module of the CLI shares: printing, argument types, the parser class.
+
+Only the CLI prints; these helpers are the one place it does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from harness.errors import RunDirError
+from harness.rundir.format import MANIFEST_NAME, TRIALS_NAME
+
+DEFAULT_CONFIG = Path("configs/default.toml")
+RESULTS = Path("results")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"asyncbench: error: {message} (see --help)\n")
+
+
+def out(text: str = "") -> None:
+    """A line of the command's result, on stdout."""
+    print(text, flush=True)
+
+
+def err(text: str) -> None:
+    """A line about the command (a warning, an error), on stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def warn_skipped(run_path: Path, skipped: list[tuple[int, str]]) -> None:
+    """One warning line for each line of a run's trials file the reader left out."""
+    for line_no, reason in skipped:
+        err(f"asyncbench: warning: {run_path / TRIALS_NAME}:{line_no}: skipped ({reason})")
+
+
+def config_arg(parser: argparse.ArgumentParser, default: Path | None = DEFAULT_CONFIG) -> None:
+    """The ``--config`` option."""
+    parser.add_argument("--config", type=Path, default=default,
+                        help=f"experiment config (TOML), default {default}")
+
+
+def number_in(kind: type[int] | type[float], low: float, high: float,
+              what: str) -> Callable[[str], float]:
+    """An argparse type: an int or float in [low, high), named ``what`` in its error."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            name = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {name}") from None
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+positive_int = number_in(int, 1, float("inf"), "a positive integer")
+nonneg_int = number_in(int, 0, float("inf"), "a non-negative integer")
+positive_float = number_in(float, 1e-9, float("inf"), "a positive number")
+fraction = number_in(float, 0, 1, "in [0, 1)")
+percent = number_in(float, 0, 100, "a percentage in [0, 100)")
+
+
+def newest_run(root: Path) -> Path:
+    """The most recent run folder under ``root`` (by name, which starts with the time)."""
+    runs = sorted(p for p in root.glob(f"*/{MANIFEST_NAME}") if p.parent.name != "example")
+    if not runs:
+        raise RunDirError(f"{root}: no run folder found; run `make bench` first or name one")
+    return runs[-1].parent

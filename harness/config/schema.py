@@ -1,0 +1,369 @@
+"""Experiment configuration: frozen, typed records read from TOML and validated.
+
+A config file has these kinds of tables::
+
+    [run]                  rounds, seed, delay, baseline, target, the stacks to measure ...
+    [scenarios.NAME]       levels of one scenario (fanout, clients, rate)
+    [limits]               instrument self-check limits; beyond them a trial is invalid
+    [stacks.NAME]          overrides of a built-in stack, or a new stack
+    [external]             target "external": upstream_url, and [external.stacks] NAME = URL
+
+Every error names the file, the key and the value, on one line. Reading the TOML
+(and a manifest's resolved config) is ``harness.config.load``'s job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.errors import ConfigError
+
+APPS = ("flask", "quart", "fastapi")
+SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
+SCENARIOS = ("fanout", "clients", "rate")
+WORKER_CLASSES: dict[str, tuple[str, ...]] = {
+    "gunicorn": ("gthread", "sync", "gevent", "asgi"),
+    "hypercorn": ("asyncio", "uvloop"),
+    "uvicorn": ("asyncio", "uvloop"),
+    "dev": ("threaded", "asyncio"),
+}
+SYNC_APPS = ("flask",)
+ON_FAILURE = ("continue", "stop")
+TARGETS = ("local", "compose", "external")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _check(cond: bool, key: str, value: object, expectation: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key} = {value!r}: {expectation}")
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(float(value))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One server setting of one app: everything needed to start it, stated."""
+
+    name: str
+    app: str
+    server: str
+    worker_class: str
+    workers: int = 1
+    threads: int = 1
+    worker_connections: int = 1000
+    backlog: int = 2048
+    keepalive_s: int = 5
+    pool_size: int = 100
+    upstream_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        where = f"[stacks.{self.name}]"
+        _check(bool(self.name) and self.name.strip() == self.name, f"{where} name", self.name,
+               "must be a non-empty name without surrounding spaces")
+        _check(self.app in APPS, f"{where} app", self.app, f"must be one of {', '.join(APPS)}")
+        _check(self.server in SERVERS, f"{where} server", self.server,
+               f"must be one of {', '.join(SERVERS)}")
+        allowed = WORKER_CLASSES[self.server]
+        _check(self.worker_class in allowed, f"{where} worker_class", self.worker_class,
+               f"must be one of {', '.join(allowed)} for server {self.server}")
+        if self.app in SYNC_APPS:
+            _check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
+                   f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
+        else:
+            _check(self.worker_class not in ("gthread", "sync", "gevent", "threaded"),
+                   f"{where} worker_class", self.worker_class,
+                   f"an ASGI app ({self.app}) needs an async worker class")
+        for key, low, high in (("workers", 1, 64), ("threads", 1, 1024),
+                               ("worker_connections", 1, 100_000), ("backlog", 1, 65_535),
+                               ("keepalive_s", 0, 3600), ("pool_size", 1, 100_000)):
+            value = getattr(self, key)
+            _check(is_int(value) and low <= value <= high, f"{where} {key}", value,
+                   f"must be an integer in {low}..{high}")
+        _check(is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
+               f"{where} upstream_timeout_s", self.upstream_timeout_s,
+               "must be a number in (0, 600]")
+
+    @property
+    def kind(self) -> str:
+        """``production`` or ``dev`` (development servers are reported apart)."""
+        return "dev" if self.server == "dev" else "production"
+
+    @property
+    def fanout_mode(self) -> str:
+        """How ``/aggregate`` makes its calls: ``sequential`` (sync) or ``concurrent``."""
+        return "sequential" if self.app in SYNC_APPS else "concurrent"
+
+    @property
+    def concurrency_slots(self) -> int | None:
+        """Requests the stack can serve at once; ``None`` when bounded by nothing stated.
+
+        The server's slots (gthread: workers x threads; sync: workers; gevent and
+        gunicorn's asgi worker: workers x worker_connections), capped by the apps'
+        upstream pools (workers x pool_size).
+        """
+        pool = self.workers * self.pool_size
+        if self.worker_class == "gthread":
+            server: int | None = self.workers * self.threads
+        elif self.worker_class == "sync":
+            server = self.workers
+        elif self.worker_class in ("gevent", "asgi"):
+            server = self.workers * self.worker_connections
+        else:
+            server = None
+        if server is None:
+            return pool
+        return min(server, pool)
+
+    def describe(self) -> dict[str, Any]:
+        """The stated settings plus the derived ones, as written to the manifest."""
+        data = dataclasses.asdict(self)
+        data.update(kind=self.kind, fanout_mode=self.fanout_mode,
+                    concurrency_slots=self.concurrency_slots)
+        return data
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """The levels of one scenario, in the order given (the runner shuffles them)."""
+
+    name: str
+    levels: tuple[int, ...]
+    duration_s: float = 5.0  # rate only: how long the open-loop schedule runs
+
+    def __post_init__(self) -> None:
+        where = f"[scenarios.{self.name}]"
+        _check(self.name in SCENARIOS, f"[scenarios] {self.name}", self.name,
+               f"unknown scenario; expected one of {', '.join(SCENARIOS)}")
+        _check(len(self.levels) > 0, f"{where} levels", list(self.levels), "must not be empty")
+        limit = {"fanout": 1000, "clients": 10_000, "rate": 100_000}[self.name]
+        for level in self.levels:
+            _check(is_int(level) and 1 <= level <= limit, f"{where} levels", list(self.levels),
+                   f"every level must be an integer in 1..{limit}")
+        _check(len(set(self.levels)) == len(self.levels), f"{where} levels", list(self.levels),
+               "levels must be distinct")
+        _check(is_number(self.duration_s) and 0.5 <= self.duration_s <= 600,
+               f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
+
+
+SWEEPABLE = ("workers", "threads", "worker_connections", "backlog", "keepalive_s", "pool_size")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One stack parameter taking several values: the stack becomes one variant per value."""
+
+    stack: str
+    param: str
+    values: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _check(self.param in SWEEPABLE, "[sweep] param", self.param,
+               f"must be one of {', '.join(SWEEPABLE)}")
+        _check(len(self.values) >= 2, "[sweep] values", list(self.values),
+               "a sweep needs at least two values")
+        _check(all(is_int(v) for v in self.values), "[sweep] values", list(self.values),
+               "every value must be an integer")
+        _check(len(set(self.values)) == len(self.values), "[sweep] values", list(self.values),
+               "values must be distinct")
+
+    def variant(self, value: int) -> str:
+        """The name of the variant with ``param = value``, e.g. ``flask-gunicorn[threads=8]``."""
+        return f"{self.stack}[{self.param}={value}]"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Instrument self-check limits; a trial beyond any of them is recorded ``invalid``."""
+
+    loadgen_cpu_max: float = 0.95          # fraction of one core used by the load generator
+    loadgen_wait_max: float = 0.5          # share of the trial it was runnable but had no CPU
+    machine_cpu_max: float = 1.0           # fraction of all cores (1.0 = never invalid by itself)
+    send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
+    upstream_overshoot_p99_max_ms: float = 50.0
+    upstream_loop_lag_max_ms: float = 250.0  # the upstream's event loop stalled or starved
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check(is_number(value) and value > 0, f"[limits] {f.name}", value,
+                   "must be a positive number")
+
+
+def url_problem(url: object) -> str | None:
+    """Why ``url`` is not a base URL ``http(s)://HOST[:PORT]``; None when it is one."""
+    if not isinstance(url, str):
+        return "must be a string"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "must look like http://HOST:PORT (the port is not a number in 0..65535)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must look like http://HOST:PORT"
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        return "must look like http://HOST:PORT, with no path, query or credentials"
+    return None
+
+
+@dataclass(frozen=True)
+class External:
+    """Where the ``external`` target finds servers it did not start: base URLs, any host.
+
+    ``stacks`` pairs stack names with URLs, sorted by name (so that a manifest, whose keys
+    are sorted, rebuilds an equal record); it may name more stacks than a run measures.
+    """
+
+    upstream_url: str | None = None
+    stacks: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stacks", tuple(sorted(self.stacks)))
+        if self.upstream_url is not None:
+            problem = url_problem(self.upstream_url)
+            _check(problem is None, "[external] upstream_url", self.upstream_url, problem or "")
+        names = [name for name, _ in self.stacks]
+        _check(len(set(names)) == len(names), "[external.stacks]", names,
+               "stack names must be distinct")
+        for name, url in self.stacks:
+            problem = url_problem(url)
+            _check(problem is None, f"[external.stacks] {name}", url, problem or "")
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing is set (the table was absent)."""
+        return self.upstream_url is None and not self.stacks
+
+    def url(self, stack: str) -> str | None:
+        """The base URL of ``stack``, or None when the table does not name it."""
+        return dict(self.stacks).get(stack)
+
+    def resolved(self) -> dict[str, Any]:
+        """As written to the manifest: ``{"upstream_url": ..., "stacks": {NAME: URL}}``."""
+        return {"upstream_url": self.upstream_url, "stacks": dict(self.stacks)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment: what to measure, how often, and on which stacks."""
+
+    stacks: tuple[StackSpec, ...]
+    scenarios: tuple[ScenarioSpec, ...]
+    baseline: str = "flask-gunicorn"
+    rounds: int = 3
+    max_rounds: int = 3
+    target_ci: float = 0.0
+    warmup_requests: int = 5
+    seed: int = 1
+    delay_ms: int = 100
+    request_timeout_s: float = 60.0
+    confidence: float = 0.95
+    model_min_efficiency: float = 0.5
+    host: str = "127.0.0.1"
+    upstream_backlog: int = 4096
+    on_failure: str = "continue"
+    health_timeout_s: float = 30.0
+    target: str = "local"
+    external: External = field(default_factory=External)
+    limits: Limits = field(default_factory=Limits)
+    sweep: Sweep | None = None
+    source: str = "<built-in>"
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stacks]
+        _check(len(names) > 0, "[run] stacks", names, "must name at least one stack")
+        _check(len(set(names)) == len(names), "[run] stacks", names, "stack names must be distinct")
+        _check(self.baseline in names, "[run] baseline", self.baseline,
+               f"must be one of the measured stacks ({', '.join(names)})")
+        _check(len(self.scenarios) > 0, "[scenarios]", [], "at least one scenario is needed")
+        _check(is_int(self.rounds) and 1 <= self.rounds <= 10_000, "[run] rounds", self.rounds,
+               "must be an integer in 1..10000")
+        _check(is_int(self.max_rounds) and self.rounds <= self.max_rounds <= 10_000,
+               "[run] max_rounds", self.max_rounds, f"must be an integer in {self.rounds}..10000")
+        _check(is_number(self.target_ci) and 0 <= self.target_ci < 1, "[run] target_ci",
+               self.target_ci, "must be a number in [0, 1) (0 turns adaptive stopping off)")
+        _check(is_int(self.warmup_requests) and 0 <= self.warmup_requests <= 10_000,
+               "[run] warmup_requests", self.warmup_requests, "must be an integer in 0..10000")
+        _check(is_int(self.seed) and 0 <= self.seed < 2**63, "[run] seed", self.seed,
+               "must be a non-negative integer")
+        _check(is_int(self.delay_ms) and 0 <= self.delay_ms <= 60_000, "[run] delay_ms",
+               self.delay_ms, "must be an integer in 0..60000")
+        # Latency histograms record up to 120 s; a longer timeout could not be recorded.
+        _check(is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 120,
+               "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 120]")
+        _check(is_number(self.confidence) and 0.5 <= self.confidence < 1, "[run] confidence",
+               self.confidence, "must be a number in [0.5, 1)")
+        _check(is_number(self.model_min_efficiency) and 0 < self.model_min_efficiency <= 1,
+               "[run] model_min_efficiency", self.model_min_efficiency, "must be in (0, 1]")
+        _check(isinstance(self.host, str) and bool(self.host), "[run] host", self.host,
+               "must be an address to bind")
+        _check(is_int(self.upstream_backlog) and 1 <= self.upstream_backlog <= 65_535,
+               "[run] upstream_backlog", self.upstream_backlog, "must be an integer in 1..65535")
+        _check(self.on_failure in ON_FAILURE, "[run] on_failure", self.on_failure,
+               f"must be one of {', '.join(ON_FAILURE)}")
+        _check(is_number(self.health_timeout_s) and 1 <= self.health_timeout_s <= 600,
+               "[run] health_timeout_s", self.health_timeout_s, "must be a number in 1..600")
+        _check(self.target in TARGETS, "[run] target", self.target,
+               f"must be one of {', '.join(TARGETS)}")
+        if self.target == "external":
+            _check(self.external.upstream_url is not None, "[external] upstream_url", None,
+                   "required with target = \"external\" (the URL of the running mock upstream)")
+            for name in names:
+                _check(self.external.url(name) is not None, f"[external.stacks] {name}", None,
+                       "required with target = \"external\" (the URL of that running stack)")
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when every process binds a loopback address."""
+        return self.host in LOOPBACK
+
+    def stack(self, name: str) -> StackSpec:
+        """The stack called ``name``; ConfigError if it is not measured here."""
+        for spec in self.stacks:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"unknown stack {name!r}; this config measures "
+                          f"{', '.join(s.name for s in self.stacks)}")
+
+    def scenario(self, name: str) -> ScenarioSpec | None:
+        """The scenario called ``name``, or None when the config does not run it."""
+        return next((s for s in self.scenarios if s.name == name), None)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every setting, derived ones included, as plain JSON-ready data."""
+        data: dict[str, Any] = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external")
+        }
+        if not self.external.empty:  # absent otherwise, so local configs keep their digest
+            data["external"] = self.external.resolved()
+        data["sweep"] = None if self.sweep is None else {
+            "stack": self.sweep.stack, "param": self.sweep.param,
+            "values": list(self.sweep.values),
+            "variants": {self.sweep.variant(v): v for v in self.sweep.values}}
+        data["stacks"] = {s.name: s.describe() for s in self.stacks}
+        data["stack_order"] = [s.name for s in self.stacks]
+        data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}
+                             for s in self.scenarios}
+        data["scenario_order"] = [s.name for s in self.scenarios]
+        data["limits"] = dataclasses.asdict(self.limits)
+        return data
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config (without its source path), hex."""
+        data = self.resolved()
+        data.pop("source", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()

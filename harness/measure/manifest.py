@@ -1,0 +1,80 @@
+"""The manifest: everything needed to understand and reproduce a run, written before its
+first trial, and the run folder it is written into.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import re
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.config.schema import Config
+from harness.errors import RunDirError
+from harness.measure import envinfo
+from harness.measure.calibrate import load_calibration
+from harness.measure.plan import trials_per_round
+from harness.rundir.format import SCHEMA_VERSION
+from harness.targets import target_details
+
+
+def make_run_id(config: Config, now: dt.datetime | None = None) -> str:
+    """``YYYYmmdd-HHMMSS-<config name>``: sortable and readable."""
+    now = now or dt.datetime.now(dt.UTC)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.source).stem or "config").strip("-")
+    return f"{now:%Y%m%d-%H%M%S}-{stem or 'config'}"
+
+
+def new_run_dir(root: Path, run_id: str) -> Path:
+    """Create a fresh run folder under ``root``; never reuses an existing one."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
+            path = root / f"{run_id}{suffix}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+    except OSError as exc:
+        raise RunDirError(f"{root}: cannot create a run folder ({exc.strerror or exc})") from None
+    raise RunDirError(f"{root}: too many runs named {run_id}")
+
+
+def build_manifest(config: Config, run_id: str, command: str,
+                   results_root: Path | None = None) -> dict[str, Any]:
+    """Everything needed to understand and reproduce the run, written before it starts.
+
+    The target is checked first (TargetError when it cannot be used) and described:
+    ``target``, ``controlled`` (whether the harness started the processes) and, for
+    compose and external targets, ``target_details`` with image ids or URLs.
+    """
+    target = target_details(config)
+    environment = envinfo.collect_environment()
+    lock = envinfo.lock_hash()
+    machine_id = envinfo.machine_fingerprint(environment)
+    # The instrument's own limits on this machine, if `calibrate` measured them here.
+    calibration = load_calibration(results_root, machine_id) if results_root else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "user": getpass.getuser(),
+        "seed": config.seed,
+        **target,
+        "config": config.resolved(),
+        "config_hash": config.digest(),
+        "harness_version": __version__,
+        "lock_hash": lock,
+        "compat_id": envinfo.compat_id(__version__, lock),
+        "git": envinfo.collect_git(),
+        "environment": environment,
+        "machine_id": machine_id,
+        "calibration": calibration,
+        "trials_per_round": trials_per_round(config),
+        "stop_reason": "running",
+        "rounds_completed": 0,
+    }

@@ -1,0 +1,397 @@
+"""The report's template context: the summary and manifest, with every default filled.
+
+Templates render with StrictUndefined, so every value they may print is set here,
+in Python, rather than guarded in the templates.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
+from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
+from harness.report.figures import caption
+from harness.report.filters import show
+
+SCENARIO_TITLES = {
+    "fanout": "Fan-out: N upstream calls inside one request",
+    "clients": "Concurrent clients: C clients, one request each",
+    "rate": "Open-loop rate: latency against offered load",
+}
+METHOD_LABELS = {
+    "fieller": "Fieller",
+    "welch-log": "Welch on logs",
+    "welch-log (fieller unbounded)": "Welch on logs (Fieller unbounded)",
+    "bca-bootstrap": "BCa bootstrap",
+    "insufficient-trials": "insufficient trials",
+}
+STACK_SETTINGS = (
+    ("App", "app", ""), ("Server", "server", ""), ("Worker class", "worker_class", ""),
+    ("Workers", "workers", ""), ("Threads per worker", "threads", ""),
+    ("Worker connections", "worker_connections", ""), ("Listen backlog", "backlog", ""),
+    ("Keep-alive", "keepalive_s", "s"), ("Upstream pool size", "pool_size", ""),
+    ("Upstream timeout", "upstream_timeout_s", "s"), ("Fan-out calls", "fanout_mode", ""),
+    ("Concurrency slots", "slots", ""), ("Kind", "kind", ""),
+)
+_STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_connections",
+               "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
+               "fanout_mode", "concurrency_slots")
+_CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
+                "confidence", "host", "source", "seed", "model_min_efficiency")
+_ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
+                ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),
+                ("CPU frequency governor", "governor"), ("Load average (1, 5, 15 min)", "loadavg"))
+_ENV_KEYS = frozenset(k for _, k in _ENVIRONMENT)
+_MANIFEST_KEYS = frozenset({
+    "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
+    "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
+    "calibration", "schema_version"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and any loopback IP address (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_scalar(value: object) -> bool:
+    """A value that reads as one table cell: a string, number, bool, or list of those."""
+    if isinstance(value, list | tuple):
+        return all(isinstance(v, str | int | float | bool) for v in value)
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _stack_view(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    spec = dict(raw or {})
+    view: dict[str, Any] = {"name": name, **{k: spec.get(k) for k in _STACK_KEYS}}
+    if view["kind"] is None:
+        view["kind"] = "dev" if view["server"] == "dev" else "production"
+    if "concurrency_slots" not in spec:
+        view["slots"] = None
+    elif spec["concurrency_slots"] is None:
+        view["slots"] = "no fixed limit (event loop)"
+    else:
+        view["slots"] = str(spec["concurrency_slots"])
+    return view
+
+
+def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest with every field the templates read; absent fields are ``None``.
+
+    ``run_id`` and ``config`` must be present; everything else may be missing. Stacks
+    the summary names but the manifest does not describe get ``None`` settings.
+    """
+    config = manifest["config"]
+    external = config.get("external") or {}
+    urls = [external.get("upstream_url"), *(external.get("stacks") or {}).values()]
+    external_hosts = [urlsplit(u).hostname or "" for u in urls if isinstance(u, str)]
+    env = manifest.get("environment") or {}
+    git = manifest.get("git") or {}
+    specs: Mapping[str, Any] = config.get("stacks") or {}
+    order = list(config.get("stack_order") or specs)
+    for key in ("cells", "speedups", "latency", "model"):
+        for entry in summary.get(key) or []:
+            if entry["stack"] not in order:
+                order.append(entry["stack"])
+    return {
+        "external_hosts": external_hosts,
+        "run_id": str(manifest["run_id"]),
+        "created_at": manifest.get("created_at"),
+        "seed": manifest.get("seed", config.get("seed")),
+        "config_hash": manifest.get("config_hash"),
+        "harness_version": manifest.get("harness_version"),
+        "compat_id": manifest.get("compat_id"),
+        "lock_hash": manifest.get("lock_hash"),
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "command": manifest.get("command"),
+        "stop_reason": manifest.get("stop_reason"),
+        "rounds_completed": manifest.get("rounds_completed"),
+        "calibration": manifest.get("calibration") or {},
+        "config": {k: config.get(k) for k in _CONFIG_KEYS},
+        "scenarios": dict(config.get("scenarios") or {}),
+        "limits": dict(config.get("limits") or {}),
+        "stacks": [_stack_view(name, specs.get(name)) for name in order],
+        "environment": {k: env.get(k) for _, k in _ENVIRONMENT},
+        "environment_extra": {k: v for k, v in sorted(env.items())
+                              if k not in _ENV_KEYS and k != "packages" and _is_scalar(v)},
+        "extra": {k: v for k, v in sorted(manifest.items())
+                  if k not in _MANIFEST_KEYS and _is_scalar(v)},
+        "packages": dict(env.get("packages") or {}),
+    }
+
+
+def _metric(name: str) -> tuple[str, str]:
+    """(title, unit) of a metric for a table row."""
+    known = METRICS.get(name)
+    return (known.title, known.unit) if known else (name, "")
+
+
+def _tone(verdict: str) -> str:
+    return {"faster": "good", "slower": "bad", "no significant difference": "neutral"}.get(
+        verdict, "warn")
+
+
+def _speedup_row(entry: Mapping[str, Any],
+                 cells: Mapping[tuple[Any, ...], Mapping[str, Any]]) -> dict[str, Any]:
+    key = (entry["scenario"], entry["level"])
+    label, unit = _metric(entry["metric"])
+    boot = entry.get("bootstrap")
+    magnitude = entry.get("magnitude")
+    return {
+        "metric": entry["metric"], "label": label, "unit": unit,
+        "baseline_cell": cells.get((*key, entry["baseline"], entry["metric"])),
+        "stack_cell": cells.get((*key, entry["stack"], entry["metric"])),
+        "ratio": entry["ratio"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"],
+        "verdict": entry["verdict"], "tone": _tone(entry["verdict"]),
+        "magnitude": "" if magnitude in (None, "none") else magnitude,
+        "method": METHOD_LABELS.get(entry["method"], entry["method"]),
+        "bootstrap": None if not boot else {"ci_low": boot["ci_low"], "ci_high": boot["ci_high"]},
+        "p_value": entry.get("p_value"),
+        "n_stack": entry["n_stack"], "n_baseline": entry["n_baseline"],
+    }
+
+
+def _comparisons(summary: Mapping[str, Any], scenario: str, keep: Callable[[str], bool],
+                 order: list[str]) -> list[dict[str, Any]]:
+    """Per level, per stack (in config order): the table of the original scripts, as rows."""
+    cells = {(c["scenario"], c["level"], c["stack"], c["metric"]): c for c in summary["cells"]}
+    entries = [e for e in summary["speedups"] if e["scenario"] == scenario and keep(e["stack"])]
+    levels = []
+    for level in sorted({e["level"] for e in entries}):
+        at_level = [e for e in entries if e["level"] == level]
+        stacks = sorted({e["stack"] for e in at_level}, key=order.index)
+        tables = [{"stack": stack,
+                   "baseline": next(e["baseline"] for e in at_level if e["stack"] == stack),
+                   "entries": [_speedup_row(e, cells) for e in
+                               sorted((e for e in at_level if e["stack"] == stack),
+                                      key=lambda e: metric_rank(e["metric"]))]}
+                  for stack in stacks]
+        levels.append({"level": level, "label": level_title(scenario, level), "tables": tables})
+    return levels
+
+
+def _latency_row(e: Mapping[str, Any]) -> dict[str, Any]:
+    pooled = e.get("pooled") or {}
+    return {"level": e["level"], "stack": e["stack"], "n": e["n"],
+            **{k: e.get(k) for k in ("p50_mean", "p90_mean", "p99_mean", "p999_mean")},
+            "pooled": {k: pooled.get(k) for k in ("p50", "p90", "p99", "p999", "max")}}
+
+
+def _model_row(e: Mapping[str, Any]) -> dict[str, Any]:
+    label, unit = _metric(e["metric"])
+    return {"level": e["level"], "stack": e["stack"], "metric": e["metric"], "label": label,
+            "unit": unit, "expected": e["expected"], "measured": e["measured"],
+            "efficiency": e["efficiency"], "flagged": bool(e["flagged"])}
+
+
+def _rows(entries: list[Mapping[str, Any]], scenario: str, keep: Callable[[str], bool],
+          make: Callable[[Mapping[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``make(entry)`` for the entries of one scenario whose stack ``keep`` accepts."""
+    return [make(e) for e in entries if e["scenario"] == scenario and keep(e["stack"])]
+
+
+def _sort_by_level(rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(rows, key=lambda r: (r["level"], rank.get(r["stack"], len(rank))))
+
+
+def _sections(summary: Mapping[str, Any], view: Mapping[str, Any], dev: bool,
+              figures: Mapping[str, str]) -> list[dict[str, Any]]:
+    kinds = {s["name"]: s["kind"] for s in view["stacks"]}
+    order = [s["name"] for s in view["stacks"]]
+
+    def keep(stack: str) -> bool:
+        return (kinds.get(stack) == "dev") == dev
+
+    names: set[str] = set(view["scenarios"])
+    for key in ("cells", "speedups", "latency", "model"):
+        names |= {e["scenario"] for e in summary[key]}
+    delay_ms = view["config"]["delay_ms"]
+    delay = f"{show(delay_ms)} ms" if delay_ms is not None else "the configured delay"
+    sections = []
+    for name in sorted(names, key=scenario_rank):
+        section = {
+            "name": name,
+            "anchor": ("dev-" if dev else "") + re.sub(r"[^a-z0-9]+", "-", name.lower()),
+            "title": SCENARIO_TITLES.get(name, name),
+            "delay": delay,
+            "levels": _comparisons(summary, name, keep, order),
+            "latency": _sort_by_level(_rows(summary["latency"], name, keep, _latency_row), order),
+            "model": _sort_by_level(_rows(summary["model"], name, keep, _model_row), order),
+            "figures": [] if dev else [
+                {"name": fig, "caption": caption(fig), "ref": ref}
+                for fig, ref in figures.items() if fig.startswith(f"{name}_")],
+        }
+        if section["levels"] or section["latency"] or section["model"] or section["figures"]:
+            sections.append(section)
+    return sections
+
+
+def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the reader must know before the numbers; each one's text is in
+    ``_notice_text.j2``, by its ``kind``."""
+    notices: list[dict[str, Any]] = []
+    host = view["config"]["host"]
+    if host is not None and not is_loopback(host):
+        notices.append({"kind": "host", "tone": "bad", "title": "Not measured on loopback",
+                        "host": host})
+    remote = sorted({h for h in view["external_hosts"] if not is_loopback(h)})
+    if remote:
+        notices.append({"kind": "remote", "tone": "bad", "title": "Servers on other hosts",
+                        "hosts": remote})
+    if view["dirty"]:
+        notices.append({"kind": "dirty", "tone": "warn", "title": "Uncommitted changes"})
+    counts = summary.get("counts") or {}
+    excluded = int(counts.get("failed", 0)) + int(counts.get("invalid", 0))
+    if excluded:
+        notices.append({"kind": "excluded", "tone": "warn", "title": "Trials excluded",
+                        "count": excluded})
+    lacking = sum(1 for e in summary["speedups"] if e["ci_low"] is None or e["ci_high"] is None)
+    if lacking:
+        notices.append({"kind": "insufficient", "tone": "warn", "title": "Insufficient data",
+                        "count": lacking})
+    return notices
+
+
+def _headlines(summary: Mapping[str, Any], view: Mapping[str, Any],
+               dev: bool) -> dict[str, list[dict[str, Any]]]:
+    """The summary's headlines of one kind of stack, split into leads and the rest.
+
+    A lead is the headline at the highest level of its scenario and stack: the
+    condition the scenario exists to show. The rest keep the summary's order.
+    """
+    kinds = {s["name"]: s["kind"] for s in view["stacks"]}
+    mine = [{**h, "tone": _tone(h["verdict"])} for h in summary["headlines"]
+            if (kinds.get(h["stack"]) == "dev") == dev]
+    top: dict[tuple[str, str, str], int] = {}
+    for h in mine:
+        key = (h["scenario"], h["stack"], h["metric"])
+        top[key] = max(top.get(key, h["level"]), h["level"])
+    leads = [h for h in mine if h["level"] == top[(h["scenario"], h["stack"], h["metric"])]]
+    return {"leads": leads, "others": [h for h in mine if h not in leads]}
+
+
+def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
+    config = view["config"]
+    confidence = summary.get("confidence", config["confidence"])
+    return {
+        "settings": [{"label": label, "key": key, "unit": unit}
+                     for label, key, unit in STACK_SETTINGS],
+        "baseline": summary["baseline"],
+        "delay_ms": config["delay_ms"],
+        "rounds": config["rounds"],
+        "max_rounds": config["max_rounds"],
+        "rounds_completed": view["rounds_completed"],
+        "target_ci_pct": None if config["target_ci"] is None else config["target_ci"] * 100,
+        "adaptive": bool(config["target_ci"]),
+        "warmup_requests": config["warmup_requests"],
+        "confidence_pct": None if confidence is None else confidence * 100,
+        "model_min_efficiency_pct": (None if config["model_min_efficiency"] is None
+                                     else config["model_min_efficiency"] * 100),
+        "seed": view["seed"],
+        "stop_reason": view["stop_reason"],
+        "host": config["host"],
+        "loopback": None if config["host"] is None else is_loopback(config["host"]),
+        "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
+        "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+        "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),
+                       "levels": (spec or {}).get("levels"),
+                       "duration_s": (spec or {}).get("duration_s") if name == "rate" else None}
+                      for name, spec in sorted(view["scenarios"].items(),
+                                               key=lambda kv: scenario_rank(kv[0]))],
+        "limits": [{"key": k, "value": v} for k, v in sorted(view["limits"].items())],
+    }
+
+
+def _pairs(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": str(k), "value": v if not isinstance(v, dict) else
+             ", ".join(f"{a}={show(b)}" for a, b in v.items())} for k, v in data.items()]
+
+
+def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The instrument-checks table and the rate saturation points, as display strings."""
+    def pct(value: object) -> str:
+        return "n/a" if not isinstance(value, int | float) else f"{100 * value:.0f}%"
+
+    def ms(value: object) -> str:
+        return "n/a" if not isinstance(value, int | float) else f"{value:.2f} ms"
+
+    rows = [{"scenario": str(r["scenario"]), "stack": str(r["stack"]),
+             "trials": str(r["trials"]), "invalid": str(r["invalid"]),
+             "loadgen_cpu": pct(r.get("loadgen_cpu_max")),
+             "loadgen_wait": pct(r.get("loadgen_wait_max")),
+             "machine_cpu": pct(r.get("machine_cpu_median")),
+             "send_lag": ms(r.get("send_lag_p99_max_ms")),
+             "overshoot": ms(r.get("upstream_overshoot_p99_max_ms")),
+             "loop_lag": ms(r.get("upstream_loop_lag_max_ms"))}
+            for r in summary.get("checks") or []]
+    saturation = [{"stack": str(r["stack"]),
+                   "sustained": "none" if r.get("sustained_rps") is None
+                   else f"{r['sustained_rps']} req/s",
+                   "saturation": "not reached" if r.get("saturation_rps") is None
+                   else f"{r['saturation_rps']} req/s"}
+                  for r in summary.get("saturation") or []]
+    return {"rows": rows, "saturation": saturation}
+
+
+def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
+                  figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the templates print, defaults filled, numbers still raw.
+
+    Args:
+        summary: the statistics summary; its list keys (``cells``, ``speedups``,
+            ``latency``, ``model``, ``headlines``, ``excluded``, ``warnings``) may be
+            empty or absent.
+        manifest: the run's manifest; only ``run_id`` and ``config`` are required.
+        figures: chart name -> what the template embeds (a relative path for
+            Markdown, SVG markup for HTML).
+    """
+    summary = {**summary, **{k: summary.get(k) or [] for k in (
+        "cells", "speedups", "latency", "model", "headlines", "excluded", "warnings")}}
+    view = manifest_view(manifest, summary)
+    counts = summary.get("counts") or {}
+    confidence = summary.get("confidence", view["config"]["confidence"])
+    env = view["environment"]
+    return {
+        "run_id": view["run_id"],
+        "title": f"asyncbench report: {view['run_id']}",
+        "created_at": view["created_at"],
+        "baseline": summary["baseline"],
+        "confidence_pct": None if confidence is None else confidence * 100,
+        "notices": _notices(summary, view),
+        "headlines": _headlines(summary, view, dev=False),
+        "dev_headlines": _headlines(summary, view, dev=True),
+        "sections": _sections(summary, view, dev=False, figures=figures),
+        "dev_sections": _sections(summary, view, dev=True, figures=figures),
+        "dev_stacks": [s["name"] for s in view["stacks"] if s["kind"] == "dev"],
+        "stacks": view["stacks"],
+        "methodology": _methodology(summary, view),
+        "environment": [{"label": label, "value": env[key]} for label, key in _ENVIRONMENT]
+                       + [{"label": key, "value": value}
+                          for key, value in view["environment_extra"].items()],
+        "recorded": [{"key": key, "value": value} for key, value in view["extra"].items()],
+        "packages": [{"name": k, "version": v} for k, v in sorted(view["packages"].items())],
+        "calibration": _pairs(view["calibration"]),
+        "instrument": _instrument(summary),
+        "counts": {k: int(counts.get(k, 0)) for k in ("ok", "failed", "invalid",
+                                                       "skipped_lines")},
+        "excluded": [{"status": e["status"], "reason": e["reason"], "count": e["count"]}
+                     for e in summary["excluded"]],
+        "warnings": [str(w) for w in summary["warnings"]],
+        "reproduce": {
+            "command": view["command"], "config_hash": view["config_hash"],
+            "lock_hash": view["lock_hash"], "compat_id": view["compat_id"],
+            "commit": view["commit"], "dirty": view["dirty"], "seed": view["seed"],
+            "source": view["config"]["source"], "harness_version": view["harness_version"],
+        },
+    }
+

@@ -1,0 +1,52 @@
+"""Where stacks run. This face picks the target a config names; the runner, ``check`` and
+``rerun`` open every stack through it and never learn which one it was.
+
+    local      child processes on this machine (``local``), started afresh per round
+    compose    docker-compose.yml's services on this machine's engine (``compose``)
+    external   servers someone else started, by URL (``external``)
+
+``open_stack`` yields a ``handle.StackHandle``; ``target_details`` checks a target before
+a run starts (``TargetError``, one line, when it cannot be used) and describes it for the
+manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.config.schema import Config, StackSpec
+from harness.targets import compose, external, local
+from harness.targets.handle import StackHandle
+
+
+@contextlib.contextmanager
+def open_stack(config: Config, spec: StackSpec,
+               log_dir: Path | None = None) -> Iterator[StackHandle]:
+    """The stack ``spec`` as the config's target provides it, stopped on exit."""
+    opened: contextlib.AbstractContextManager[StackHandle]
+    if config.target == "compose":
+        opened = compose.open_compose(config, spec, log_dir)
+    elif config.target == "external":
+        opened = external.open_external(config, spec)
+    else:
+        opened = local.running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
+                                     health_timeout_s=config.health_timeout_s, log_dir=log_dir)
+    with opened as handle:
+        yield handle
+
+
+def target_details(config: Config, execute: compose.Execute | None = None) -> dict[str, Any]:
+    """Check the config's target before a run starts and describe it for the manifest.
+
+    Returns the manifest keys ``target`` and ``controlled`` (did the harness start the
+    processes?) and, for compose and external, ``target_details`` and the image id or the
+    URLs. Raises TargetError, one line, when the target cannot be used.
+    """
+    if config.target == "compose":
+        return compose.compose_details(config, execute)
+    if config.target == "external":
+        return external.external_details(config)
+    return {"target": config.target, "controlled": True}

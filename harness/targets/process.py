@@ -1,0 +1,239 @@
+"""Child processes behind context managers: start, wait until healthy, always reap.
+
+``managed_process`` starts a command in its own session (so its process group is
+its own), finds the port the OS gave it from its listening socket, waits for
+``/health``, and on any exit (normal, exception, KeyboardInterrupt) terminates,
+then kills, the whole group and every descendant, and reaps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from harness.errors import StackExitedError
+from harness.targets import probe
+
+TAIL_LINES = 15
+PR_SET_CHILD_SUBREAPER = 36
+_SUBREAPER: bool | None = None
+
+
+@dataclass
+class ChildProcess:
+    """A running child: its command, process, log file and the address it listens on."""
+
+    name: str
+    command: list[str]
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    host: str
+    port: int = 0
+    known: dict[int, psutil.Process] = field(default_factory=dict)
+
+    @property
+    def known_pids(self) -> set[int]:
+        """Every pid of this child's tree seen so far."""
+        return set(self.known)
+
+    @property
+    def pid(self) -> int:
+        """The process id of the command itself (also its process group id)."""
+        return self.popen.pid
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the listening socket."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """The last lines the process wrote to stdout and stderr."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 16_384))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        """True while the command's own process has not exited."""
+        return self.popen.poll() is None
+
+    def ensure_alive(self) -> None:
+        """Raise StackExitedError when the process has died."""
+        code = self.popen.poll()
+        if code is not None:
+            raise StackExitedError(f"{self.name} exited with code {code} while running "
+                                   f"(last output: {probe.last_line(self.tail())})",
+                                   self.command, self.tail())
+
+    def tree(self) -> list[psutil.Process]:
+        """The process and all its living descendants; remembers every pid it saw."""
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        for proc in procs:
+            self.known.setdefault(proc.pid, proc)
+        return procs
+
+
+def listening_ports(procs: list[psutil.Process], host: str) -> list[int]:
+    """TCP ports in LISTEN state on ``host`` (or a wildcard) held by any of ``procs``."""
+    wanted = {host, "0.0.0.0", "::"}
+    if host == "localhost":
+        wanted |= {"127.0.0.1", "::1"}
+    ports: set[int] = set()
+    for proc in procs:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        for conn in conns:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.ip in wanted:
+                ports.add(conn.laddr.port)
+    return sorted(ports)
+
+
+def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/health") -> None:
+    """Block until the child listens and answers 200 on ``health_path``; the OS-chosen
+    port is read off its listening socket. Raises StackStartError if it exits first or
+    the deadline passes."""
+    def address() -> str | None:
+        if child.port == 0:
+            ports = listening_ports(child.tree(), child.host)
+            if ports:
+                child.port = ports[0]
+        return child.base_url if child.port else None
+
+    probe.wait_healthy(child.name, child.command, address, deadline_s, path=health_path,
+                       exited=child.popen.poll, output=child.tail)
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt orphaned descendants (Linux), so that it can reap them.
+
+    Without it, the workers of a server whose master died are reparented to init,
+    which may reap them late; with it, ``stop_process`` reaps them itself.
+    """
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _SUBREAPER = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            _SUBREAPER = False
+    return _SUBREAPER
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, so that a Ctrl-C cannot cut a start
+    or a cleanup short; a signal that arrived meanwhile is raised again afterwards.
+
+    The handlers are swapped rather than the signals masked: a process-directed signal
+    may land on any thread, and Python runs its handler in the main thread regardless.
+    Outside the main thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            signal.raise_signal(pending[0])
+
+
+def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
+    """Terminate, then kill, the child's process group and every descendant; reap."""
+    with signals_deferred():
+        _stop(child, grace_s)
+
+
+def _stop(child: ChildProcess, grace_s: float) -> None:
+    child.tree()
+    procs = [p for p in child.known.values() if _same_process(p)]
+    pgid = child.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    for proc in procs:  # descendants that left the group (setsid) still get the signal
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.popen.wait(timeout=grace_s)
+    _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pid], timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    for proc in survivors:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    if child.popen.poll() is None:
+        child.popen.kill()
+    child.popen.wait()
+    psutil.wait_procs(survivors, timeout=grace_s)
+    for pid in child.known:  # orphans adopted by this subreaper: reap them
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def _same_process(proc: psutil.Process) -> bool:
+    """True while ``proc`` exists and is the process we saw (not a reused pid)."""
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
+
+
+@contextlib.contextmanager
+def managed_process(name: str, command: list[str], env: Mapping[str, str], host: str,
+                    *, port: int = 0, health_timeout_s: float = 30.0,
+                    log_dir: Path | None = None, cwd: str | Path | None = None,
+                    health_path: str = "/health") -> Iterator[ChildProcess]:
+    """Run ``command`` until the block exits; yield it once it answers ``health_path``."""
+    become_subreaper()
+    with contextlib.ExitStack() as stack:
+        if log_dir is None:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # Stack names come from configs: never let one choose where its log goes.
+        log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=-]", "_", name).lstrip(".") + ".log")
+        child: ChildProcess | None = None
+        try:
+            # A signal between the fork and the try below would leak the child: hold it.
+            with signals_deferred(), log_path.open("ab") as log:
+                popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+                child = ChildProcess(name=name, command=command, popen=popen,
+                                     log_path=log_path, host=host, port=port)
+                child.tree()
+            wait_healthy(child, health_timeout_s, health_path)
+            child.tree()
+            yield child
+        finally:
+            if child is not None:
+                stop_process(child)

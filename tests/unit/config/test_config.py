@@ -1,0 +1,168 @@
+"""Config: the shipped files load, and every kind of mistake names file, key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config.load import config_from_dict, load_config, with_overrides
+from harness.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[3]
+MINIMAL = {"run": {"stacks": ["flask-gunicorn", "quart-hypercorn"]},
+           "scenarios": {"fanout": {"levels": [1, 5]}}}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.toml")))
+def test_shipped_configs_load(name: str) -> None:
+    config = load_config(ROOT / "configs" / name)
+    assert config.baseline in [s.name for s in config.stacks]
+    assert len(config.digest()) == 64
+
+
+def test_digest_is_stable_and_ignores_source() -> None:
+    a = config_from_dict(MINIMAL, source="a.toml")
+    b = config_from_dict(MINIMAL, source="b.toml")
+    assert a.digest() == b.digest()
+    assert with_overrides(a, seed=2).digest() != a.digest()
+
+
+def test_derived_stack_settings() -> None:
+    config = config_from_dict(MINIMAL)
+    gthread = config.stack("flask-gunicorn")
+    assert (gthread.workers, gthread.threads, gthread.concurrency_slots) == (4, 2, 8)
+    assert gthread.fanout_mode == "sequential"
+    hyper = config.stack("quart-hypercorn")
+    assert hyper.fanout_mode == "concurrent"
+    assert hyper.concurrency_slots == 4 * hyper.pool_size  # capped by the client pools only
+    resolved = config.resolved()
+    assert resolved["stacks"]["flask-gunicorn"]["concurrency_slots"] == 8
+    assert resolved["scenarios"] == {"fanout": {"levels": [1, 5], "duration_s": 5.0}}
+
+
+def test_stack_override_and_new_stack() -> None:
+    data = {"run": {"stacks": ["flask-gunicorn", "my-flask"]},
+            "scenarios": {"clients": {"levels": [10]}},
+            "stacks": {"flask-gunicorn": {"threads": 32},
+                       "my-flask": {"app": "flask", "server": "gunicorn", "worker_class": "sync",
+                                    "workers": 2}}}
+    config = config_from_dict(data)
+    assert config.stack("flask-gunicorn").concurrency_slots == 4 * 10  # pool caps 4 x 32
+    assert config.stack("my-flask").concurrency_slots == 2
+
+
+BAD = [
+    ({"run": {"roundz": 3}}, "[run] roundz = 3: unknown key"),
+    ({"run": {"rounds": "three"}}, "[run] rounds = 'three': expected an integer"),
+    ({"run": {"rounds": -1}}, "[run] rounds = -1: must be an integer in 1..10000"),
+    ({"run": {"rounds": True}}, "[run] rounds = True: expected an integer"),
+    ({"run": {"stacks": []}}, "[run] stacks = []: must name at least one stack"),
+    ({"run": {"stacks": ["nope"]}}, "unknown stack 'nope'"),
+    ({"run": {"stacks": ["quart-hypercorn"]}}, "[run] baseline = 'flask-gunicorn': must be one of"),
+    ({"run": {"delay_ms": 70000}}, "[run] delay_ms = 70000"),
+    ({"scenarios": {"fanout": {"levels": []}}}, "[scenarios.fanout] levels = []: must not be empty"),
+    ({"scenarios": {"fanout": {"levels": [0]}}}, "[scenarios.fanout] levels = [0]"),
+    ({"scenarios": {"fanout": {"levels": [1, 1]}}}, "levels must be distinct"),
+    ({"scenarios": {"warp": {"levels": [1]}}}, "[scenarios] warp = 'warp': unknown scenario"),
+    ({"stacks": {"flask-gunicorn": {"workers": 0}}}, "[stacks.flask-gunicorn] workers = 0"),
+    ({"stacks": {"flask-gunicorn": {"worker_class": "uvloop"}}}, "worker_class = 'uvloop'"),
+    ({"stacks": {"flask-gunicorn": {"wrokers": 2}}}, "[stacks.flask-gunicorn] wrokers = 2: unknown key"),
+    ({"stacks": {"orphan": {"app": "flask"}}}, "[stacks.orphan]: defined but not listed"),
+    ({"limits": {"loadgen_cpu_max": -1}}, "[limits] loadgen_cpu_max = -1"),
+    ({"extra": {}}, "extra: unknown table"),
+]
+
+
+@pytest.mark.parametrize(("patch", "message"), BAD)
+def test_bad_config_names_key_and_value(tmp_path: Path, patch: dict[str, object],
+                                        message: str) -> None:
+    data: dict[str, dict[str, object]] = {
+        "run": dict(MINIMAL["run"]), "scenarios": dict(MINIMAL["scenarios"])}
+    for table, values in patch.items():
+        assert isinstance(values, dict)
+        data.setdefault(table, {}).update(values)
+    path = tmp_path / "bad.toml"
+    path.write_text(_to_toml(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert text.startswith(str(path) + ": ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run\nrounds = 3\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(bad)
+
+
+def test_overrides_are_validated() -> None:
+    config = config_from_dict(MINIMAL)
+    assert with_overrides(config, rounds=5, seed=None).rounds == 5
+    with pytest.raises(ConfigError, match=r"command line: .*rounds = 0"):
+        with_overrides(config, rounds=0)
+
+
+def _to_toml(data: dict[str, dict[str, object]]) -> str:
+    """A tiny TOML writer for nested tables of scalars and lists (enough for these tests)."""
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines: list[str] = []
+
+    def table(prefix: str, body: dict[str, object]) -> None:
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        lines.append(f"[{prefix}]")
+        lines.extend(f'"{k}" = {value(v)}' for k, v in scalars.items())
+        for k, v in body.items():
+            if isinstance(v, dict):
+                table(f'{prefix}."{k}"', v)
+
+    for name, body in data.items():
+        table(name, body)
+    return "\n".join(lines) + "\n"
+
+
+def test_sweep_expands_the_stack_into_variants() -> None:
+    data = {"run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "baseline": "quart-hypercorn"},
+            "scenarios": {"clients": {"levels": [10]}},
+            "sweep": {"stack": "flask-gunicorn", "param": "threads", "values": [2, 8, 32]}}
+    config = config_from_dict(data)
+    names = [s.name for s in config.stacks]
+    assert names == ["flask-gunicorn[threads=2]", "flask-gunicorn[threads=8]",
+                     "flask-gunicorn[threads=32]", "quart-hypercorn"]
+    assert [s.threads for s in config.stacks[:3]] == [2, 8, 32]
+    assert config.resolved()["sweep"]["variants"]["flask-gunicorn[threads=8]"] == 8
+
+
+@pytest.mark.parametrize(("sweep", "message"), [
+    ({"stack": "flask-gunicorn", "param": "colour", "values": [1, 2]}, "[sweep] param = 'colour'"),
+    ({"stack": "flask-gunicorn", "param": "threads", "values": [2]}, "at least two values"),
+    ({"stack": "nope", "param": "threads", "values": [2, 4]}, "[sweep] stack = 'nope'"),
+    ({"stack": "flask-gunicorn", "param": "threads"}, "[sweep] values: missing"),
+    ({"stack": "quart-hypercorn", "param": "threads", "values": [1, 2]},
+     "[run] baseline = 'flask-gunicorn': this stack is swept"),
+])
+def test_bad_sweeps(sweep: dict[str, object], message: str) -> None:
+    data = {"run": {"stacks": ["flask-gunicorn", "quart-hypercorn"]},
+            "scenarios": {"clients": {"levels": [10]}}, "sweep": sweep}
+    if sweep.get("stack") == "flask-gunicorn":
+        data["run"]["baseline"] = "quart-hypercorn"  # type: ignore[index]
+    else:
+        data["run"]["baseline"] = "flask-gunicorn"  # type: ignore[index]
+        data["sweep"] = dict(sweep, stack="flask-gunicorn") if sweep["stack"] == "quart-hypercorn" \
+            else sweep
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert message in str(info.value)
