@@ -322,11 +322,15 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
     def pct(value: object) -> str:
         return "n/a" if not isinstance(value, int | float) else f"{100 * value:.0f}%"
 
+    def cores(value: object) -> str:
+        return "n/a" if not isinstance(value, int | float) else f"{value:.2f}"
+
     def ms(value: object) -> str:
         return "n/a" if not isinstance(value, int | float) else f"{value:.2f} ms"
 
     rows = [{"scenario": str(r["scenario"]), "stack": str(r["stack"]),
              "trials": str(r["trials"]), "invalid": str(r["invalid"]),
+             "foreign_cpu": cores(r.get("foreign_cpu_max")),
              "loadgen_cpu": pct(r.get("loadgen_cpu_max")),
              "loadgen_wait": pct(r.get("loadgen_wait_max")),
              "machine_cpu": pct(r.get("machine_cpu_median")),
