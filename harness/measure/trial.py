@@ -199,7 +199,8 @@ def _latency_fields(result: ScenarioResult | RateResult) -> dict[str, Any]:
     """``latency_ms`` and ``hdr`` (a rate trial's are corrected; it adds the uncorrected)."""
     if isinstance(result, RateResult):
         return {"latency_ms": result.latency_ms, "hdr": result.hdr,
-                "uncorrected_latency_ms": result.uncorrected_latency_ms}
+                "uncorrected_latency_ms": result.uncorrected_latency_ms,
+                "uncorrected_hdr": result.uncorrected_hdr}
     latencies = result.ok_latencies_s()
     hdr, hist = encode_latencies(latencies)
     return {"latency_ms": latency_summary(hist, sum(latencies), max(latencies, default=0.0)),
