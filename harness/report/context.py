@@ -41,6 +41,7 @@ _STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_co
                "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
                "fanout_mode", "concurrency_slots")
 _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
+                "bursts_per_trial", "quiet_wait_s",
                 "confidence", "host", "source", "seed", "model_min_efficiency")
 _ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
                 ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),
@@ -315,6 +316,8 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "target_ci_pct": None if config["target_ci"] is None else config["target_ci"] * 100,
         "adaptive": bool(config["target_ci"]),
         "warmup_requests": config["warmup_requests"],
+        "bursts": config["bursts_per_trial"] or 1,
+        "quiet_wait_s": config["quiet_wait_s"],
         "confidence_pct": None if confidence is None else confidence * 100,
         "model_min_efficiency_pct": (None if config["model_min_efficiency"] is None
                                      else config["model_min_efficiency"] * 100),
