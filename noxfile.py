@@ -99,6 +99,13 @@ def loadgen_bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def burst_spread(session: nox.Session) -> None:
+    """Show how a stack spreads bursts of clients over its workers, burst after burst."""
+    install(session)
+    session.run("python", "scripts/burst_spread.py", *session.posargs)
+
+
+@nox.session(default=False)
 def calibrate(session: nox.Session) -> None:
     """Measure the instrument's ceilings and added latency into results/calibration.json."""
     install(session)

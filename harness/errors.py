@@ -8,6 +8,7 @@
     │   └── StackExitedError        it died while it was being measured
     ├── TargetError                 a target (compose, external) is unavailable
     ├── LoadGeneratorError          a load-generator process failed or fell silent
+    ├── MachineBusyError            other processes kept the CPUs busy past the quiet wait
     └── BundleError                 a published bundle fails verification
 
     Terminated (a BaseException)    SIGTERM or SIGHUP reached the harness: unwind, then exit
@@ -82,3 +83,7 @@ class Terminated(BaseException):
         self.signum = signum
         self.name = name
         super().__init__(name)
+
+
+class MachineBusyError(AsyncbenchError):
+    """Other processes kept the machine's CPUs busy longer than the run would wait."""

@@ -38,6 +38,8 @@ METRICS: dict[str, Metric] = {
     "calls_per_s": Metric("upstream calls/s", "calls/s", True),
     "mean_response_s": Metric("mean response time", "s", False),
     "throughput_rps": Metric("throughput", "req/s", True),
+    "first_burst_duration_s": Metric("first-burst duration", "s", False),
+    "first_burst_throughput_rps": Metric("first-burst throughput", "req/s", True),
     "achieved_rps": Metric("achieved rate", "req/s", True),
     "p50_ms": Metric("p50 latency", "ms", False),
     "p90_ms": Metric("p90 latency", "ms", False),
@@ -56,7 +58,7 @@ SECONDS_METRICS = frozenset(name for name, m in METRICS.items() if m.unit == "s"
 
 TABLE_ROWS: dict[str, tuple[str, ...]] = {
     "fanout": ("duration_s", "calls_per_s"),
-    "clients": ("duration_s", "mean_response_s", "throughput_rps"),
+    "clients": ("duration_s", "mean_response_s", "throughput_rps", "first_burst_throughput_rps"),
     "rate": ("achieved_rps", "p50_ms", "p99_ms", "p999_ms"),
 }
 """The rows of each scenario's table in the format of the original scripts."""

@@ -16,6 +16,8 @@ Shape (``schema_version`` 1)::
     cells      [{scenario, level, stack, metric, n, mean, median, sd, min, max}]
     latency    [{scenario, level, stack, n, p50_mean, p90_mean, p99_mean, p999_mean,
                  pooled: {p50, p90, p99, p999, max} | None}]
+    spectrum   [{scenario, level, stack, percentiles, nines, corrected_ms,
+                 uncorrected_ms | None}]            rate cells only
     speedups   [{scenario, level, stack, baseline, metric, ratio, ci_low, ci_high,
                  method, n_stack, n_baseline, p_value, verdict, magnitude,
                  higher_is_better, headline, bootstrap: {ci_low, ci_high, method} | None}]
@@ -49,11 +51,12 @@ from harness.analyse.cells import (
     where,
 )
 from harness.analyse.instrument import check_summary, saturation
+from harness.analyse.latency import merged_histogram, spectrum
 from harness.analyse.metrics import HEADLINE_METRICS, is_higher_better, level_label, sort_key
 from harness.analyse.model import model_rows
 from harness.analyse.sentences import headline_sentence
 from harness.errors import RunDirError
-from harness.rundir.format import PERCENTILES, new_histogram
+from harness.rundir.format import PERCENTILES
 from harness.rundir.reader import Run
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -113,6 +116,7 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         "warnings": warnings,
         "cells": cells,
         "latency": _latency(ok, warnings),
+        "spectrum": spectrum(ok, warnings),
         "speedups": speedups,
         "model": model_rows(values, config, min_efficiency, warnings),
         "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
@@ -168,18 +172,7 @@ def _latency(
 
 def _pooled(trials: Iterable[Mapping[str, Any]], warnings: list[str]) -> dict[str, Any] | None:
     """Percentiles (ms) of the trials' merged HDR histograms; None without any."""
-    merged = new_histogram()
-    for trial in trials:
-        encoded = trial.get("hdr")
-        if not isinstance(encoded, str) or not encoded:
-            continue
-        try:
-            merged.decode_and_add(encoded)
-        except Exception as exc:  # hdrh raises assorted types (TypeError, zlib.error, ...)
-            warnings.append(
-                f"trial {trial['trial_id']}: HDR histogram not decodable "
-                f"({type(exc).__name__}); left out of pooled latency"
-            )
+    merged = merged_histogram(trials, "hdr", warnings)
     if merged.get_total_count() == 0:
         return None
     pooled = {name: merged.get_value_at_percentile(pct) / 1000.0 for name, pct in PERCENTILES}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.placement import Placement
 from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Sweep, is_int
 from harness.errors import ConfigError
 
@@ -20,7 +21,8 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "warmup_requests": int, "seed": int, "delay_ms": int, "request_timeout_s": (int, float),
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
-    "target": str,
+    "target": str, "placement": (str, dict), "quiet_wait_s": (int, float),
+    "bursts_per_trial": int,
 }
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
@@ -30,7 +32,7 @@ _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
 _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_s": (int, float)}
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
-}
+}  # machine_cpu_max may be absent (no cap); a TOML file cannot state "none"
 _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
 _TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external")
@@ -144,6 +146,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
     options = {k: v for k, v in run.items() if k != "stacks"}
+    if "placement" in options:
+        options["placement"] = Placement.from_value(options["placement"])
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
     return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
@@ -169,9 +173,11 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
-        skip = {"stacks", "scenarios", "limits", "sweep", "external"}
+        skip = {"stacks", "scenarios", "limits", "sweep", "external", "placement"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
+        if "placement" in data:
+            options["placement"] = Placement.from_value(data["placement"])
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
                       external=external, **options)
     except (KeyError, TypeError) as exc:

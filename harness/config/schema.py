@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.config.placement import Placement
 from harness.errors import ConfigError
 
 APPS = ("flask", "quart", "fastapi")
@@ -189,14 +190,19 @@ class Limits:
 
     loadgen_cpu_max: float = 0.95          # fraction of one core used by the load generator
     loadgen_wait_max: float = 0.5          # share of the trial it was runnable but had no CPU
-    machine_cpu_max: float = 1.0           # fraction of all cores (1.0 = never invalid by itself)
+    foreign_cpu_max: float = 0.10          # cores used by processes that are not the run's
     send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
     upstream_overshoot_p99_max_ms: float = 50.0
     upstream_loop_lag_max_ms: float = 250.0  # the upstream's event loop stalled or starved
+    # Whole-machine CPU includes the run's own load, so by default it judges nothing;
+    # foreign_cpu_max is what catches other load. Set it to also cap the total.
+    machine_cpu_max: float | None = None   # fraction of all cores
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name == "machine_cpu_max":
+                continue
             _check(is_number(value) and value > 0, f"[limits] {f.name}", value,
                    "must be a positive number")
 
@@ -275,6 +281,9 @@ class Config:
     on_failure: str = "continue"
     health_timeout_s: float = 30.0
     target: str = "local"
+    placement: Placement = field(default_factory=Placement)
+    quiet_wait_s: float = 60.0
+    bursts_per_trial: int = 1
     external: External = field(default_factory=External)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
@@ -316,6 +325,14 @@ class Config:
                "[run] health_timeout_s", self.health_timeout_s, "must be a number in 1..600")
         _check(self.target in TARGETS, "[run] target", self.target,
                f"must be one of {', '.join(TARGETS)}")
+        _check(self.placement.mode == "none" or self.target == "local", "[run] placement",
+               self.placement.mode, "pins local processes only; use \"none\" with target "
+               f"{self.target!r} (the compose file states its cpusets)")
+        _check(is_number(self.quiet_wait_s) and 0 <= self.quiet_wait_s <= 3600,
+               "[run] quiet_wait_s", self.quiet_wait_s,
+               "must be a number of seconds in 0..3600 (0 turns the quiet gate off)")
+        _check(is_int(self.bursts_per_trial) and 1 <= self.bursts_per_trial <= 100,
+               "[run] bursts_per_trial", self.bursts_per_trial, "must be an integer in 1..100")
         if self.target == "external":
             _check(self.external.upstream_url is not None, "[external] upstream_url", None,
                    "required with target = \"external\" (the URL of the running mock upstream)")
@@ -345,8 +362,9 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "placement")
         }
+        data["placement"] = self.placement.resolved()
         if not self.external.empty:  # absent otherwise, so local configs keep their digest
             data["external"] = self.external.resolved()
         data["sweep"] = None if self.sweep is None else {

@@ -38,6 +38,8 @@ class ScenarioResult:
     outcomes: list[Outcome]
     duration_s: float
     metrics: dict[str, float] = field(default_factory=dict)
+    bursts: list[dict[str, float]] = field(default_factory=list)
+    steady: list[Outcome] | None = None  # the outcomes latency is summarised over, if not all
 
     def counts(self) -> dict[str, int]:
         """Requests by outcome, with a ``total``."""
@@ -48,8 +50,10 @@ class ScenarioResult:
         return counts
 
     def ok_latencies_s(self) -> list[float]:
-        """Latencies of the successful requests, in seconds."""
-        return [o.latency_s for o in self.outcomes if o.kind == "ok"]
+        """Latencies of the successful requests (of the steady bursts, when the trial had
+        several), in seconds."""
+        outcomes = self.outcomes if self.steady is None else self.steady
+        return [o.latency_s for o in outcomes if o.kind == "ok"]
 
     def first_error(self) -> str | None:
         """A one-line summary of the failures, or None if every request succeeded."""
@@ -149,6 +153,49 @@ async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: in
         "throughput_rps": clients / duration if duration > 0 else 0.0,
     }
     return ScenarioResult(outcomes, duration, metrics)
+
+
+async def run_client_bursts(base_url: str, clients: int, delay_ms: int, timeout_s: float,
+                            bursts: int, clock: Clock = time.perf_counter,
+                            session: Callable[[int], aiohttp.ClientSession] | None = None
+                            ) -> ScenarioResult:
+    """``bursts`` bursts of ``clients`` clients, one after another on the same running stack,
+    each on a new session (new connections, as new clients would open).
+
+    With one burst this is :func:`run_clients`. With more, the headline figures
+    (``duration_s``, ``throughput_rps``, ``mean_response_s``, the latencies) describe the
+    steady state, the bursts after the first; the first burst's duration and throughput
+    are kept beside them, and every burst is listed in ``bursts``.
+    """
+    open_session = session or client_session
+    results = []
+    for _ in range(bursts):
+        async with open_session(clients) as s:
+            results.append(await run_clients(s, base_url, clients, delay_ms, timeout_s, clock))
+    return combine_bursts(results, clients)
+
+
+def combine_bursts(results: list[ScenarioResult], clients: int) -> ScenarioResult:
+    """One trial's result from its bursts (see :func:`run_client_bursts`)."""
+    if len(results) == 1:
+        return results[0]
+    first, steady = results[0], results[1:]
+    outcomes = [o for r in results for o in r.outcomes]
+    steady_outcomes = [o for r in steady for o in r.outcomes]
+    duration = sum(r.duration_s for r in steady) / len(steady)
+    ok = [o.latency_s for o in steady_outcomes if o.kind == "ok"]
+    metrics = {
+        "duration_s": duration,
+        "mean_response_s": sum(ok) / len(ok) if ok else 0.0,
+        "throughput_rps": clients / duration if duration > 0 else 0.0,
+        "first_burst_duration_s": first.duration_s,
+        "first_burst_throughput_rps": first.metrics["throughput_rps"],
+    }
+    detail = [{"duration_s": round(r.duration_s, 6),
+               "throughput_rps": round(r.metrics["throughput_rps"], 6),
+               "ok": sum(o.kind == "ok" for o in r.outcomes)} for r in results]
+    return ScenarioResult(outcomes, sum(r.duration_s for r in results), metrics, detail,
+                          steady_outcomes)
 
 
 async def warm_up(session: aiohttp.ClientSession, base_url: str, requests: int,

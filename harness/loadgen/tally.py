@@ -121,6 +121,7 @@ class RateResult:
     uncorrected_latency_ms: dict[str, float | None]
     send_lag_ms: dict[str, float | None]
     hdr: str
+    uncorrected_hdr: str
     loadgen_cpu: float
     loadgen_wait: float | None
     loadgen_wait_s: float | None
@@ -164,7 +165,7 @@ def merge(spec: RateSpec, offered: int, partials: Sequence[Partial]) -> RateResu
     last = max((p.last_answer for p in partials), default=-math.inf)
     span = max(spec.duration_s, last - start) if math.isfinite(last) else spec.duration_s
     latency = latency_summary(hists["corrected"], sum(p.corrected_sum_s for p in partials),
-                       max((p.corrected_max_s for p in partials), default=0.0))
+                              max((p.corrected_max_s for p in partials), default=0.0))
     metrics: dict[str, float] = {"achieved_rps": counts["ok"] / span}
     for key in ("p50", "p99", "p999"):
         value = latency[key]
@@ -182,6 +183,7 @@ def merge(spec: RateSpec, offered: int, partials: Sequence[Partial]) -> RateResu
             max((p.uncorrected_max_s for p in partials), default=0.0)),
         send_lag_ms=_lag_summary(hists["lag"]),
         hdr=str(hists["corrected"].encode().decode("ascii")),
+        uncorrected_hdr=str(hists["uncorrected"].encode().decode("ascii")),
         loadgen_cpu=max(cpu, default=0.0),
         loadgen_wait=max(w[0] for w in waits) if known else None,
         loadgen_wait_s=max(w[1] for w in waits) if known else None,

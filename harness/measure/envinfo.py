@@ -11,6 +11,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,61 @@ def cpu_governors(root: Path = ROOT) -> str | None:
     return ",".join(seen) or None
 
 
+def loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or None where the OS does not say."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def cpu_boost(root: Path = ROOT) -> str | None:
+    """Whether the CPUs may boost above their base clock (turbo): ``on``, ``off`` or None.
+
+    Reads ``cpufreq/boost`` (acpi-cpufreq, amd-pstate) or ``intel_pstate/no_turbo``.
+    """
+    boost = _read(root / "sys/devices/system/cpu/cpufreq/boost")
+    if boost in ("0", "1"):
+        return "on" if boost == "1" else "off"
+    no_turbo = _read(root / "sys/devices/system/cpu/intel_pstate/no_turbo")
+    if no_turbo in ("0", "1"):
+        return "off" if no_turbo == "1" else "on"
+    return None
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def collect_kernel(root: Path = ROOT) -> dict[str, Any]:
+    """Kernel settings that bound a result: the accept queue cap (``somaxconn`` silently
+    caps every stated backlog), the open-file limit, CPU boost, ASLR, isolated CPUs."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        nofile: list[int] | None = [soft, hard]
+    except (OSError, ValueError):
+        nofile = None
+    return {
+        "somaxconn": _int_or_none(_read(root / "proc/sys/net/core/somaxconn")),
+        "open_files_limit": nofile,
+        "cpu_boost": cpu_boost(root),
+        "aslr": _int_or_none(_read(root / "proc/sys/kernel/randomize_va_space")),
+        "isolated_cpus": _read(root / "sys/devices/system/cpu/isolated") or "none",
+    }
+
+
+def backlog_warnings(backlogs: dict[str, int], somaxconn: int | None) -> list[str]:
+    """One line per stack (or the upstream) whose stated backlog the kernel caps."""
+    if somaxconn is None:
+        return []
+    return [f"{name} states a listen backlog of {backlog}, but net.core.somaxconn is "
+            f"{somaxconn}: the kernel caps it at {somaxconn}"
+            for name, backlog in backlogs.items() if backlog > somaxconn]
+
+
 # --- collectors -------------------------------------------------------------------------
 
 def collect_python() -> dict[str, Any]:
@@ -184,10 +240,6 @@ def collect_cpu(root: Path = ROOT) -> dict[str, Any]:
         affinity: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         affinity = None
-    try:
-        loadavg: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        loadavg = None
     return {
         "cpu_model": model or platform.processor() or None,
         "cpu_count": psutil.cpu_count(logical=True),
@@ -197,7 +249,7 @@ def collect_cpu(root: Path = ROOT) -> dict[str, Any]:
         "governor": cpu_governors(root),
         "container_cpu_limit": limit,
         "container_cpu_limit_source": limit_source,
-        "loadavg": loadavg,
+        "loadavg": loadavg(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
     }
 
@@ -254,7 +306,7 @@ def compat_id(version: str = __version__, lock: str | None = None) -> str:
 def collect_environment() -> dict[str, Any]:
     """Everything above in one dict, as stored under ``environment`` in the manifest."""
     env: dict[str, Any] = {}
-    for collect in (collect_python, collect_platform, collect_cpu):
+    for collect in (collect_python, collect_platform, collect_cpu, collect_kernel):
         env.update(collect())
     env["hostname"] = platform.node()
     env["environment_prefix"] = sys.prefix

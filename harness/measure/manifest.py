@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ def build_manifest(config: Config, run_id: str, command: str,
     machine_id = envinfo.machine_fingerprint(environment)
     # The instrument's own limits on this machine, if `calibrate` measured them here.
     calibration = load_calibration(results_root, machine_id) if results_root else None
+    stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
+    backlogs = {"upstream": config.upstream_backlog, **{s.name: s.backlog for s in config.stacks}}
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -75,6 +78,10 @@ def build_manifest(config: Config, run_id: str, command: str,
         "machine_id": machine_id,
         "calibration": calibration,
         "trials_per_round": trials_per_round(config),
+        "placement": {"mode": config.placement.mode,
+                      "stack_cpus": sorted(stack_cpus) if stack_cpus is not None else "all",
+                      "harness_cpus": sorted(harness_cpus) if harness_cpus is not None else "all"},
+        "warnings": envinfo.backlog_warnings(backlogs, environment.get("somaxconn")),
         "stop_reason": "running",
         "rounds_completed": 0,
     }

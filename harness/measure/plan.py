@@ -40,6 +40,8 @@ def trial_params(config: Config, scenario: str, level: int) -> dict[str, Any]:
         params["n"] = level
     elif scenario == "clients":
         params["clients"] = level
+        if config.bursts_per_trial > 1:
+            params["bursts"] = config.bursts_per_trial
     else:
         spec = config.scenario(scenario)
         params["rate_rps"] = level

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterable
@@ -22,14 +23,17 @@ from typing import Any, Protocol
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.config.load import config_from_resolved
 from harness.config.schema import Config, StackSpec
-from harness.errors import RunDirError, StackError, Terminated
+from harness.errors import MachineBusyError, RunDirError, StackError, Terminated
+from harness.measure.envinfo import loadavg
 from harness.measure.manifest import build_manifest, make_run_id, new_run_dir
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
-from harness.measure.trial import failed_record, run_trial, warm
+from harness.measure.quiet import wait_for_quiet
+from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
 from harness.targets import open_stack
+from harness.targets.process import pin_this_process, unpin
 
 
 class Progress(Protocol):
@@ -92,19 +96,38 @@ class StopRun(Exception):
     """Raised inside the runner when ``on_failure = "stop"`` meets a failed trial."""
 
 
+def quiet_gate(config: Config, progress: Progress) -> None:
+    """Wait for a quiet machine (``measure.quiet``); MachineBusyError when it never is."""
+    wait_for_quiet(config.limits.foreign_cpu_max, config.quiet_wait_s, progress.note)
+
+
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
                      run_id: str, writer: TrialWriter, progress: Progress,
-                     log_dir: Path | None) -> int:
-    """Run one stack's trials of a round, restarting it after any failure. Returns failures."""
+                     log_dir: Path | None, cpus: frozenset[int] | None = None) -> int:
+    """Run one stack's trials of a round, restarting it after any failure. Returns failures.
+
+    A trial made invalid by other processes' CPU use is kept (its id gets ``-attempt1``)
+    and run once more after the machine is quiet again.
+    """
     remaining = list(trials)
     failures = 0
     while remaining:
         try:
-            with open_stack(config, spec, log_dir) as handle:
+            with open_stack(config, spec, log_dir, cpus) as handle:
                 if config.warmup_requests:
                     asyncio.run(warm(handle, config))
                 while remaining:
                     record = run_trial(config, run_id, handle, remaining[0])
+                    if disturbed_by_foreign_load(record) and config.quiet_wait_s > 0:
+                        record["trial_id"] = f"{record['trial_id']}-attempt1"
+                        record["retried"] = True
+                        writer.write(record)
+                        progress.extend(1)
+                        progress.advance(record)
+                        progress.note(f"{remaining[0].trial_id} disturbed ({record['error']}); "
+                                      "running it again once the machine is quiet")
+                        quiet_gate(config, progress)
+                        record = run_trial(config, run_id, handle, remaining[0])
                     writer.write(record)
                     remaining.pop(0)
                     progress.advance(record)
@@ -177,17 +200,21 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     order = (start_round - 1) * per_round
 
     counting = _CountingProgress(progress, counts)
+    stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
+    pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
         with TrialWriter(run_dir / TRIALS_NAME) as writer:
             while True:
                 round_no += 1
                 planned = plan_round(config, round_no, order)
                 order += len(planned)
+                if any(t.trial_id not in skip_ids for t in planned):
+                    quiet_gate(config, progress)
                 for name in dict.fromkeys(t.stack for t in planned):
                     todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
                     if todo:
                         run_stack_trials(config, config.stack(name), todo, run_id, writer,
-                                         counting, log_dir)
+                                         counting, log_dir, stack_cpus)
                 rounds_done = round_no
                 manifest["rounds_completed"] = rounds_done
                 write_json_atomic(manifest_path, manifest)
@@ -204,6 +231,9 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                 progress.extend(per_round)
     except StopRun as exc:
         stop_reason = f"stopped on failure (on_failure = stop): {exc}"
+    except MachineBusyError as exc:
+        stop_reason = f"stopped during round {round_no}: {exc}"
+        raise
     except KeyboardInterrupt:
         stop_reason = f"interrupted (SIGINT) during round {round_no}"
         raise
@@ -214,8 +244,10 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
         stop_reason = f"crashed during round {round_no}: {type(exc).__name__}: {exc}"
         raise
     finally:
+        unpin(pinned)
         manifest["stop_reason"] = stop_reason
         manifest["rounds_completed"] = rounds_done
+        manifest["loadavg_end"] = loadavg()
         manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         write_json_atomic(manifest_path, manifest)
     return RunOutcome(run_dir, stop_reason, rounds_done, counts)
@@ -281,4 +313,6 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     manifest["run_id"] = run_dir.name
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)
     (run_dir / TRIALS_NAME).touch()
+    for warning in manifest["warnings"]:
+        progress.note(f"warning: {warning}")
     return execute(config, run_dir, progress)

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from harness.config.schema import Config
 from harness.errors import StackError
+from harness.loadgen import foreign
 from harness.loadgen.drivers import (
     ScenarioResult,
     client_session,
+    run_client_bursts,
     run_clients,
     run_fanout,
     single_url,
     warm_up,
 )
+from harness.loadgen.foreign import ForeignLoad
 from harness.loadgen.monitor import MonitorResult, TrialMonitor
 from harness.loadgen.openloop import OpenLoop
 from harness.loadgen.schedule import RateSpec
@@ -43,32 +48,61 @@ async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> 
         return {}
 
 
+@dataclass
+class Observed:
+    """What the instrument saw around one trial's load."""
+
+    monitor: MonitorResult
+    upstream: dict[str, Any]
+    foreign: ForeignLoad
+    server_cpus: list[int]
+    harness_cpus: list[int]
+
+
+async def _load(handle: StackHandle, trial: PlannedTrial,
+                monitor: TrialMonitor) -> ScenarioResult | RateResult:
+    params = trial.params
+    if trial.scenario == "fanout":
+        async with client_session(1) as session:
+            with monitor:
+                return await run_fanout(session, handle.base_url, params["n"],
+                                        params["delay_ms"], params["timeout_s"])
+    if trial.scenario == "clients":
+        bursts = int(params.get("bursts", 1))
+        if bursts == 1:
+            async with client_session(params["clients"]) as session:
+                with monitor:
+                    return await run_clients(session, handle.base_url, params["clients"],
+                                             params["delay_ms"], params["timeout_s"])
+        with monitor:
+            return await run_client_bursts(handle.base_url, params["clients"],
+                                           params["delay_ms"], params["timeout_s"], bursts)
+    raise ValueError(f"scenario {trial.scenario!r} has no driver")
+
+
 async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
-        ScenarioResult | RateResult, MonitorResult, dict[str, Any]]:
+        ScenarioResult | RateResult, Observed]:
     params = trial.params
     result: ScenarioResult | RateResult
+    monitor = TrialMonitor(handle.server.tree)
     async with aiohttp.ClientSession() as control:
         await _upstream_stats(control, handle.upstream_url)
+        before = foreign.snapshot()
         if trial.scenario == "rate":
             # Load-generator processes start before the monitor, so it measures the load only.
             url = single_url(handle.base_url, params["delay_ms"])
             async with OpenLoop(url, RateSpec.from_params(params)) as generator:
-                with TrialMonitor(handle.server.tree) as monitor:
+                with monitor:
                     result = await generator.run()
         else:
-            async with client_session(params.get("clients", 1)) as session:
-                with TrialMonitor(handle.server.tree) as monitor:
-                    if trial.scenario == "fanout":
-                        result = await run_fanout(session, handle.base_url, params["n"],
-                                                  params["delay_ms"], params["timeout_s"])
-                    elif trial.scenario == "clients":
-                        result = await run_clients(session, handle.base_url, params["clients"],
-                                                   params["delay_ms"], params["timeout_s"])
-                    else:
-                        raise ValueError(f"scenario {trial.scenario!r} has no driver")
+            result = await _load(handle, trial, monitor)
+        after = foreign.snapshot()
         upstream = await _upstream_stats(control, handle.upstream_url)
     assert monitor.result is not None
-    return result, monitor.result, upstream
+    own = foreign.own_pids(handle.pids())
+    return result, Observed(monitor.result, upstream, foreign.foreign_load(before, after, own),
+                            foreign.affinity(p.pid for p in handle.server.tree()),
+                            foreign.affinity([os.getpid()]))
 
 
 async def warm(handle: StackHandle, config: Config) -> None:
@@ -79,21 +113,25 @@ async def warm(handle: StackHandle, config: Config) -> None:
 
 
 MIN_LOADGEN_WAIT_S = 0.02
+FOREIGN_REASON = "foreign load:"
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits) if value is not None else None
 
 
-def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
-            result: ScenarioResult | RateResult | None = None) -> dict[str, Any]:
-    """The instrument's self-checks of one trial (``config`` is for future limits).
+def _checks(seen: Observed, result: ScenarioResult | RateResult | None = None) -> dict[str, Any]:
+    """The instrument's self-checks of one trial.
 
     For a rate trial the load generator's CPU and run-queue wait are its own
     processes' (the busiest one when there are several), over the load alone.
     """
+    mon, upstream = seen.monitor, seen.upstream
     overshoot = upstream.get("overshoot_ms") or {}
     checks: dict[str, Any] = {
+        **seen.foreign.record(),
+        "server_cpus": seen.server_cpus,
+        "harness_cpus": seen.harness_cpus,
         "loadgen_cpu": round(mon.loadgen_cpu_fraction, 4),
         "loadgen_wait": _round(mon.loadgen_wait_fraction),
         "loadgen_wait_s": _round(mon.loadgen_wait_s),
@@ -127,6 +165,8 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
     nor does a run-queue wait below ``MIN_LOADGEN_WAIT_S``, whatever its share.
     """
     limits = config.limits
+    if checks["foreign_cpu"] > limits.foreign_cpu_max:
+        return f"foreign load: {foreign_words(checks)} > limit {limits.foreign_cpu_max:.2f}"
     if checks["loadgen_cpu"] > limits.loadgen_cpu_max:
         return (f"load generator saturated: {checks['loadgen_cpu']:.0%} of a core "
                 f"> limit {limits.loadgen_cpu_max:.0%}")
@@ -140,7 +180,8 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
         return (f"load generator late: send lag p99 {lag:.1f} ms "
                 f"> limit {limits.send_lag_p99_max_ms:g} ms")
     machine = checks.get("machine_cpu")
-    if machine is not None and machine > limits.machine_cpu_max:
+    if (machine is not None and limits.machine_cpu_max is not None
+            and machine > limits.machine_cpu_max):
         return (f"machine CPU contention: {machine:.0%} busy "
                 f"> limit {limits.machine_cpu_max:.0%}")
     stall = checks.get("upstream_loop_lag_max_ms")
@@ -158,7 +199,8 @@ def _latency_fields(result: ScenarioResult | RateResult) -> dict[str, Any]:
     """``latency_ms`` and ``hdr`` (a rate trial's are corrected; it adds the uncorrected)."""
     if isinstance(result, RateResult):
         return {"latency_ms": result.latency_ms, "hdr": result.hdr,
-                "uncorrected_latency_ms": result.uncorrected_latency_ms}
+                "uncorrected_latency_ms": result.uncorrected_latency_ms,
+                "uncorrected_hdr": result.uncorrected_hdr}
     latencies = result.ok_latencies_s()
     hdr, hist = encode_latencies(latencies)
     return {"latency_ms": latency_summary(hist, sum(latencies), max(latencies, default=0.0)),
@@ -193,10 +235,11 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
               trial: PlannedTrial) -> dict[str, Any]:
     """Run one trial against a running stack and return its record."""
     record = base_record(run_id, trial)
-    result, mon, upstream = asyncio.run(_drive(handle, trial))
+    result, seen = asyncio.run(_drive(handle, trial))
+    mon = seen.monitor
     if isinstance(result, RateResult):
         record["params"].update(result.spec.record_params())
-    checks = _checks(config, mon, upstream, result)
+    checks = _checks(seen, result)
     counts = result.counts()
     error = None
     status = "ok"
@@ -217,5 +260,21 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         checks=checks, resources=resources,
         wall_s=round(mon.wall_s, 6),
     )
+    if isinstance(result, ScenarioResult) and result.bursts:
+        record["bursts"] = result.bursts
     return record
+
+
+def foreign_words(checks: dict[str, Any]) -> str:
+    """``1.93 cores used by other processes (python3 0.97, python3 0.96)`` from a record."""
+    top = checks.get("foreign_top") or []
+    names = ", ".join(f"{t['name']} {t['cpu']:.2f}" for t in top)
+    return (f"{checks['foreign_cpu']:.2f} cores used by other processes"
+            + (f" ({names})" if names else ""))
+
+
+def disturbed_by_foreign_load(record: dict[str, Any]) -> bool:
+    """True when a record is invalid because of other processes' CPU use."""
+    return record.get("status") == "invalid" and str(record.get("error")).startswith(
+        FOREIGN_REASON)
 

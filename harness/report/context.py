@@ -41,15 +41,33 @@ _STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_co
                "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
                "fanout_mode", "concurrency_slots")
 _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
+                "bursts_per_trial", "quiet_wait_s",
                 "confidence", "host", "source", "seed", "model_min_efficiency")
 _ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
                 ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),
-                ("CPU frequency governor", "governor"), ("Load average (1, 5, 15 min)", "loadavg"))
+                ("CPU frequency governor", "governor"), ("CPU boost (turbo)", "cpu_boost"),
+                ("Isolated CPUs", "isolated_cpus"),
+                ("Accept queue cap (net.core.somaxconn)", "somaxconn"),
+                ("Open-file limit (soft, hard)", "open_files_limit"),
+                ("ASLR (kernel.randomize_va_space)", "aslr"),
+                ("Load average at start (1, 5, 15 min)", "loadavg"))
 _ENV_KEYS = frozenset(k for _, k in _ENVIRONMENT)
 _MANIFEST_KEYS = frozenset({
     "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
     "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
-    "calibration", "schema_version"})
+    "calibration", "schema_version", "loadavg_end", "placement", "warnings"})
+
+
+def placement_words(manifest: Mapping[str, Any]) -> str | None:
+    """``split: the stack on CPUs 1, the harness (load generator, upstream) on CPUs 0``."""
+    placement = manifest.get("placement")
+    if not isinstance(placement, Mapping):
+        return None
+    mode = placement.get("mode")
+    if mode == "none":
+        return "none: every process may run on every CPU"
+    return (f"{mode}: the stack on CPUs {show(placement.get('stack_cpus'))}, the harness "
+            f"(load generator, upstream) on CPUs {show(placement.get('harness_cpus'))}")
 
 
 def is_loopback(host: str) -> bool:
@@ -103,6 +121,7 @@ def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> di
                 order.append(entry["stack"])
     return {
         "external_hosts": external_hosts,
+        "manifest_warnings": [str(w) for w in manifest.get("warnings") or []],
         "run_id": str(manifest["run_id"]),
         "created_at": manifest.get("created_at"),
         "seed": manifest.get("seed", config.get("seed")),
@@ -248,6 +267,9 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
     if remote:
         notices.append({"kind": "remote", "tone": "bad", "title": "Servers on other hosts",
                         "hosts": remote})
+    for warning in view["manifest_warnings"]:
+        notices.append({"kind": "recorded", "tone": "warn", "title": "Kernel setting",
+                        "text": warning})
     if view["dirty"]:
         notices.append({"kind": "dirty", "tone": "warn", "title": "Uncommitted changes"})
     counts = summary.get("counts") or {}
@@ -294,6 +316,8 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "target_ci_pct": None if config["target_ci"] is None else config["target_ci"] * 100,
         "adaptive": bool(config["target_ci"]),
         "warmup_requests": config["warmup_requests"],
+        "bursts": config["bursts_per_trial"] or 1,
+        "quiet_wait_s": config["quiet_wait_s"],
         "confidence_pct": None if confidence is None else confidence * 100,
         "model_min_efficiency_pct": (None if config["model_min_efficiency"] is None
                                      else config["model_min_efficiency"] * 100),
@@ -322,11 +346,15 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
     def pct(value: object) -> str:
         return "n/a" if not isinstance(value, int | float) else f"{100 * value:.0f}%"
 
+    def cores(value: object) -> str:
+        return "n/a" if not isinstance(value, int | float) else f"{value:.2f}"
+
     def ms(value: object) -> str:
         return "n/a" if not isinstance(value, int | float) else f"{value:.2f} ms"
 
     rows = [{"scenario": str(r["scenario"]), "stack": str(r["stack"]),
              "trials": str(r["trials"]), "invalid": str(r["invalid"]),
+             "foreign_cpu": cores(r.get("foreign_cpu_max")),
              "loadgen_cpu": pct(r.get("loadgen_cpu_max")),
              "loadgen_wait": pct(r.get("loadgen_wait_max")),
              "machine_cpu": pct(r.get("machine_cpu_median")),
@@ -376,6 +404,9 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "stacks": view["stacks"],
         "methodology": _methodology(summary, view),
         "environment": [{"label": label, "value": env[key]} for label, key in _ENVIRONMENT]
+                       + [{"label": "Load average at end (1, 5, 15 min)",
+                           "value": manifest.get("loadavg_end")},
+                          {"label": "CPU placement", "value": placement_words(manifest)}]
                        + [{"label": key, "value": value}
                           for key, value in view["environment_extra"].items()],
         "recorded": [{"key": key, "value": value} for key, value in view["extra"].items()],

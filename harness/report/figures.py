@@ -4,7 +4,7 @@
 ``{name: svg_text}``; a chart whose data is absent is left out. Names start with
 their scenario so the report can place them: ``fanout_duration``,
 ``fanout_speedup``, ``clients_throughput``, ``clients_p99``, ``clients_speedup``,
-``rate_latency``, ``rate_speedup``.
+``rate_latency``, ``rate_spectrum``, ``rate_speedup``.
 
 Only production stacks are drawn; development servers are reported apart, in tables.
 
@@ -51,6 +51,11 @@ CAPTIONS = {
     f"confidence interval (log scale; above 1 the stack is faster){_MARKS}",
 }
 
+CAPTIONS["rate_spectrum"] = (
+    "Open-loop rate: the latency spectrum at one offered rate (the highest every stack "
+    "sustained), from the trials' merged histograms. Solid: latency from the intended send "
+    "(reported); dashed: from the actual send, what a closed-loop tool would report. The gap "
+    "between them is the coordinated omission the correction removes.")
 CAPTIONS["fanout_sweep"] = ("Fan-out: request duration against the swept stack parameter, "
                             "one line per N (mean ± sd); dotted lines are the other stacks.")
 CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept stack parameter, "
@@ -274,6 +279,51 @@ def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
     return fig
 
 
+def spectrum_level(summary: Mapping[str, Any], stacks: Sequence[str]) -> int | None:
+    """The offered rate the spectrum chart shows: the highest level of the spectrum that
+    every stack sustained (``saturation``), else the lowest level measured."""
+    levels = sorted({int(e["level"]) for e in summary.get("spectrum") or []
+                     if e["stack"] in stacks})
+    if not levels:
+        return None
+    sustained = [r.get("sustained_rps") for r in summary.get("saturation") or []
+                 if r["stack"] in stacks]
+    if sustained and all(isinstance(x, int) for x in sustained):
+        ok = [lv for lv in levels if lv <= min(int(x) for x in sustained)]
+        if ok:
+            return ok[-1]
+    return levels[0]
+
+
+def _rate_spectrum(summary: Mapping[str, Any], stacks: Sequence[str],
+                   colours: Mapping[str, str]) -> Figure | None:
+    level = spectrum_level(summary, stacks)
+    rows = {e["stack"]: e for e in summary.get("spectrum") or [] if e["level"] == level}
+    drawn = [s for s in stacks if s in rows]
+    if not drawn:
+        return None
+    fig, ax = plotting.new_figure()
+    labels = [f"{p:g}" if p < 100 else "max" for p in rows[drawn[0]]["percentiles"]]
+    xs = list(range(len(labels)))
+    for stack in drawn:
+        row = rows[stack]
+        ax.plot(xs, row["corrected_ms"], color=colours[stack], marker="o", markersize=3.5,
+                label=stack)
+        if row.get("uncorrected_ms"):
+            ax.plot(xs, row["uncorrected_ms"], color=colours[stack], linestyle="--",
+                    linewidth=1.0)
+    ax.set_xticks(xs, labels)
+    plotting.log_y(ax)
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title(f"Open-loop rate: latency spectrum at {level} req/s offered")
+    handles, names = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="#555555"), Line2D([], [], color="#555555", linestyle="--")]
+    names += ["from the intended send", "from the actual send"]
+    ax.legend(handles, names, loc="upper left", fontsize=7.5)
+    return fig
+
+
 def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
            scenario: str) -> Figure | None:
     """The headline metric against a swept stack parameter, one line per level."""
@@ -333,6 +383,7 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
         "clients_sweep": lambda: _sweep(summary, manifest, "clients"),
         "fanout_sweep": lambda: _sweep(summary, manifest, "fanout"),
         "rate_latency": lambda: _rate_latency(summary, stacks, colours),
+        "rate_spectrum": lambda: _rate_spectrum(summary, stacks, colours),
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
     }
     svgs: dict[str, str] = {}

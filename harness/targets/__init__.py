@@ -23,9 +23,10 @@ from harness.targets.handle import StackHandle
 
 
 @contextlib.contextmanager
-def open_stack(config: Config, spec: StackSpec,
-               log_dir: Path | None = None) -> Iterator[StackHandle]:
-    """The stack ``spec`` as the config's target provides it, stopped on exit."""
+def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
+               cpus: frozenset[int] | None = None) -> Iterator[StackHandle]:
+    """The stack ``spec`` as the config's target provides it, stopped on exit; a local
+    stack's server runs only on ``cpus`` when they are given."""
     opened: contextlib.AbstractContextManager[StackHandle]
     if config.target == "compose":
         opened = compose.open_compose(config, spec, log_dir)
@@ -33,7 +34,8 @@ def open_stack(config: Config, spec: StackSpec,
         opened = external.open_external(config, spec)
     else:
         opened = local.running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
-                                     health_timeout_s=config.health_timeout_s, log_dir=log_dir)
+                                     health_timeout_s=config.health_timeout_s, log_dir=log_dir,
+                                     cpus=cpus)
     with opened as handle:
         yield handle
 

@@ -35,22 +35,27 @@ def running_upstream(host: str = "127.0.0.1", *, backlog: int = 4096,
 @contextlib.contextmanager
 def running_server(spec: StackSpec, upstream_url: str, host: str = "127.0.0.1", *,
                    health_timeout_s: float = 30.0, log_dir: Path | None = None,
-                   python: str = sys.executable) -> Iterator[ChildProcess]:
-    """One stack's server, calling ``upstream_url``, on an OS-chosen port."""
+                   python: str = sys.executable,
+                   cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
+    """One stack's server, calling ``upstream_url``, on an OS-chosen port (and only on
+    ``cpus``, when given)."""
     command = server_command(python, spec, host, 0)
     env = app_environment(spec, upstream_url, child_environment())
     with managed_process(spec.name, command, env, host, cwd=PROJECT_ROOT,
-                         health_timeout_s=health_timeout_s, log_dir=log_dir) as child:
+                         health_timeout_s=health_timeout_s, log_dir=log_dir,
+                         cpus=cpus) as child:
         yield child
 
 
 @contextlib.contextmanager
 def running_stack(spec: StackSpec, host: str = "127.0.0.1", *, upstream_backlog: int = 4096,
                   health_timeout_s: float = 30.0, log_dir: Path | None = None,
-                  upstream_fail_status: int | None = None) -> Iterator[StackHandle]:
-    """Start the upstream and ``spec``'s server; yield both; stop both on any exit."""
+                  upstream_fail_status: int | None = None,
+                  cpus: frozenset[int] | None = None) -> Iterator[StackHandle]:
+    """Start the upstream and ``spec``'s server (on ``cpus`` when given; the upstream runs
+    where the harness does); yield both; stop both on any exit."""
     with running_upstream(host, backlog=upstream_backlog, fail_status=upstream_fail_status,
                           health_timeout_s=health_timeout_s, log_dir=log_dir) as upstream, \
          running_server(spec, upstream.base_url, host, health_timeout_s=health_timeout_s,
-                        log_dir=log_dir) as server:
+                        log_dir=log_dir, cpus=cpus) as server:
         yield StackHandle(spec=spec, server=server, upstream=upstream)

@@ -125,6 +125,46 @@ def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/he
                        exited=child.popen.poll, output=child.tail)
 
 
+@contextlib.contextmanager
+def thread_affinity(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Run the block with the calling thread allowed only ``cpus`` (None: unchanged).
+
+    A child forked in the block inherits them before it runs a line, so a server's
+    workers, forked later by its master, inherit them too: no window where they run
+    elsewhere. Affinity is per thread on Linux; the thread's own is restored after.
+    """
+    if cpus is None:
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def pin_this_process(cpus: frozenset[int]) -> dict[int, set[int]]:
+    """Allow every thread of this process only ``cpus``; return each one's previous set.
+
+    Threads started later inherit the affinity of the thread that starts them.
+    """
+    previous: dict[int, set[int]] = {}
+    for task in os.listdir("/proc/self/task"):
+        tid = int(task)
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            previous[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+    return previous
+
+
+def unpin(previous: dict[int, set[int]]) -> None:
+    """Undo :func:`pin_this_process` for the threads that still exist."""
+    for tid, cpus in previous.items():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, cpus)
+
+
 def become_subreaper() -> bool:
     """Make this process adopt orphaned descendants (Linux), so that it can reap them.
 
@@ -212,8 +252,12 @@ def _same_process(proc: psutil.Process) -> bool:
 def managed_process(name: str, command: list[str], env: Mapping[str, str], host: str,
                     *, port: int = 0, health_timeout_s: float = 30.0,
                     log_dir: Path | None = None, cwd: str | Path | None = None,
-                    health_path: str = "/health") -> Iterator[ChildProcess]:
-    """Run ``command`` until the block exits; yield it once it answers ``health_path``."""
+                    health_path: str = "/health",
+                    cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
+    """Run ``command`` until the block exits; yield it once it answers ``health_path``.
+
+    With ``cpus``, the command and every process it forks may run only on those CPUs.
+    """
     become_subreaper()
     with contextlib.ExitStack() as stack:
         if log_dir is None:
@@ -224,7 +268,7 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
         child: ChildProcess | None = None
         try:
             # A signal between the fork and the try below would leak the child: hold it.
-            with signals_deferred(), log_path.open("ab") as log:
+            with signals_deferred(), log_path.open("ab") as log, thread_affinity(cpus):
                 popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)

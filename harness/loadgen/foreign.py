@@ -1,0 +1,118 @@
+"""Foreign load: the CPU that processes outside the run used while it measured.
+
+A benchmark on a busy machine measures the machine. Two snapshots of every process's CPU
+time (its CPU-time clock, to the nanosecond) bracket a trial; the difference, for every
+process that is not the run's own, divided by the wall time, is the foreign load in
+cores. The run's own processes are the harness and all its descendants (load-generator
+processes, the mock upstream, the stack under test) plus any pid the target names.
+
+Kernel threads (children of kthreadd) are left out: they include the softirq work of the
+run's own network traffic. A process that started and ended between the two snapshots is
+invisible to them; the whole machine's busy time, which the monitor also records, bounds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+from harness.loadgen.monitor import process_cpu_s
+
+KTHREADD = 2
+TOP = 3
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Every user process's CPU seconds at one moment, keyed by (pid, start time)."""
+
+    at: float
+    cpu: dict[tuple[int, float], tuple[str, float]]
+
+
+def snapshot() -> CpuSnapshot:
+    """Read the CPU time of every user-space process (kernel threads left out)."""
+    cpu: dict[tuple[int, float], tuple[str, float]] = {}
+    for proc in psutil.process_iter(["name", "ppid", "create_time"]):
+        info = proc.info
+        if proc.pid in (0, KTHREADD) or info.get("ppid") == KTHREADD:
+            continue
+        try:
+            cpu[(proc.pid, info["create_time"] or 0.0)] = (info["name"] or "?",
+                                                           process_cpu_s(proc))
+        except (psutil.Error, OSError):
+            continue
+    return CpuSnapshot(time.perf_counter(), cpu)
+
+
+def own_pids(extra: Iterable[int] = ()) -> set[int]:
+    """This process, all its descendants (alive now), and ``extra``."""
+    me = psutil.Process()
+    pids = {me.pid, *extra}
+    with contextlib.suppress(psutil.Error):
+        pids.update(child.pid for child in me.children(recursive=True))
+    return pids
+
+
+@dataclass(frozen=True)
+class ForeignLoad:
+    """Cores used by other processes over a window, and the busiest of them."""
+
+    cores: float
+    wall_s: float
+    top: tuple[tuple[str, float], ...]
+
+    def describe(self) -> str:
+        """``1.93 cores used by other processes (python3 0.97, python3 0.96)``."""
+        names = ", ".join(f"{name} {cores:.2f}" for name, cores in self.top)
+        return (f"{self.cores:.2f} cores used by other processes"
+                + (f" ({names})" if names else ""))
+
+    def record(self) -> dict[str, object]:
+        """The ``checks`` fields of a trial record."""
+        return {"foreign_cpu": round(self.cores, 4),
+                "foreign_top": [{"name": n, "cpu": round(c, 4)} for n, c in self.top]}
+
+
+def foreign_load(before: CpuSnapshot, after: CpuSnapshot, own: set[int]) -> ForeignLoad:
+    """The CPU used between two snapshots by processes whose pid is not in ``own``.
+
+    A process absent from ``before`` started in between: all its CPU time counts.
+    """
+    wall = max(after.at - before.at, 1e-9)
+    by_name: dict[str, float] = {}
+    per_process: list[tuple[str, float]] = []
+    for key, (name, cpu_after) in after.cpu.items():
+        if key[0] in own:
+            continue
+        _, cpu_before = before.cpu.get(key, (name, 0.0))
+        used = max(0.0, cpu_after - cpu_before) / wall
+        if used > 0:
+            per_process.append((name, used))
+            by_name[name] = by_name.get(name, 0.0) + used
+    per_process.sort(key=lambda item: (-item[1], item[0]))
+    return ForeignLoad(sum(by_name.values()), wall, tuple(per_process[:TOP]))
+
+
+def measure_foreign(seconds: float, extra_own: Iterable[int] = ()) -> ForeignLoad:
+    """The foreign load over the next ``seconds`` (blocks)."""
+    before = snapshot()
+    time.sleep(seconds)
+    after = snapshot()
+    return foreign_load(before, after, own_pids(extra_own))
+
+
+def affinity(pids: Iterable[int]) -> list[int]:
+    """The union of the CPUs the living processes among ``pids`` may run on."""
+    cpus: set[int] = set()
+    for pid in pids:
+        try:
+            cpus |= os.sched_getaffinity(pid)
+        except OSError:
+            continue
+    return sorted(cpus)
