@@ -20,7 +20,7 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "warmup_requests": int, "seed": int, "delay_ms": int, "request_timeout_s": (int, float),
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
-    "target": str,
+    "target": str, "equivalence_pct": (int, float),
 }
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
