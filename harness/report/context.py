@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
+from harness.analyse.verdicts import DEFAULT_EQUIVALENCE_PCT, VOCABULARY
 from harness.report.figures import caption
 from harness.report.filters import show
 
@@ -25,7 +26,8 @@ SCENARIO_TITLES = {
 METHOD_LABELS = {
     "fieller": "Fieller",
     "welch-log": "Welch on logs",
-    "welch-log (fieller unbounded)": "Welch on logs (Fieller unbounded)",
+    "fieller (unbounded)": "Fieller unbounded: no interval",
+    "no spread": "no spread in either arm",
     "bca-bootstrap": "BCa bootstrap",
     "insufficient-trials": "insufficient trials",
 }
@@ -136,8 +138,33 @@ def _metric(name: str) -> tuple[str, str]:
 
 
 def _tone(verdict: str) -> str:
-    return {"faster": "good", "slower": "bad", "no significant difference": "neutral"}.get(
-        verdict, "warn")
+    """Badge colour: good or bad for a direction, neutral for equivalent or inconclusive,
+    warn where the data allow no verdict."""
+    if verdict == "faster" or verdict.startswith("uses less"):
+        return "good"
+    if verdict == "slower" or verdict.startswith("uses more"):
+        return "bad"
+    return "neutral" if verdict in ("equivalent", "inconclusive") else "warn"
+
+
+def _why(entry: Mapping[str, Any]) -> str:
+    """Why the verdict is what it is, and any difference in lost trials between the arms."""
+    why, lost = entry.get("verdict_why") or "", entry.get("attrition") or ""
+    return "; ".join(part for part in (why, "" if lost in why else lost) if part)
+
+
+def _level_note(entry: Mapping[str, Any]) -> str:
+    """``, 95%`` or ``, 99.77% (headline, family-wise)`` after the interval's method; empty
+    when there is no interval."""
+    if entry["ci_low"] is None or entry["ci_high"] is None:
+        return ""
+    note = f", {_level_pct(entry.get('confidence') or 0.95)}%"
+    return note + (" (headline, family-wise)" if entry.get("family") == "headline" else "")
+
+
+def _level_pct(level: float) -> str:
+    """A confidence level as a percentage with the digits it needs: ``95``, ``99.77``."""
+    return f"{level * 100:.2f}".rstrip("0").rstrip(".")
 
 
 def _speedup_row(entry: Mapping[str, Any],
@@ -152,10 +179,12 @@ def _speedup_row(entry: Mapping[str, Any],
         "stack_cell": cells.get((*key, entry["stack"], entry["metric"])),
         "ratio": entry["ratio"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"],
         "verdict": entry["verdict"], "tone": _tone(entry["verdict"]),
+        "why": _why(entry),
+        "level": _level_note(entry),
         "magnitude": "" if magnitude in (None, "none") else magnitude,
         "method": METHOD_LABELS.get(entry["method"], entry["method"]),
         "bootstrap": None if not boot else {"ci_low": boot["ci_low"], "ci_high": boot["ci_high"]},
-        "p_value": entry.get("p_value"),
+        "p_value": entry.get("p_adjusted", entry.get("p_value")),
         "n_stack": entry["n_stack"], "n_baseline": entry["n_baseline"],
     }
 
@@ -280,6 +309,21 @@ def _headlines(summary: Mapping[str, Any], view: Mapping[str, Any],
     return {"leads": leads, "others": [h for h in mine if h not in leads]}
 
 
+def _family(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparisons made and how their family-wise error is held (``analyse.family``)."""
+    fam = summary.get("family") or {}
+    tests = int(fam.get("headline_tests") or 0)
+    confidence = float(fam.get("familywise_confidence") or summary.get("confidence") or 0.95)
+    return {
+        "comparisons": len(summary["speedups"]),
+        "headline_tests": tests,
+        "exploratory_tests": int(fam.get("exploratory_tests") or 0),
+        "confidence_pct": _level_pct(confidence),
+        "per_test_pct": _level_pct(1 - (1 - confidence) / max(tests, 1)),
+        "equivalence_pct": fam.get("equivalence_pct", DEFAULT_EQUIVALENCE_PCT),
+    }
+
+
 def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
     config = view["config"]
     confidence = summary.get("confidence", config["confidence"])
@@ -301,6 +345,8 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "stop_reason": view["stop_reason"],
         "host": config["host"],
         "loopback": None if config["host"] is None else is_loopback(config["host"]),
+        "family": _family(summary),
+        "vocabulary": list(VOCABULARY),
         "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),

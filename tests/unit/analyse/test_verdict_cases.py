@@ -15,6 +15,7 @@ from harness.analyse.compare import compare_runs, to_json
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.cli.main import main
 from harness.report.figures import make_figures
+from harness.report.render import render_html, render_markdown
 from harness.report.tables import render_tables
 from harness.rundir.reader import Run
 
@@ -233,3 +234,25 @@ def test_the_threshold_reads_on_the_worse_direction(tmp_path: Path,
     assert len(data["gate"]) == len(data["rows"]) == 4
     assert all(g["reason"] for g in data["gate"])
     assert data == json.loads(json.dumps(to_json(compare_runs(a, b), 50.0)))
+
+
+def test_the_report_states_the_family_and_renders_an_undetermined_row() -> None:
+    # Item 1 crashed `report` (and the end of `run`) in the figures; item 5 wants the
+    # number of comparisons and the family-wise control in the methodology.
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "report"
+    manifest = json.loads((fixtures / "manifest.json").read_text(encoding="utf-8"))
+    summary = summarise(run_of({BASE: BASELINE_1S, FAST: STALLED,
+                                ASYNC: [0.30, 0.31, 0.29, 0.30, 0.32, 0.30, 0.3, 0.31, 0.3, 0.3]}))
+    svgs = make_figures(summary, manifest)
+    md = render_markdown(summary, manifest, {n: f"figures/{n}.svg" for n in svgs})
+    # Two stacks against the baseline at one level: 2 headline tests (duration, with
+    # calls/s sharing them), 4 comparisons.
+    assert ("4 comparisons in all. The headline family (2 tests: one per scenario, level "
+            "and stack") in md
+    assert "is held at 95% family-wise by Bonferroni: each headline interval is a 97.5%" in md
+    assert "closed vocabulary: faster, slower, equivalent, inconclusive, undetermined" in md
+    assert "| undetermined: no bounded interval for the ratio of means" in md
+    assert "| Fieller unbounded: no interval |" in md
+    assert "Fieller, 97.5% (headline, family-wise)" in md
+    html = render_html(summary, manifest, svgs)
+    assert "4 comparisons in all" in html and "undetermined" in html
