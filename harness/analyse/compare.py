@@ -13,7 +13,7 @@ point estimate is worse by more than the threshold, read on the worse direction
 less than ``1 / (1 + PCT/100)`` times the rate, uses more than ``1 + PCT/100`` times
 the CPU or memory); when B lost significantly more trials than A; or, unless missing
 cells are allowed, when a cell of A is missing or has too few trials in B, or has no
-bounded interval.
+bounded interval while its point estimate is worse by more than the threshold.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class MetricComparison:
     """One metric of one cell: B against A, ``ratio > 1`` meaning B is better.
 
     A cell missing from one run has ``n = 0`` there and no mean. ``lost_a``/``lost_b``
-    count the cell's trials that were not ok, of ``total_a``/``total_b``.
+    count the cell's trials that were not ok, of ``total_a``/``total_b``; ``b_lost_more``
+    is set when B lost a significantly larger share of them (the verdict is withheld).
     """
 
     scenario: str
@@ -86,6 +87,7 @@ class MetricComparison:
     total_a: int = 0
     lost_b: int = 0
     total_b: int = 0
+    b_lost_more: bool = False
 
     def worse_pct(self) -> float | None:
         """How much worse B is on the worse direction, in percent (``1/ratio - 1``)."""
@@ -100,8 +102,7 @@ class MetricComparison:
         if self.n_b == 0:
             return ALLOWED, (f"missing in B ({self.lost_b} of {self.total_b} trials not ok)"
                              if self.total_b else "missing in B")
-        if (self.total_a and self.total_b and self.lost_b * self.total_a > self.lost_a
-                * self.total_b and self.verdict_why and "survivorship" in self.verdict_why):
+        if self.b_lost_more:
             return FAIL, f"B lost more trials: {self.verdict_why}"
         if self.status == "insufficient":
             return ALLOWED, f"insufficient data ({self.n_a} vs {self.n_b} ok trials)"
@@ -112,7 +113,11 @@ class MetricComparison:
             return ((FAIL, f"{worse} by {shown:.1f}% (no spread observed), more than {pct:g}%")
                     if over else (PASS, "degenerate (no spread observed), within threshold"))
         if self.ci_high is None or self.ci_low is None or self.verdict == verdicts.UNDETERMINED:
-            return ALLOWED, f"undetermined: {self.verdict_why}"
+            # No interval to read: a point estimate beyond the threshold cannot be cleared.
+            if over:
+                return ALLOWED, (f"undetermined ({self.verdict_why}) with a point estimate "
+                                 f"{worse} by {shown:.1f}%, more than {pct:g}%")
+            return PASS, f"undetermined ({self.verdict_why}), point estimate within threshold"
         if self.ci_high < 1.0 and over:
             return FAIL, f"{worse} by {shown:.1f}%, more than {pct:g}%"
         return PASS, self.verdict
@@ -226,7 +231,8 @@ def _row(key: MetricKey, va: Mapping[MetricKey, list[float]],
         method=sp.method, p_value=finite(sp.p_value), verdict=fields["verdict"],
         family=fields["family"], confidence=fields["confidence"],
         p_adjusted=fields["p_adjusted"], verdict_why=fields["verdict_why"], status=sp.status,
-        lost_a=lost_a.lost, total_a=lost_a.total, lost_b=lost_b.lost, total_b=lost_b.total)
+        lost_a=lost_a.lost, total_a=lost_a.total, lost_b=lost_b.lost, total_b=lost_b.total,
+        b_lost_more=note[1] and lost_b.lost * lost_a.total > lost_a.lost * lost_b.total)
 
 
 def compare_runs(a: Run, b: Run) -> Comparison:

@@ -256,3 +256,34 @@ def test_the_report_states_the_family_and_renders_an_undetermined_row() -> None:
     assert "Fieller, 97.5% (headline, family-wise)" in md
     html = render_html(summary, manifest, svgs)
     assert "4 comparisons in all" in html and "undetermined" in html
+
+
+def test_an_undetermined_row_fails_the_gate_only_beyond_the_threshold() -> None:
+    a = run_of({BASE: BASELINE_1S, FAST: BASELINE_1S}, run_id="a")
+    # B's stack stalls once: no bounded interval, a point estimate 7% worse.
+    b = run_of({BASE: BASELINE_1S, FAST: STALLED}, run_id="b")
+    row = gate_of(a, b, 10)[(FAST, "duration_s")]
+    assert row.outcome == "pass" and row.reason.startswith("undetermined (no bounded")
+    # Three stalls: 2.4x worse on the point estimate, still no bounded interval.
+    worse = run_of({BASE: BASELINE_1S, FAST: [0.3] * 7 + [8.0, 8.0, 8.0]}, run_id="b")
+    row = gate_of(a, worse, 10)[(FAST, "duration_s")]
+    assert row.outcome == "fail" and row.reason.startswith("undetermined")
+    assert "slower by 161.0%, more than 10%" in row.reason
+    assert gate_of(a, worse, 10, allow_missing=True)[(FAST, "duration_s")].outcome == "pass"
+    # A run against itself never fails, whatever its noise.
+    assert compare_runs(b, b).regressions(0) == []
+
+
+def test_the_gate_fails_when_b_loses_more_trials() -> None:
+    fast = [0.30, 0.31, 0.29, 0.30, 0.32, 0.30, 0.31, 0.29, 0.30, 0.30]
+    a = run_of({BASE: BASELINE_1S, ASYNC: fast}, run_id="a")
+    lost = [trial(ASYNC, 20 + i, 120.0, status="failed") for i in range(8)]
+    b = run_of({BASE: BASELINE_1S, ASYNC: fast}, extra=lost, run_id="b")
+    row = gate_of(a, b, 10)[(ASYNC, "duration_s")]
+    assert row.outcome == "fail"
+    assert row.reason == ("B lost more trials: survivorship: B failed or was invalid in 8 of 18 "
+                          "trials, A in 0 of 10")
+    # Not a hole --allow-missing can open: losing trials is a regression in itself.
+    assert gate_of(a, b, 10, allow_missing=True)[(ASYNC, "duration_s")].outcome == "fail"
+    # A losing more trials than B is no regression of B's.
+    assert gate_of(b, a, 10, allow_missing=True)[(ASYNC, "duration_s")].outcome == "pass"
