@@ -52,13 +52,15 @@ def family_of(scenario: str, metric: str) -> str:
 
 
 def family_size(keys: Iterable[tuple[Any, ...]]) -> int:
-    """How many headline tests ``(scenario, level, stack, metric)`` keys make (at least 1)."""
-    return max(1, len({k[:3] for k in keys if HEADLINE_METRICS.get(k[0]) == k[3]}))
+    """How many headline tests ``(scenario, level, stack, metric)`` keys make."""
+    return len({k[:3] for k in keys if HEADLINE_METRICS.get(k[0]) == k[3]})
 
 
 def entry_confidence(family: str, confidence: float, size: int) -> float:
     """The level an entry's interval is built at: family-wise for the headline family."""
-    return stats.familywise_confidence(confidence, size) if family == HEADLINE else confidence
+    if family != HEADLINE:
+        return confidence
+    return stats.familywise_confidence(confidence, max(size, 1))
 
 
 def attrition_note(stack: str, s: Attrition, baseline: str, b: Attrition,
@@ -90,7 +92,7 @@ def verdict_fields(sp: stats.Speedup, scenario: str, metric: str, confidence: fl
         magnitude = verdicts.magnitude(sp.low, sp.high, *magnitude_nouns(metric))
     adjusted = sp.p_value
     if sp.p_value is not None and family == HEADLINE:
-        adjusted = stats.bonferroni(sp.p_value, size)
+        adjusted = stats.bonferroni(sp.p_value, max(size, 1))
     return {
         "family": family,
         "confidence": entry_confidence(family, confidence, size),

@@ -160,7 +160,6 @@ def _settings(config: Mapping[str, Any]) -> tuple[str, float, float, float]:
     return baseline, float(confidence), float(min_eff), float(equivalence)
 
 
-
 def _excluded(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     counts: Counter[tuple[str, str]] = Counter()
     for trial in trials:

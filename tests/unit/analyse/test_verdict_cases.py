@@ -287,3 +287,18 @@ def test_the_gate_fails_when_b_loses_more_trials() -> None:
     assert gate_of(a, b, 10, allow_missing=True)[(ASYNC, "duration_s")].outcome == "fail"
     # A losing more trials than B is no regression of B's.
     assert gate_of(b, a, 10, allow_missing=True)[(ASYNC, "duration_s")].outcome == "pass"
+
+
+def test_family_membership_follows_the_headlines_data() -> None:
+    # Item 6: rows estimated from the headline's own durations share its test.
+    assert family.family_of("clients", "throughput_rps") == "headline"
+    assert family.family_of("clients", "duration_s") == "headline"
+    assert family.family_of("fanout", "calls_per_s") == "headline"
+    assert family.family_of("clients", "mean_response_s") == "exploratory"
+    assert family.family_of("rate", "p50_ms") == "exploratory"
+    assert family.family_of("rate", "p99_ms") == "headline"
+    assert family.basis_in("throughput_rps", {"duration_s", "throughput_rps"}) == "duration_s"
+    assert family.basis_in("throughput_rps", {"throughput_rps"}) == "throughput_rps"
+    keys = [("fanout", 1, ASYNC, "duration_s"), ("fanout", 1, ASYNC, "calls_per_s"),
+            ("fanout", 1, FAST, "duration_s"), ("clients", 5, FAST, "duration_s")]
+    assert family.family_size(keys) == 2 and family.family_size([]) == 0
