@@ -44,6 +44,16 @@ def held_connections(workers: list[psutil.Process], port: int) -> dict[int, int]
     return held
 
 
+def sample(workers: list[psutil.Process], port: int, stop: threading.Event,
+           peak: dict[int, int]) -> None:
+    """Until ``stop`` (or two minutes), the most connections each worker held at once."""
+    deadline = time.monotonic() + 120
+    while not stop.is_set() and time.monotonic() < deadline:
+        for pid, n in held_connections(workers, port).items():
+            peak[pid] = max(peak.get(pid, 0), n)
+        stop.wait(0.02)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="flask-gunicorn", choices=sorted(BUILTIN_STACKS))
@@ -60,15 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         for burst in range(1, args.bursts + 1):
             peak: dict[int, int] = {}
             stop = threading.Event()
-
-            def sample() -> None:
-                deadline = time.monotonic() + 120
-                while not stop.is_set() and time.monotonic() < deadline:
-                    for pid, n in held_connections(workers, port).items():
-                        peak[pid] = max(peak.get(pid, 0), n)
-                    stop.wait(0.02)
-
-            sampler = threading.Thread(target=sample, daemon=True)
+            sampler = threading.Thread(target=sample, args=(workers, port, stop, peak),
+                                       daemon=True)
             sampler.start()
 
             async def one() -> float:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from harness.analyse.metrics import RESOURCE_METRICS, level_label, sort_key
@@ -86,3 +87,24 @@ def metric_values(ok: Mapping[CellKey, list[Mapping[str, Any]]],
                     continue
                 values[(*key, metric)].append(float(value))
     return dict(values)
+
+
+@dataclass(frozen=True)
+class Attrition:
+    """Trials of one cell: how many were run and how many were not ok."""
+
+    lost: int
+    total: int
+
+
+NO_TRIALS = Attrition(0, 0)
+
+
+def attrition(trials: Iterable[Mapping[str, Any]]) -> dict[CellKey, Attrition]:
+    """Per cell: trials run, and how many of them were not ok (failed or invalid)."""
+    total: Counter[CellKey] = Counter()
+    lost: Counter[CellKey] = Counter()
+    for trial in trials:
+        total[cell_key(trial)] += 1
+        lost[cell_key(trial)] += trial["status"] != "ok"
+    return {key: Attrition(lost[key], total[key]) for key in total}

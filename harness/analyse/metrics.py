@@ -16,14 +16,23 @@ SCENARIO_ORDER = SCENARIOS
 
 HEADLINE_METRICS = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
 
+RATE_BASIS = {"calls_per_s": "duration_s", "throughput_rps": "duration_s"}
+"""Rates a trial computes as ``level / duration``: their speedup is estimated from the
+durations (a rate of means, ``level / mean duration``), never as a mean of per-trial
+rates, so the rate's row and the duration's row of the same trials always agree."""
+
 
 @dataclass(frozen=True)
 class Metric:
-    """How a metric reads: ``label`` in a sentence, ``unit``, and its direction."""
+    """How a metric reads: ``label`` in a sentence, ``unit``, its direction, and the verdict
+    words when the stack is better or worse than the baseline on it (a resource is used,
+    not run: CPU and memory never read "faster")."""
 
     label: str
     unit: str
     higher_is_better: bool
+    better: str = "faster"
+    worse: str = "slower"
 
     @property
     def title(self) -> str:
@@ -45,9 +54,10 @@ METRICS: dict[str, Metric] = {
     "p90_ms": Metric("p90 latency", "ms", False),
     "p99_ms": Metric("p99 latency", "ms", False),
     "p999_ms": Metric("p99.9 latency", "ms", False),
-    "cpu_ms_per_request": Metric("server CPU per request", "ms", False),
-    "peak_rss_mb": Metric("server peak RSS", "MB", False),
-    "peak_pss_mb": Metric("server peak PSS", "MB", False),
+    "cpu_ms_per_request": Metric("server CPU per request", "ms", False,
+                                 "uses less CPU per request", "uses more CPU per request"),
+    "peak_rss_mb": Metric("server peak RSS", "MB", False, "uses less memory", "uses more memory"),
+    "peak_pss_mb": Metric("server peak PSS", "MB", False, "uses less memory", "uses more memory"),
 }
 """Every metric a record or a summary holds, in report order."""
 
@@ -74,6 +84,18 @@ def is_higher_better(metric: str) -> bool:
     if known is None:
         raise ValueError(f"unknown metric {metric!r}: neither lower- nor higher-is-better")
     return known.higher_is_better
+
+
+def verdict_words(metric: str) -> tuple[str, str]:
+    """``(better, worse)``: the verdicts of an interval above and below 1 on ``metric``."""
+    known = METRICS.get(metric)
+    return (known.better, known.worse) if known else ("faster", "slower")
+
+
+def magnitude_nouns(metric: str) -> tuple[str, str]:
+    """``(gain, loss)``: ``speedup``/``slowdown``, or ``saving``/``increase`` for a resource."""
+    return ("saving", "increase") if verdict_words(metric)[0].startswith("uses") else (
+        "speedup", "slowdown")
 
 
 def metric_label(metric: str) -> str:

@@ -36,22 +36,48 @@ def format_ratio(ratio: float | None, low: float | None, high: float | None,
             f"[{format_number(low, digits)}, {format_number(high, digits)}]")
 
 
+def relation(verdict: str, baseline: str) -> str:
+    """How a verdict reads against the baseline: ``is faster than flask-gunicorn``,
+    ``uses less memory than flask-gunicorn``, ``is equivalent to flask-gunicorn``."""
+    if verdict in ("faster", "slower"):
+        return f"is {verdict} than {baseline}"
+    if verdict.startswith("uses "):
+        return f"{verdict} than {baseline}"
+    if verdict == "equivalent":
+        return f"is equivalent to {baseline}"
+    return f"vs {baseline}: {verdict}"
+
+
 def headline_sentence(sp: Mapping[str, Any], confidence: float) -> str:
-    """One sentence for a speedup entry of the summary, e.g. for a report's lead."""
+    """One sentence for a speedup entry of the summary, e.g. for a report's lead.
+
+    ``confidence`` is the run's; the entry's own (family-wise) level is shown when the
+    entry carries one.
+    """
     where = f"{sp['scenario']} {level_label(sp['scenario'], sp['level'])}"
     metric = metric_label(sp["metric"])
     trials = f"{sp['n_stack']} vs {sp['n_baseline']} ok trials"
+    why = [sp["verdict_why"]] if sp.get("verdict_why") else []
+    if sp.get("attrition") and not any(sp["attrition"] in w for w in why):
+        why.append(sp["attrition"])
     if sp["ci_low"] is None or sp["ci_high"] is None:
-        return (
-            f"{where}: {sp['stack']} vs {sp['baseline']} on {metric}: insufficient data ({trials})."
-        )
-    relation = {
-        "faster": "faster than",
-        "slower": "slower than",
-    }.get(sp["verdict"], "not significantly different from")
+        return (f"{where}: {sp['stack']} vs {sp['baseline']} on {metric}: {sp['verdict']} "
+                f"({'; '.join([*why, trials])}).")
+    level = sp.get("confidence", confidence)
+    family = " family-wise" if sp.get("family") == "headline" else ""
     notes = [sp["magnitude"]] if sp["magnitude"] not in (None, "none") else []
-    notes.append(f"{confidence:.0%} CI, {sp['method']}, {trials}")
+    notes.extend(why)
+    notes.append(f"{_pct(level)}{family} CI, {sp['method']}, {trials}")
+    said = relation(sp["verdict"], sp["baseline"])
+    said = f"{said} on {metric}" if not said.startswith("vs ") else (
+        f"vs {sp['baseline']} on {metric}: {sp['verdict']}")
     return (
-        f"{where}: {sp['stack']} is {relation} {sp['baseline']} on {metric}, "
+        f"{where}: {sp['stack']} {said}, "
         f"{format_ratio(sp['ratio'], sp['ci_low'], sp['ci_high'])} ({'; '.join(notes)})."
     )
+
+
+def _pct(level: float) -> str:
+    """``95%``, ``99.77%``: a confidence level with the digits it needs."""
+    text = f"{level * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"

@@ -36,9 +36,16 @@ Interval methods (all two-sided, at a given confidence level):
   83.4-83.9% at n = 30, getting worse as n grows.
 
 Fieller is unbounded in 1.8% of n = 5 data sets with sigma 0.5 (0.5% with
-0.1 vs 0.4); welch-log then stands in and ``method`` says so. The BCa bootstrap
-(92.2-93.9% at n = 30, narrower) is reported beside the primary, never used for
-the verdict.
+0.1 vs 0.4). No other interval stands in then: welch-log would describe the
+ratio of geometric means beside a point estimate of the ratio of means, so the
+speedup has ``status="unbounded"`` and no interval. The p-value is Fieller's own
+test of ratio 1 (:func:`fieller_test`), so ``p < 1 - confidence`` exactly when the
+interval excludes 1. The BCa bootstrap (92.2-93.9% at n = 30, narrower) is
+reported beside the primary, never used for the verdict.
+
+A family of ``m`` comparisons is controlled family-wise by Bonferroni: each of its
+intervals is built at :func:`familywise_confidence` and its p-value multiplied by
+``m`` (:func:`bonferroni`), which keeps interval, p-value and verdict in step.
 """
 
 from __future__ import annotations
@@ -95,9 +102,12 @@ class RatioInterval:
 class Speedup:
     """A speedup of a stack over the baseline with its reported interval.
 
-    ``ratio`` is the ratio of means (``None`` when an arm is empty); ``low`` and
-    ``high`` are ``None`` when an arm has fewer than :data:`MIN_TRIALS_FOR_CI`
-    trials (``method`` is then ``"insufficient-trials"``). ``bootstrap`` is the
+    ``ratio`` is the ratio of means (``None`` when an arm is empty). ``status`` says
+    whether an interval exists: ``"ok"``; ``"insufficient"`` (an arm has fewer than
+    :data:`MIN_TRIALS_FOR_CI` trials, ``method`` ``"insufficient-trials"``);
+    ``"unbounded"`` (Fieller's set is not a finite range); ``"degenerate"`` (no
+    spread in either arm: a resolution artefact, not certainty). Only with ``"ok"``
+    are ``low``, ``high`` and ``p_value`` set. ``bootstrap`` is the
     BCa interval when both arms have :data:`MIN_TRIALS_FOR_BOOTSTRAP` trials;
     ``note`` says why it is missing when the bootstrap was degenerate.
     """
@@ -111,6 +121,7 @@ class Speedup:
     p_value: float | None
     bootstrap: RatioInterval | None
     note: str | None = None
+    status: str = "ok"
 
 
 def _as_array(xs: Sequence[float], name: str, min_n: int = 1) -> FloatArray:
@@ -272,20 +283,46 @@ def welch_log_ratio_ci(
     return RatioInterval(math.exp(diff - half), math.exp(diff + half), "welch-log")
 
 
-def welch_log_test(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p-value of Welch's t-test on the logs of ``a`` and ``b``.
+def fieller_test(num: Sequence[float], den: Sequence[float], r0: float = 1.0) -> float:
+    """Two-sided p-value of Fieller's test that ``mean(num) / mean(den) == r0``.
 
-    When both samples are constant the test is degenerate: the p-value is 0.0 if
-    they differ and 1.0 if they are equal.
+    The statistic ``(m_num - r0*m_den) / sqrt(v_num + r0**2 * v_den)`` is referred to
+    Student's t with the degrees of freedom :func:`fieller_ratio_ci` uses, so ``r0``
+    lies outside the interval at confidence ``c`` exactly when ``p < 1 - c``. At
+    ``r0 = 1`` the statistic is Welch's t on the difference of the means.
 
     Raises:
-        ValueError: fewer than 2 values in a sample, or a non-positive value.
+        ValueError: fewer than 2 values in an arm, a non-finite value,
+            ``mean(den) == 0``, or no spread in either arm (no test exists).
     """
-    la = np.log(_positive(a, "a", MIN_TRIALS_FOR_CI))
-    lb = np.log(_positive(b, "b", MIN_TRIALS_FOR_CI))
-    if np.ptp(la) == 0.0 and np.ptp(lb) == 0.0:
-        return 0.0 if la[0] != lb[0] else 1.0
-    return float(sps.ttest_ind(la, lb, equal_var=False).pvalue)
+    x = _as_array(num, "num", MIN_TRIALS_FOR_CI)
+    y = _as_array(den, "den", MIN_TRIALS_FOR_CI)
+    mx, my = float(np.mean(x)), float(np.mean(y))
+    if my == 0.0:
+        raise ValueError("the denominator's mean is 0")
+    v11 = float(np.var(x, ddof=1)) / x.size
+    v22 = float(np.var(y, ddof=1)) / y.size
+    if v11 == 0.0 and v22 == 0.0:
+        raise ValueError("no spread in either sample: no test")
+    df = welch_df(v11, x.size, (mx / my) ** 2 * v22, y.size)
+    t = abs(mx - r0 * my) / math.sqrt(v11 + r0**2 * v22)
+    return float(2.0 * sps.t.sf(t, df))
+
+
+def familywise_confidence(confidence: float, family_size: int) -> float:
+    """Bonferroni: the level of each of ``family_size`` intervals that hold jointly at
+    ``confidence`` (``1 - (1 - confidence) / family_size``)."""
+    _check_confidence(confidence)
+    if family_size < 1:
+        raise ValueError(f"family_size must be at least 1, got {family_size!r}")
+    return 1.0 - (1.0 - confidence) / family_size
+
+
+def bonferroni(p_value: float, family_size: int) -> float:
+    """A p-value adjusted for a family of ``family_size`` tests: ``min(1, m * p)``."""
+    if family_size < 1:
+        raise ValueError(f"family_size must be at least 1, got {family_size!r}")
+    return min(1.0, p_value * family_size)
 
 
 def _mean_ratio_statistic(a: FloatArray, b: FloatArray, axis: int = -1) -> Any:
@@ -344,8 +381,8 @@ def primary_interval(
     Fieller's interval, cut at 0 from below (a ratio of positive means is
     positive, and intersecting a confidence set with the parameter space keeps
     its coverage; with 2 or 3 noisy trials Fieller's lower root can be negative).
-    When Fieller is unbounded, the welch-log interval stands in with method
-    ``"welch-log (fieller unbounded)"`` so the report can say so.
+    When Fieller's set is unbounded the result says so (``bounded=False``) and no
+    other interval stands in: any other would describe another quantity.
 
     Raises:
         ValueError: fewer than 2 values in an arm, a non-positive or non-finite
@@ -356,8 +393,7 @@ def primary_interval(
     ci = fieller_ratio_ci(x, y, confidence)
     if ci.bounded:
         return RatioInterval(max(ci.low, 0.0), ci.high, ci.method)
-    fallback = welch_log_ratio_ci(x, y, confidence)
-    return RatioInterval(fallback.low, fallback.high, "welch-log (fieller unbounded)")
+    return ci
 
 
 def speedup(
@@ -371,11 +407,10 @@ def speedup(
     """Speedup of ``stack`` over ``baseline`` (> 1 means the stack is better).
 
     The ratio is oriented by ``higher_is_better`` (see :func:`orient`); the
-    interval is :func:`primary_interval`; the p-value is :func:`welch_log_test`;
-    when both arms have :data:`MIN_TRIALS_FOR_BOOTSTRAP` trials the BCa
-    bootstrap (seeded with ``seed``) is added. Arms with fewer than
-    :data:`MIN_TRIALS_FOR_CI` trials give ``method="insufficient-trials"`` and no
-    interval; an empty arm also gives no ratio.
+    interval is :func:`primary_interval` and the p-value :func:`fieller_test` of
+    ratio 1; when both arms have :data:`MIN_TRIALS_FOR_BOOTSTRAP` trials the BCa
+    bootstrap (seeded with ``seed``) is added. ``status`` says when there is no
+    interval (see :class:`Speedup`); an empty arm also gives no ratio.
 
     Raises:
         ValueError: a non-finite or non-positive value, or a bad confidence level.
@@ -384,24 +419,24 @@ def speedup(
     s = _positive(stack, "stack", 0)
     b = _positive(baseline, "baseline", 0)
     num, den = orient(s.tolist(), b.tolist(), higher_is_better)
-    if s.size < MIN_TRIALS_FOR_CI or b.size < MIN_TRIALS_FOR_CI:
-        ratio = ratio_of_means(num, den) if s.size and b.size else None
-        return Speedup(ratio, None, None, "insufficient-trials", s.size, b.size, None, None)
+    ns, nb = int(s.size), int(b.size)
+    if ns < MIN_TRIALS_FOR_CI or nb < MIN_TRIALS_FOR_CI:
+        ratio = ratio_of_means(num, den) if ns and nb else None
+        return Speedup(ratio, None, None, "insufficient-trials", ns, nb, None, None,
+                       status="insufficient")
+    ratio = ratio_of_means(num, den)
+    if np.ptp(s) == 0.0 and np.ptp(b) == 0.0:
+        return Speedup(ratio, None, None, "no spread", ns, nb, None, None,
+                       status="degenerate")
     ci = primary_interval(num, den, confidence)
+    if not ci.bounded:
+        return Speedup(ratio, None, None, "fieller (unbounded)", ns, nb, None, None,
+                       status="unbounded")
     boot, note = None, None
-    if min(s.size, b.size) >= MIN_TRIALS_FOR_BOOTSTRAP:
+    if min(ns, nb) >= MIN_TRIALS_FOR_BOOTSTRAP:
         try:
             boot = bootstrap_ratio_ci(num, den, confidence, seed, n_resamples)
         except ValueError as exc:
             note = f"no bootstrap interval: {exc}"
-    return Speedup(
-        ratio=ratio_of_means(num, den),
-        low=ci.low,
-        high=ci.high,
-        method=ci.method,
-        n_stack=int(s.size),
-        n_baseline=int(b.size),
-        p_value=welch_log_test(s.tolist(), b.tolist()),
-        bootstrap=boot,
-        note=note,
-    )
+    return Speedup(ratio=ratio, low=ci.low, high=ci.high, method=ci.method, n_stack=ns,
+                   n_baseline=nb, p_value=fieller_test(num, den), bootstrap=boot, note=note)

@@ -18,12 +18,21 @@ Shape (``schema_version`` 1)::
                  pooled: {p50, p90, p99, p999, max} | None}]
     spectrum   [{scenario, level, stack, percentiles, nines, corrected_ms,
                  uncorrected_ms | None}]            rate cells only
+    family     {headline_tests, exploratory_tests, adjustment, familywise_confidence,
+                equivalence_pct}
     speedups   [{scenario, level, stack, baseline, metric, ratio, ci_low, ci_high,
                  method, n_stack, n_baseline, p_value, verdict, magnitude,
-                 higher_is_better, headline, bootstrap: {ci_low, ci_high, method} | None}]
+                 higher_is_better, headline, bootstrap: {ci_low, ci_high, method} | None,
+                 family, confidence, adjustment, p_adjusted, verdict_why, trials_needed,
+                 attrition, estimated_from}]
     model      [{scenario, level, stack, metric, expected, measured, efficiency, flagged}]
     headlines  [{scenario, level, stack, metric, ratio, ci_low, ci_high, verdict,
                  magnitude, sentence}]
+
+``family`` (``analyse.family``) is ``headline`` or ``exploratory``; a headline entry's
+interval is family-wise (built at ``confidence``, Bonferroni over the headline tests)
+and ``p_adjusted`` is its Bonferroni-adjusted p-value; ``verdict`` is one word of
+``verdicts.VOCABULARY`` and ``verdict_why`` says why when the interval does not.
 
 Only ``ok`` trials are samples. Per-trial latency percentiles are averaged
 across trials; the ``pooled`` percentiles come from the trials' merged HDR
@@ -38,10 +47,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from harness.analyse import stats, verdicts
+from harness.analyse import family, stats, verdicts
 from harness.analyse.cells import (
+    NO_TRIALS,
+    Attrition,
     CellKey,
     MetricKey,
+    attrition,
     cell_key,
     cell_seed,
     finite,
@@ -74,7 +86,7 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
             or model_min_efficiency.
     """
     config = run.manifest["config"]
-    configured, confidence, min_efficiency = _settings(config)
+    configured, confidence, min_efficiency, equivalence_pct = _settings(config)
     # Any measured stack may serve as the baseline of a re-analysis; the run's is the default.
     baseline = baseline or configured
     warnings: list[str] = [
@@ -100,7 +112,10 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         {"scenario": s, "level": lv, "stack": st, "metric": m, **asdict(stats.describe(xs))}
         for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: sort_key(kv[0]))
     ]
-    speedups = _speedups(seen, values, baseline, confidence, run.manifest["seed"], warnings)
+    speedups = _speedups(seen, values, baseline, (confidence, equivalence_pct),
+                         run.manifest["seed"], attrition(run.trials), warnings)
+    headline_tests = family.family_size(
+        (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups)
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "run_id": run.manifest["run_id"],
@@ -117,6 +132,13 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         "cells": cells,
         "latency": _latency(ok, warnings),
         "spectrum": spectrum(ok, warnings),
+        "family": {
+            "headline_tests": headline_tests,
+            "exploratory_tests": sum(sp["family"] == family.EXPLORATORY for sp in speedups),
+            "adjustment": family.ADJUSTMENT,
+            "familywise_confidence": confidence,
+            "equivalence_pct": equivalence_pct,
+        },
         "speedups": speedups,
         "model": model_rows(values, config, min_efficiency, warnings),
         "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
@@ -125,7 +147,11 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
     }
 
 
-def _settings(config: Mapping[str, Any]) -> tuple[str, float, float]:
+def _settings(config: Mapping[str, Any]) -> tuple[str, float, float, float]:
+    equivalence = config.get("equivalence_pct", verdicts.DEFAULT_EQUIVALENCE_PCT)
+    if not is_number(equivalence) or not 0 < equivalence < 100:
+        raise RunDirError(
+            f"manifest config: equivalence_pct must be in (0, 100), got {equivalence!r}")
     baseline = config.get("baseline", DEFAULT_BASELINE)
     confidence = config.get("confidence", DEFAULT_CONFIDENCE)
     min_eff = config.get("model_min_efficiency", DEFAULT_MIN_EFFICIENCY)
@@ -135,7 +161,7 @@ def _settings(config: Mapping[str, Any]) -> tuple[str, float, float]:
         raise RunDirError(f"manifest config: confidence must be in (0, 1), got {confidence!r}")
     if not is_number(min_eff) or min_eff < 0:
         raise RunDirError(f"manifest config: model_min_efficiency must be >= 0, got {min_eff!r}")
-    return baseline, float(confidence), float(min_eff)
+    return baseline, float(confidence), float(min_eff), float(equivalence)
 
 
 def _excluded(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -184,10 +210,12 @@ def _speedups(
     seen: list[CellKey],
     values: Mapping[MetricKey, list[float]],
     baseline: str,
-    confidence: float,
+    levels: tuple[float, float],
     seed: int,
+    lost_at: Mapping[CellKey, Attrition],
     warnings: list[str],
 ) -> list[dict[str, Any]]:
+    confidence, equivalence_pct = levels
     metrics_at: dict[tuple[str, int], set[str]] = defaultdict(set)
     for scenario, level, _, metric in values:
         metrics_at[(scenario, level)].add(metric)
@@ -196,7 +224,7 @@ def _speedups(
         if stack != baseline:
             stacks_at[(scenario, level)].append(stack)
     unknown: set[str] = set()
-    rows = []
+    planned: list[MetricKey] = []
     for (scenario, level), stacks in stacks_at.items():
         if not any(k[:3] == (scenario, level, baseline) for k in values):
             warnings.append(
@@ -206,21 +234,34 @@ def _speedups(
         for stack in stacks:
             for metric in sorted(metrics_at[(scenario, level)]):
                 try:
-                    higher = is_higher_better(metric)
+                    is_higher_better(metric)
                 except ValueError:
                     unknown.add(metric)
                     continue
-                key = (scenario, level, stack, metric)
-                sp = stats.speedup(
-                    values.get(key, []),
-                    values.get((scenario, level, baseline, metric), []),
-                    higher,
-                    confidence,
-                    cell_seed(seed, key),
-                )
-                if sp.note:
-                    warnings.append(f"{where(key[:3])}, {metric}: {sp.note}")
-                rows.append(_speedup_row(key, baseline, higher, sp))
+                planned.append((scenario, level, stack, metric))
+    size = family.family_size(planned)
+    rows = []
+    for key in planned:
+        scenario, level, stack, metric = key
+        # A rate of the same trials is estimated from their durations (a rate of means).
+        source = family.basis_in(metric, metrics_at[(scenario, level)])
+        fam = family.family_of(scenario, metric)
+        sp = stats.speedup(
+            values.get((scenario, level, stack, source), []),
+            values.get((scenario, level, baseline, source), []),
+            is_higher_better(source),
+            family.entry_confidence(fam, confidence, size),
+            cell_seed(seed, key),
+        )
+        if sp.note:
+            warnings.append(f"{where(key[:3])}, {metric}: {sp.note}")
+        lost = family.attrition_note(
+            stack, lost_at.get(key[:3], NO_TRIALS), baseline,
+            lost_at.get((scenario, level, baseline), NO_TRIALS), confidence)
+        row = _speedup_row(key, baseline, is_higher_better(metric), sp)
+        row.update(family.verdict_fields(sp, scenario, metric, confidence, size,
+                                         equivalence_pct, lost))
+        rows.append(row)
     warnings.extend(
         f"metric {metric!r} has no known orientation: no speedup computed"
         for metric in sorted(unknown)
@@ -239,9 +280,6 @@ def _speedup_row(
             "ci_high": finite(sp.bootstrap.high),
             "method": sp.bootstrap.method,
         }
-    verdict, magnitude = "insufficient data", None
-    if sp.low is not None and sp.high is not None:
-        verdict, magnitude = verdicts.verdict(sp.low, sp.high), verdicts.magnitude(sp.low, sp.high)
     return {
         "scenario": scenario,
         "level": level,
@@ -255,8 +293,6 @@ def _speedup_row(
         "n_stack": sp.n_stack,
         "n_baseline": sp.n_baseline,
         "p_value": finite(sp.p_value),
-        "verdict": verdict,
-        "magnitude": magnitude,
         "higher_is_better": higher,
         "headline": HEADLINE_METRICS.get(scenario) == metric,
         "bootstrap": boot,
@@ -266,7 +302,8 @@ def _speedup_row(
 def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
     fields = ("scenario", "level", "stack", "metric", "ratio", "ci_low", "ci_high")
     row = {name: sp[name] for name in fields}
-    row.update(verdict=sp["verdict"], magnitude=sp["magnitude"])
+    row.update(verdict=sp["verdict"], verdict_why=sp["verdict_why"], magnitude=sp["magnitude"],
+               attrition=sp["attrition"], confidence=sp["confidence"])
     row["sentence"] = headline_sentence(sp, confidence)
     return row
 

@@ -1,49 +1,146 @@
 """Verdicts: what an interval for a speedup allows one to say, in a closed vocabulary.
 
 Pure functions of an interval's bounds (ratios oriented so that above 1 the stack is
-better); the point estimate never decides a verdict.
+better); the point estimate never decides a verdict. The words, in the order they are
+tried:
+
+``insufficient data``   an arm has fewer than 2 trials
+``degenerate``          no spread in either arm: a resolution artefact, no verdict
+``undetermined``        no bounded interval for the ratio of means, or the arms' failure
+                        rates differ so much that the ok trials are a biased sample
+``equivalent``          the interval lies inside ``[1/(1+e), 1+e]`` (``e`` the band)
+``faster`` / ``slower`` the interval lies above / below 1 (a resource reads
+                        ``uses less/more CPU per request``, ``uses less/more memory``)
+``inconclusive``        the interval holds 1 and reaches outside the band
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+from harness.analyse.metrics import METRICS, verdict_words
+
+INSUFFICIENT = "insufficient data"
+DEGENERATE = "degenerate"
+UNDETERMINED = "undetermined"
+EQUIVALENT = "equivalent"
+INCONCLUSIVE = "inconclusive"
+DEFAULT_EQUIVALENCE_PCT = 5.0
+
+VOCABULARY: tuple[str, ...] = (
+    "faster", "slower", EQUIVALENT, INCONCLUSIVE, UNDETERMINED, DEGENERATE, INSUFFICIENT,
+    *sorted({w for m in METRICS.values() for w in (m.better, m.worse)} - {"faster", "slower"}),
+)
+"""Every word a verdict may be; nothing else is ever printed as one."""
 
 
-def verdict(ci_low: float, ci_high: float) -> str:
-    """``"faster"`` if the interval lies above 1, ``"slower"`` if below, else no difference."""
+@dataclass(frozen=True)
+class Verdict:
+    """A verdict ``word`` from :data:`VOCABULARY`, ``why`` it was chosen when that is not
+    plain from the interval, and for ``inconclusive`` the trials per arm estimated to
+    settle it."""
+
+    word: str
+    why: str | None = None
+    trials_needed: int | None = None
+
+
+def _check(ci_low: float, ci_high: float) -> None:
     if ci_low > ci_high:
         raise ValueError(f"ci_low {ci_low} is above ci_high {ci_high}")
+
+
+def band(equivalence_pct: float) -> tuple[float, float]:
+    """The equivalence band ``[1/(1+e), 1+e]`` for ``e = equivalence_pct / 100``."""
+    if not (math.isfinite(equivalence_pct) and equivalence_pct > 0):
+        raise ValueError(f"equivalence_pct must be a positive number, got {equivalence_pct!r}")
+    top = 1.0 + equivalence_pct / 100.0
+    return 1.0 / top, top
+
+
+def verdict(ci_low: float, ci_high: float, equivalence_pct: float = DEFAULT_EQUIVALENCE_PCT,
+            better: str = "faster", worse: str = "slower") -> str:
+    """``equivalent`` inside the band, ``better`` above 1, ``worse`` below 1, else
+    ``inconclusive``."""
+    _check(ci_low, ci_high)
+    low, high = band(equivalence_pct)
+    if low <= ci_low and ci_high <= high:
+        return EQUIVALENT
     if ci_low > 1.0:
-        return "faster"
+        return better
     if ci_high < 1.0:
-        return "slower"
-    return "no significant difference"
+        return worse
+    return INCONCLUSIVE
+
+
+def trials_needed(ratio: float, ci_low: float, ci_high: float, n: int,
+                  equivalence_pct: float = DEFAULT_EQUIVALENCE_PCT) -> int | None:
+    """Trials per arm estimated to settle an inconclusive interval, or None when the
+    point estimate sits on a boundary it would have to clear.
+
+    Half-widths shrink as ``1/sqrt(n)``: with the point estimate inside the band, the
+    interval must fit inside it (equivalence); outside the band, it must clear 1 (a
+    difference). ``n`` is the larger arm's trial count.
+    """
+    _check(ci_low, ci_high)
+    low, high = band(equivalence_pct)
+    if low < ratio < high:
+        factor = max((ci_high - ratio) / (high - ratio), (ratio - ci_low) / (ratio - low))
+    elif ratio > 1.0:
+        factor = (ratio - ci_low) / (ratio - 1.0)
+    elif ratio < 1.0:
+        factor = (ci_high - ratio) / (1.0 - ratio)
+    else:
+        return None
+    return max(n, math.ceil(n * factor**2))
+
+
+def judge(status: str, ratio: float | None, ci_low: float | None, ci_high: float | None,
+          n: int, metric: str, equivalence_pct: float = DEFAULT_EQUIVALENCE_PCT) -> Verdict:
+    """The verdict of one speedup from its ``stats.Speedup.status`` and interval."""
+    if status == "insufficient" or ratio is None:
+        return Verdict(INSUFFICIENT, "fewer than 2 ok trials in an arm")
+    if status == "degenerate":
+        return Verdict(DEGENERATE, "no spread observed")
+    if status == "unbounded" or ci_low is None or ci_high is None:
+        return Verdict(UNDETERMINED, "no bounded interval for the ratio of means (the "
+                       "denominator's mean is not distinguishable from 0)")
+    word = verdict(ci_low, ci_high, equivalence_pct, *verdict_words(metric))
+    if word == EQUIVALENT:
+        return Verdict(word, f"within {equivalence_pct:g}%")
+    if word == INCONCLUSIVE:
+        need = trials_needed(ratio, ci_low, ci_high, n, equivalence_pct)
+        why = "need more trials" + (f": about {need} per arm" if need else "")
+        return Verdict(word, why, need)
+    return Verdict(word)
 
 
 _SPEEDUP_WORDS = ((5.0, "major"), (2.0, "large"), (1.2, "moderate"))
 
 
-def magnitude(ci_low: float, ci_high: float) -> str:
+def magnitude(ci_low: float, ci_high: float, gain: str = "speedup",
+              loss: str = "slowdown") -> str:
     """Words for the size of a speedup, claimed only as far as the CI bound supports.
 
     Speedups read the lower bound: >= 5 "major speedup", >= 2 "large speedup",
     >= 1.2 "moderate speedup", > 1 "small speedup". Slowdowns read the upper
     bound with the reciprocal thresholds: <= 1/5 "major slowdown", <= 1/2 "large
     slowdown", <= 1/1.2 "moderate slowdown", < 1 "small slowdown". An interval
-    containing 1 gives "none".
+    containing 1 gives "none". ``gain`` and ``loss`` replace the nouns (a resource
+    saving is not a speedup).
     """
-    if ci_low > ci_high:
-        raise ValueError(f"ci_low {ci_low} is above ci_high {ci_high}")
+    _check(ci_low, ci_high)
     if ci_low > 1.0:
         for threshold, word in _SPEEDUP_WORDS:
             if ci_low >= threshold:
-                return f"{word} speedup"
-        return "small speedup"
+                return f"{word} {gain}"
+        return f"small {gain}"
     if ci_high < 1.0:
         for threshold, word in _SPEEDUP_WORDS:
             if ci_high <= 1.0 / threshold:
-                return f"{word} slowdown"
-        return "small slowdown"
+                return f"{word} {loss}"
+        return f"small {loss}"
     return "none"
 
 

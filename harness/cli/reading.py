@@ -8,7 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.analyse.compare import compare_runs, describe_regression, render_table, to_json
+from harness.analyse.compare import (
+    compare_runs,
+    describe_regression,
+    render_table,
+    threshold_words,
+    to_json,
+)
 from harness.analyse.summary import summarise
 from harness.cli.common import RESULTS, err, newest_run, out, percent, warn_skipped
 from harness.errors import RunDirError
@@ -60,19 +66,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         err(f"asyncbench: warning: {warning}")
     pct = args.fail_on_regression
     if args.json:
-        out(json.dumps(to_json(comparison, pct), indent=2, sort_keys=True, allow_nan=False))
+        data = to_json(comparison, pct, args.allow_missing)
+        out(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
     else:
         out(render_table(comparison))
     if pct is None:
         return 0
-    regressions = comparison.regressions(pct)
+    failing = comparison.regressions(pct, args.allow_missing)
     say = err if args.json else out
-    if not regressions:
-        say(f"no metric is significantly worse by more than {pct:g}%")
+    if not failing:
+        say(f"gate passed: no metric is {threshold_words(pct)} (or worse on resources), "
+            f"{len(comparison.rows)} rows checked")
         return 0
-    say(f"{len(regressions)} metric(s) significantly worse by more than {pct:g}%:")
-    for row in regressions:
-        say(f"  REGRESSION {describe_regression(row)}")
+    say(f"gate failed: {len(failing)} row(s) {threshold_words(pct)}, missing or undecidable:")
+    for row in failing:
+        say(f"  FAIL {describe_regression(row)}")
     return 1
 
 
@@ -120,7 +128,12 @@ def register(sub: Any) -> None:
     p.add_argument("run_a", type=Path, help="the reference run folder")
     p.add_argument("run_b", type=Path, help="the run folder compared with it")
     p.add_argument("--fail-on-regression", type=percent, metavar="PCT",
-                   help="exit 1 when a metric is significantly worse in B by more than PCT%%")
+                   help="exit 1 when B is significantly slower (or uses more CPU or memory) "
+                        "by more than PCT%% (100: twice as slow), or a cell of A is missing, "
+                        "has too few trials or no bounded interval in B")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --fail-on-regression: let missing, insufficient and "
+                        "undetermined cells pass")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
 

@@ -22,7 +22,7 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
     "target": str, "placement": (str, dict), "quiet_wait_s": (int, float),
-    "bursts_per_trial": int,
+    "bursts_per_trial": int, "equivalence_pct": (int, float),
 }
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,

@@ -276,6 +276,7 @@ class Config:
     request_timeout_s: float = 60.0
     confidence: float = 0.95
     model_min_efficiency: float = 0.5
+    equivalence_pct: float = 5.0
     host: str = "127.0.0.1"
     upstream_backlog: int = 4096
     on_failure: str = "continue"
@@ -315,6 +316,9 @@ class Config:
                self.confidence, "must be a number in [0.5, 1)")
         _check(is_number(self.model_min_efficiency) and 0 < self.model_min_efficiency <= 1,
                "[run] model_min_efficiency", self.model_min_efficiency, "must be in (0, 1]")
+        _check(is_number(self.equivalence_pct) and 0 < self.equivalence_pct < 100,
+               "[run] equivalence_pct", self.equivalence_pct,
+               "must be a number in (0, 100): the band within which a ratio counts as equal")
         _check(isinstance(self.host, str) and bool(self.host), "[run] host", self.host,
                "must be an address to bind")
         _check(is_int(self.upstream_backlog) and 1 <= self.upstream_backlog <= 65_535,

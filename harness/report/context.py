@@ -6,16 +6,22 @@ in Python, rather than guarded in the templates.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
+from harness.analyse.verdicts import DEFAULT_EQUIVALENCE_PCT, VOCABULARY
 from harness.report.figures import caption
 from harness.report.filters import show
+from harness.report.manifest_view import (
+    ENVIRONMENT,
+    STACK_SETTINGS,
+    is_loopback,
+    manifest_view,
+    placement_words,
+)
 
 SCENARIO_TITLES = {
     "fanout": "Fan-out: N upstream calls inside one request",
@@ -25,129 +31,11 @@ SCENARIO_TITLES = {
 METHOD_LABELS = {
     "fieller": "Fieller",
     "welch-log": "Welch on logs",
-    "welch-log (fieller unbounded)": "Welch on logs (Fieller unbounded)",
+    "fieller (unbounded)": "Fieller unbounded: no interval",
+    "no spread": "no spread in either arm",
     "bca-bootstrap": "BCa bootstrap",
     "insufficient-trials": "insufficient trials",
 }
-STACK_SETTINGS = (
-    ("App", "app", ""), ("Server", "server", ""), ("Worker class", "worker_class", ""),
-    ("Workers", "workers", ""), ("Threads per worker", "threads", ""),
-    ("Worker connections", "worker_connections", ""), ("Listen backlog", "backlog", ""),
-    ("Keep-alive", "keepalive_s", "s"), ("Upstream pool size", "pool_size", ""),
-    ("Upstream timeout", "upstream_timeout_s", "s"), ("Fan-out calls", "fanout_mode", ""),
-    ("Concurrency slots", "slots", ""), ("Kind", "kind", ""),
-)
-_STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_connections",
-               "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
-               "fanout_mode", "concurrency_slots")
-_CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
-                "bursts_per_trial", "quiet_wait_s",
-                "confidence", "host", "source", "seed", "model_min_efficiency")
-_ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
-                ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),
-                ("CPU frequency governor", "governor"), ("CPU boost (turbo)", "cpu_boost"),
-                ("Isolated CPUs", "isolated_cpus"),
-                ("Accept queue cap (net.core.somaxconn)", "somaxconn"),
-                ("Open-file limit (soft, hard)", "open_files_limit"),
-                ("ASLR (kernel.randomize_va_space)", "aslr"),
-                ("Load average at start (1, 5, 15 min)", "loadavg"))
-_ENV_KEYS = frozenset(k for _, k in _ENVIRONMENT)
-_MANIFEST_KEYS = frozenset({
-    "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
-    "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
-    "calibration", "schema_version", "loadavg_end", "placement", "warnings"})
-
-
-def placement_words(manifest: Mapping[str, Any]) -> str | None:
-    """``split: the stack on CPUs 1, the harness (load generator, upstream) on CPUs 0``."""
-    placement = manifest.get("placement")
-    if not isinstance(placement, Mapping):
-        return None
-    mode = placement.get("mode")
-    if mode == "none":
-        return "none: every process may run on every CPU"
-    return (f"{mode}: the stack on CPUs {show(placement.get('stack_cpus'))}, the harness "
-            f"(load generator, upstream) on CPUs {show(placement.get('harness_cpus'))}")
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and any loopback IP address (127.0.0.0/8, ::1)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_scalar(value: object) -> bool:
-    """A value that reads as one table cell: a string, number, bool, or list of those."""
-    if isinstance(value, list | tuple):
-        return all(isinstance(v, str | int | float | bool) for v in value)
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _stack_view(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    spec = dict(raw or {})
-    view: dict[str, Any] = {"name": name, **{k: spec.get(k) for k in _STACK_KEYS}}
-    if view["kind"] is None:
-        view["kind"] = "dev" if view["server"] == "dev" else "production"
-    if "concurrency_slots" not in spec:
-        view["slots"] = None
-    elif spec["concurrency_slots"] is None:
-        view["slots"] = "no fixed limit (event loop)"
-    else:
-        view["slots"] = str(spec["concurrency_slots"])
-    return view
-
-
-def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest with every field the templates read; absent fields are ``None``.
-
-    ``run_id`` and ``config`` must be present; everything else may be missing. Stacks
-    the summary names but the manifest does not describe get ``None`` settings.
-    """
-    config = manifest["config"]
-    external = config.get("external") or {}
-    urls = [external.get("upstream_url"), *(external.get("stacks") or {}).values()]
-    external_hosts = [urlsplit(u).hostname or "" for u in urls if isinstance(u, str)]
-    env = manifest.get("environment") or {}
-    git = manifest.get("git") or {}
-    specs: Mapping[str, Any] = config.get("stacks") or {}
-    order = list(config.get("stack_order") or specs)
-    for key in ("cells", "speedups", "latency", "model"):
-        for entry in summary.get(key) or []:
-            if entry["stack"] not in order:
-                order.append(entry["stack"])
-    return {
-        "external_hosts": external_hosts,
-        "manifest_warnings": [str(w) for w in manifest.get("warnings") or []],
-        "run_id": str(manifest["run_id"]),
-        "created_at": manifest.get("created_at"),
-        "seed": manifest.get("seed", config.get("seed")),
-        "config_hash": manifest.get("config_hash"),
-        "harness_version": manifest.get("harness_version"),
-        "compat_id": manifest.get("compat_id"),
-        "lock_hash": manifest.get("lock_hash"),
-        "commit": git.get("commit"),
-        "dirty": git.get("dirty"),
-        "command": manifest.get("command"),
-        "stop_reason": manifest.get("stop_reason"),
-        "rounds_completed": manifest.get("rounds_completed"),
-        "calibration": manifest.get("calibration") or {},
-        "config": {k: config.get(k) for k in _CONFIG_KEYS},
-        "scenarios": dict(config.get("scenarios") or {}),
-        "limits": dict(config.get("limits") or {}),
-        "stacks": [_stack_view(name, specs.get(name)) for name in order],
-        "environment": {k: env.get(k) for _, k in _ENVIRONMENT},
-        "environment_extra": {k: v for k, v in sorted(env.items())
-                              if k not in _ENV_KEYS and k != "packages" and _is_scalar(v)},
-        "extra": {k: v for k, v in sorted(manifest.items())
-                  if k not in _MANIFEST_KEYS and _is_scalar(v)},
-        "packages": dict(env.get("packages") or {}),
-    }
-
-
 def _metric(name: str) -> tuple[str, str]:
     """(title, unit) of a metric for a table row."""
     known = METRICS.get(name)
@@ -155,8 +43,33 @@ def _metric(name: str) -> tuple[str, str]:
 
 
 def _tone(verdict: str) -> str:
-    return {"faster": "good", "slower": "bad", "no significant difference": "neutral"}.get(
-        verdict, "warn")
+    """Badge colour: good or bad for a direction, neutral for equivalent or inconclusive,
+    warn where the data allow no verdict."""
+    if verdict == "faster" or verdict.startswith("uses less"):
+        return "good"
+    if verdict == "slower" or verdict.startswith("uses more"):
+        return "bad"
+    return "neutral" if verdict in ("equivalent", "inconclusive") else "warn"
+
+
+def _why(entry: Mapping[str, Any]) -> str:
+    """Why the verdict is what it is, and any difference in lost trials between the arms."""
+    why, lost = entry.get("verdict_why") or "", entry.get("attrition") or ""
+    return "; ".join(part for part in (why, "" if lost in why else lost) if part)
+
+
+def _level_note(entry: Mapping[str, Any]) -> str:
+    """``, 95%`` or ``, 99.77% (headline, family-wise)`` after the interval's method; empty
+    when there is no interval."""
+    if entry["ci_low"] is None or entry["ci_high"] is None:
+        return ""
+    note = f", {_level_pct(entry.get('confidence') or 0.95)}%"
+    return note + (" (headline, family-wise)" if entry.get("family") == "headline" else "")
+
+
+def _level_pct(level: float) -> str:
+    """A confidence level as a percentage with the digits it needs: ``95``, ``99.77``."""
+    return f"{level * 100:.2f}".rstrip("0").rstrip(".")
 
 
 def _speedup_row(entry: Mapping[str, Any],
@@ -171,10 +84,13 @@ def _speedup_row(entry: Mapping[str, Any],
         "stack_cell": cells.get((*key, entry["stack"], entry["metric"])),
         "ratio": entry["ratio"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"],
         "verdict": entry["verdict"], "tone": _tone(entry["verdict"]),
+        "why": _why(entry),
+        "level": _level_note(entry),
         "magnitude": "" if magnitude in (None, "none") else magnitude,
-        "method": METHOD_LABELS.get(entry["method"], entry["method"]),
+        "method": METHOD_LABELS.get(entry["method"], entry["method"])
+                  + (" on level / mean duration" if entry.get("estimated_from") else ""),
         "bootstrap": None if not boot else {"ci_low": boot["ci_low"], "ci_high": boot["ci_high"]},
-        "p_value": entry.get("p_value"),
+        "p_value": entry.get("p_adjusted", entry.get("p_value")),
         "n_stack": entry["n_stack"], "n_baseline": entry["n_baseline"],
     }
 
@@ -302,6 +218,21 @@ def _headlines(summary: Mapping[str, Any], view: Mapping[str, Any],
     return {"leads": leads, "others": [h for h in mine if h not in leads]}
 
 
+def _family(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparisons made and how their family-wise error is held (``analyse.family``)."""
+    fam = summary.get("family") or {}
+    tests = int(fam.get("headline_tests") or 0)
+    confidence = float(fam.get("familywise_confidence") or summary.get("confidence") or 0.95)
+    return {
+        "comparisons": len(summary["speedups"]),
+        "headline_tests": tests,
+        "exploratory_tests": int(fam.get("exploratory_tests") or 0),
+        "confidence_pct": _level_pct(confidence),
+        "per_test_pct": _level_pct(1 - (1 - confidence) / max(tests, 1)),
+        "equivalence_pct": fam.get("equivalence_pct", DEFAULT_EQUIVALENCE_PCT),
+    }
+
+
 def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
     config = view["config"]
     confidence = summary.get("confidence", config["confidence"])
@@ -325,6 +256,8 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "stop_reason": view["stop_reason"],
         "host": config["host"],
         "loopback": None if config["host"] is None else is_loopback(config["host"]),
+        "family": _family(summary),
+        "vocabulary": list(VOCABULARY),
         "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),
@@ -403,7 +336,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "dev_stacks": [s["name"] for s in view["stacks"] if s["kind"] == "dev"],
         "stacks": view["stacks"],
         "methodology": _methodology(summary, view),
-        "environment": [{"label": label, "value": env[key]} for label, key in _ENVIRONMENT]
+        "environment": [{"label": label, "value": env[key]} for label, key in ENVIRONMENT]
                        + [{"label": "Load average at end (1, 5, 15 min)",
                            "value": manifest.get("loadavg_end")},
                           {"label": "CPU placement", "value": placement_words(manifest)}]

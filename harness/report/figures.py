@@ -223,7 +223,9 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
             x = levels.index(e["level"]) + offset
             ratio = float(e["ratio"])
             low, high = e.get("ci_low"), e.get("ci_high")
-            if low is None or high is None:  # no interval: an open marker
+            # No bounded interval (or, defensively, one that misses its own point): the
+            # point alone, as an open marker, never a bar of negative length.
+            if low is None or high is None or not float(low) <= ratio <= float(high):
                 ax.plot([x], [ratio], color=colour, marker="o", linestyle="none",
                         markerfacecolor="white")
                 continue

@@ -64,7 +64,7 @@ def test_a_run_against_itself_is_never_different() -> None:
         assert row.ratio == pytest.approx(1.0)
         assert row.ci_low is not None and row.ci_high is not None
         assert row.ci_low < 1.0 < row.ci_high
-        assert row.verdict == "no significant difference"
+        assert row.verdict in ("equivalent", "inconclusive")
     assert comparison.warnings == [] and comparison.regressions(0) == []
 
 
@@ -73,11 +73,14 @@ def test_slower_b_is_oriented_below_one_with_the_run_statistics() -> None:
     comparison = compare_runs(make_run("a"), make_run("b", slow, [x / 2 for x in CLIENTS_A]))
     rows = rows_by(comparison)
     duration = rows[("fanout", 5, BASE, "duration_s")]
-    expected = stats.speedup(slow, FANOUT_A, False, 0.95, 0)  # B as the stack, A as baseline
+    # B as the stack, A as baseline; a headline row: Bonferroni over the 4 headline tests.
+    expected = stats.speedup(slow, FANOUT_A, False, 1 - 0.05 / 4, 0)
     assert duration.ratio == pytest.approx(0.5)
     assert (duration.ci_low, duration.ci_high) == pytest.approx((expected.low, expected.high))
     assert duration.p_value == pytest.approx(expected.p_value)
     assert duration.verdict == "slower" and duration.headline
+    assert duration.family == "headline" and duration.confidence == pytest.approx(0.9875)
+    assert duration.p_adjusted == pytest.approx(4 * expected.p_value)
     assert (duration.mean_a, duration.mean_b) == pytest.approx((sum(FANOUT_A) / 3,
                                                                 sum(slow) / 3))
     throughput = rows[("clients", 10, ASYNC, "throughput_rps")]
@@ -94,14 +97,14 @@ def test_faster_b_is_above_one_and_no_regression() -> None:
 
 
 def test_regressions_need_significance_and_the_threshold() -> None:
-    slow = [2 * x for x in FANOUT_A]  # ratio 0.5: 50% worse
+    slow = [2 * x for x in FANOUT_A]  # ratio 0.5: twice as slow, "slower by 100%"
     comparison = compare_runs(make_run("a"), make_run("b", slow))
     names = {(r.stack, r.metric) for r in comparison.regressions(10)}
     assert names == {(s, m) for s in (BASE, ASYNC) for m in ("duration_s", "calls_per_s")}
-    assert comparison.regressions(49) != [] and comparison.regressions(51) == []
+    assert len(comparison.regressions(99)) == 4 and comparison.regressions(101) == []
     noisy = [0.2, 0.4, 0.3]  # a 10% worse mean that is not significant
     comparison = compare_runs(make_run("a", [0.22, 0.38, 0.30]), make_run("b", noisy))
-    assert all(r.verdict == "no significant difference" for r in comparison.rows)
+    assert all(r.verdict in ("inconclusive", "equivalent") for r in comparison.rows)
     assert comparison.regressions(0) == []
     with pytest.raises(ValueError):
         comparison.regressions(-1)
@@ -111,7 +114,8 @@ def test_only_ok_trials_count_and_single_trials_are_insufficient() -> None:
     failed = fanout(BASE, 9, 99.0, status="failed")
     a = make_run("a", extra=[failed])
     b = Run(Path("b"), {**a.manifest, "run_id": "b"},
-            [fanout(BASE, 1, 0.27), fanout(ASYNC, 1, 0.05), fanout(ASYNC, 2, 0.06)])
+            [fanout(BASE, 1, 0.27), *(fanout(ASYNC, i, d) for i, d in
+                                      enumerate([0.05, 0.051, 0.052], start=1))])
     rows = rows_by(compare_runs(a, b))
     assert rows[("fanout", 5, BASE, "duration_s")].n_a == 3
     single = rows[("fanout", 5, BASE, "duration_s")]
@@ -124,7 +128,8 @@ def test_cells_in_one_run_only_are_listed() -> None:
     b = Run(Path("b"), {**a.manifest, "run_id": "b"},
             [t for t in a.trials if t["scenario"] == "fanout"])
     comparison = compare_runs(a, b)
-    assert {r.scenario for r in comparison.rows} == {"fanout"}
+    missing = [r for r in comparison.rows if r.scenario == "clients"]
+    assert missing and all(r.n_b == 0 and r.mean_b is None for r in missing)
     assert comparison.only_in_a == [f"clients C=10, {BASE}", f"clients C=10, {ASYNC}"]
     assert comparison.only_in_b == []
 
@@ -191,10 +196,10 @@ def test_cli_fails_on_regression_listing_them(tmp_path: Path,
     capsys.readouterr()
     assert main(["compare", str(a), str(b), "--fail-on-regression", "10"]) == 1
     out = capsys.readouterr().out
-    assert "4 metric(s) significantly worse by more than 10%:" in out
-    assert out.count("REGRESSION ") == 4
-    assert f"REGRESSION fanout N=5 {BASE} duration_s: B is 50.0% worse" in out
-    assert main(["compare", str(a), str(b), "--fail-on-regression", "60"]) == 0
+    assert "gate failed: 4 row(s) slower by more than 10%" in out
+    assert out.count("FAIL ") == 4
+    assert f"FAIL fanout N=5 {BASE} duration_s: slower by 100.0%, more than 10%" in out
+    assert main(["compare", str(a), str(b), "--fail-on-regression", "101"]) == 0
     assert main(["compare", str(a), str(a), "--fail-on-regression", "0"]) == 0
 
 
@@ -207,10 +212,13 @@ def test_cli_json_stays_parseable(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = json.loads(captured.out)
     assert len(data["regressions"]) == 4
     assert "warning: configs differ in more than seed/rounds: delay_ms: 50 -> 60" in captured.err
-    assert "REGRESSION" in captured.err
+    assert "FAIL" in captured.err
+    assert len(data["gate"]) == len(data["rows"]) == 10
+    assert {g["outcome"] for g in data["gate"]} == {"pass", "fail"}
+    assert all(g["reason"] for g in data["gate"])
 
 
-@pytest.mark.parametrize("pct", ["-1", "100", "ten"])
+@pytest.mark.parametrize("pct", ["-1", "1e7", "ten", "nan"])
 def test_cli_rejects_a_bad_percentage(tmp_path: Path, pct: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(tmp_path), str(tmp_path), "--fail-on-regression", pct]) == 2

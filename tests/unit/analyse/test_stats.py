@@ -171,22 +171,46 @@ def test_welch_log_rejects_non_positive() -> None:
         stats.welch_log_ratio_ci([1.0, 0.0], [1.0, 2.0], 0.95)
 
 
-def test_welch_log_test_p_value() -> None:
-    # Same logs as above: t = 1 / sqrt(2/3) = 1.2247449, df = 4. Student's CDF for
-    # df=4 in closed form: F(t) = 1/2 + (3/8) t/sqrt(1+t^2/4) (1 - t^2/(12 (1+t^2/4)))
-    # -> F = 0.8560679, p = 2 (1 - F) = 0.2878641
-    tt = 1 / math.sqrt(2 / 3)
+def test_fieller_test_is_welch_t_on_the_means_by_hand() -> None:
+    # num 9,10,11 (mean 10, v = 1/3), den 4.5,5,5.5 (mean 5, v = 1/12), R = 2:
+    # t = (10 - 5) / sqrt(1/3 + 1/12) = sqrt(60); df = welch_df(1/3, 3, 4/12, 3) = 4.
+    # Student's CDF for df=4 in closed form:
+    # F(t) = 1/2 + (3/8) t/sqrt(1+t^2/4) (1 - t^2/(12 (1+t^2/4)))
+    tt = math.sqrt(60)
     cdf = 0.5 + 3 / 8 * tt / math.sqrt(1 + tt**2 / 4) * (1 - tt**2 / (12 * (1 + tt**2 / 4)))
-    p = stats.welch_log_test([E, E**2, E**3], [1, E, E**2])
-    assert p == pytest.approx(2 * (1 - cdf), rel=1e-9)
-    assert p == pytest.approx(0.2878641, abs=1e-7)
-
-
-def test_welch_log_test_constant_samples() -> None:
-    assert stats.welch_log_test([2, 2], [2, 2]) == 1.0
-    assert stats.welch_log_test([2, 2], [3, 3]) == 0.0
+    p = stats.fieller_test([9, 10, 11], [4.5, 5, 5.5])
+    assert p == pytest.approx(2 * (1 - cdf), rel=1e-6)
+    # At r0 = R the statistic is 0.
+    assert stats.fieller_test([9, 10, 11], [4.5, 5, 5.5], r0=2.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no spread"):
+        stats.fieller_test([2, 2], [3, 3])
     with pytest.raises(ValueError):
-        stats.welch_log_test([2], [3, 3])
+        stats.fieller_test([2], [3, 3])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fieller_test_agrees_with_the_interval(seed: int) -> None:
+    # Item 2: the p-value comes from the interval's own test, so p < 1 - c exactly when
+    # the interval at level c excludes 1 (here 1 - c = 0.05 and 0.01).
+    rng = np.random.default_rng(seed)
+    num = list(rng.lognormal(math.log(1.1), 0.15, 6))
+    den = list(rng.lognormal(0.0, 0.15, 5))
+    p = stats.fieller_test(num, den)
+    for level in (0.95, 0.99):
+        ci = stats.fieller_ratio_ci(num, den, level)
+        if ci.bounded:
+            assert (p < 1 - level) == (not ci.low <= 1.0 <= ci.high)
+
+
+def test_familywise_confidence_and_bonferroni() -> None:
+    assert stats.familywise_confidence(0.95, 1) == pytest.approx(0.95)
+    assert stats.familywise_confidence(0.95, 22) == pytest.approx(1 - 0.05 / 22)
+    assert stats.bonferroni(0.01, 22) == pytest.approx(0.22)
+    assert stats.bonferroni(0.2, 22) == 1.0
+    with pytest.raises(ValueError):
+        stats.familywise_confidence(0.95, 0)
+    with pytest.raises(ValueError):
+        stats.bonferroni(0.5, 0)
 
 
 # --- bootstrap ----------------------------------------------------------------------
@@ -234,11 +258,12 @@ def test_speedup_higher_is_better_uses_stack_over_baseline() -> None:
     assert (sp.low, sp.high) == pytest.approx((1.5903964, 2.5150963), abs=1e-7)
 
 
-def test_speedup_falls_back_to_welch_log_when_fieller_unbounded() -> None:
+def test_speedup_has_no_interval_when_fieller_is_unbounded() -> None:
     sp = stats.speedup([9, 10, 11], [0.1, 5, 9], True, 0.95, seed=0)
-    assert sp.method == "welch-log (fieller unbounded)"
-    expected = stats.welch_log_ratio_ci([9, 10, 11], [0.1, 5, 9], 0.95)
-    assert (sp.low, sp.high) == (expected.low, expected.high)
+    assert (sp.status, sp.method) == ("unbounded", "fieller (unbounded)")
+    assert (sp.low, sp.high, sp.p_value) == (None, None, None)
+    assert sp.ratio == pytest.approx(30 / 14.1)
+    assert not stats.primary_interval([9, 10, 11], [0.1, 5, 9], 0.95).bounded
 
 
 def test_primary_interval_is_cut_at_zero() -> None:
@@ -253,7 +278,7 @@ def test_primary_interval_is_cut_at_zero() -> None:
 
 def test_speedup_insufficient_trials() -> None:
     sp = stats.speedup([1.0], [2.0, 2.0], False, 0.95, seed=0)
-    assert sp.method == "insufficient-trials"
+    assert (sp.method, sp.status) == ("insufficient-trials", "insufficient")
     assert (sp.ratio, sp.low, sp.high, sp.p_value) == (2.0, None, None, None)
     empty = stats.speedup([], [2.0, 2.0], False, 0.95, seed=0)
     assert (empty.ratio, empty.n_stack) == (None, 0)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from hdrh.histogram import HdrHistogram
+from scipy import stats as sps
 
 from harness.analyse import stats
 from harness.analyse.summary import summarise
@@ -218,9 +219,16 @@ def test_fanout_speedup_by_hand(summary: dict[str, Any]) -> None:
     sp = find(summary["speedups"], scenario="fanout", level=10, stack=ASYNC, metric="duration_s")
     # ratio = mean(baseline)/mean(stack) = 1.0/0.1 = 10. Both arms are multiples of
     # 9,10,11 so Fieller reduces to num = den = 9,10,11 scaled by 10: R = 1, v = 1/3 each,
-    # df = 4, bounds = 10 (100 -+ t4 sqrt(200/3 - t4^2/9)) / (100 - t4^2/3) = [7.9520, 12.5755]
+    # df = 4, bounds = 10 (100 -+ t4 sqrt(200/3 - t4^2/9)) / (100 - t4^2/3); a headline
+    # of a family of 4 (fanout 10 and 50, clients 100, rate 200): t4 at 1 - 0.05/4/2.
+    t4 = float(sps.t.ppf(1 - 0.05 / 4 / 2, 4))
+    low, high = (10 * (100 + sign * t4 * math.sqrt(200 / 3 - t4**2 / 9)) / (100 - t4**2 / 3)
+                 for sign in (-1, 1))
     assert sp["ratio"] == pytest.approx(10.0)
-    assert (sp["ci_low"], sp["ci_high"]) == pytest.approx((7.951982, 12.575481), abs=1e-5)
+    assert (sp["ci_low"], sp["ci_high"]) == pytest.approx((low, high))
+    assert (sp["family"], sp["adjustment"]) == ("headline", "bonferroni")
+    assert sp["confidence"] == pytest.approx(0.9875)
+    assert sp["p_adjusted"] == pytest.approx(4 * sp["p_value"])
     assert sp["method"] == "fieller"
     assert (sp["n_stack"], sp["n_baseline"]) == (3, 3)
     assert sp["verdict"] == "faster"
@@ -236,13 +244,23 @@ def test_higher_is_better_orientation(summary: dict[str, Any]) -> None:
     sp = find(
         summary["speedups"], scenario="clients", level=100, stack=ASYNC, metric="throughput_rps"
     )
-    assert sp["ratio"] == pytest.approx(450 / 77)
-    ci = stats.fieller_ratio_ci([400, 450, 500], [70, 77, 84], 0.95)
+    # Item 6: throughput is C / duration, so its speedup is the rate of mean durations
+    # (C / mean duration), never a mean of per-trial rates: the two rows agree.
+    base_d, async_d = [100 / r for r in (70, 77, 84)], [100 / r for r in (400, 450, 500)]
+    assert sp["ratio"] == pytest.approx(sum(base_d) / sum(async_d))
+    assert sp["ratio"] != pytest.approx(450 / 77)  # the mean of rates would say this
+    ci = stats.fieller_ratio_ci(base_d, async_d, 0.9875)
     assert (sp["ci_low"], sp["ci_high"]) == pytest.approx((ci.low, ci.high))
-    assert sp["higher_is_better"] is True
+    assert sp["higher_is_better"] is True and sp["estimated_from"] == "duration_s"
     dur = find(summary["speedups"], scenario="clients", level=100, stack=ASYNC, metric="duration_s")
-    assert dur["headline"] is False
-    assert dur["ratio"] > 1  # a shorter duration is a speedup too
+    assert dur["headline"] is False and dur["family"] == "headline"
+    assert (dur["ratio"], dur["ci_low"], dur["ci_high"], dur["verdict"]) == (
+        sp["ratio"], sp["ci_low"], sp["ci_high"], sp["verdict"])
+    # Item 4: the arms lost different shares of their trials; said, not hidden.
+    assert sp["attrition"] == (f"{ASYNC} failed or was invalid in 2 of 5 trials, "
+                               f"{BASE} in 1 of 4")
+    head = find(summary["headlines"], scenario="clients", level=100)
+    assert sp["attrition"] in head["sentence"]
 
 
 def test_insufficient_trials(summary: dict[str, Any]) -> None:
@@ -253,7 +271,8 @@ def test_insufficient_trials(summary: dict[str, Any]) -> None:
     assert sp["ratio"] == pytest.approx(5.1 / 0.1)
     assert any("fanout N=50, quart-hypercorn: 1 ok trial(s)" in w for w in summary["warnings"])
     head = find(summary["headlines"], scenario="fanout", level=50)
-    assert "insufficient data (1 vs 2 ok trials)" in head["sentence"]
+    assert ("insufficient data (fewer than 2 ok trials in an arm; 1 vs 2 ok trials)"
+            in head["sentence"])
 
 
 def test_latency_means_and_pooled(summary: dict[str, Any]) -> None:
@@ -299,14 +318,16 @@ def test_headlines(summary: dict[str, Any]) -> None:
     head = summary["headlines"][0]
     assert head["sentence"] == (
         "fanout N=10: quart-hypercorn is faster than flask-gunicorn on total duration, "
-        "10.00x [7.95, 12.58] (major speedup; 95% CI, fieller, 3 vs 3 ok trials)."
+        "10.00x [6.96, 14.36] (major speedup; 98.75% family-wise CI, fieller, "
+        "3 vs 3 ok trials)."
     )
     rate_head = summary["headlines"][3]
-    assert rate_head["verdict"] == "no significant difference"
-    assert rate_head["magnitude"] == "none"
-    assert "not significantly different from" in rate_head["sentence"]
-    # two noisy trials a side: Fieller's lower root is negative, cut at 0
-    assert rate_head["ci_low"] == 0.0
+    # two noisy trials a side at the family-wise level: Fieller's set is unbounded, and
+    # no interval of another quantity stands in.
+    assert rate_head["verdict"] == "undetermined"
+    assert (rate_head["ci_low"], rate_head["ci_high"], rate_head["magnitude"]) == (None,) * 3
+    assert "vs flask-gunicorn on p99 latency: undetermined (no bounded interval" in (
+        rate_head["sentence"])
 
 
 def test_skipped_lines_are_counted_and_warned(tmp_path: Path) -> None:
@@ -400,7 +421,7 @@ def test_render_tables(summary: dict[str, Any]) -> None:
     assert block[0] == "fanout N=10: quart-hypercorn vs flask-gunicorn"
     assert block[1].split(" | ") == ["Metric            ", BASE, ASYNC, "Improvement"]
     assert block[3].startswith("Total duration (s) | 1.0000")
-    assert block[3].endswith("10.00x [7.95, 12.58]")
+    assert block[3].endswith("10.00x [6.96, 14.36]")
     assert block[4].startswith("Upstream calls/s")
     assert block[5].startswith("Verdict: fanout N=10: quart-hypercorn is faster")
     assert "Mean response time (s)" in text and "Throughput (req/s)" in text

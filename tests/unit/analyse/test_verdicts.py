@@ -13,14 +13,66 @@ from harness.analyse import verdicts
     ("low", "high", "expected"),
     [
         (1.01, 2.0, "faster"),
-        (1.0, 2.0, "no significant difference"),
-        (0.5, 1.0, "no significant difference"),
+        (1.0, 2.0, "inconclusive"),
+        (0.5, 1.0, "inconclusive"),
         (0.5, 0.99, "slower"),
-        (0.9, 1.1, "no significant difference"),
+        (0.9, 1.1, "inconclusive"),
+        # Item 7: inside [1/1.05, 1.05] is equivalent, even when it excludes 1.
+        (0.96, 1.04, "equivalent"),
+        (1 / 1.05, 1.05, "equivalent"),
+        (1.01, 1.04, "equivalent"),
+        (0.95, 1.04, "inconclusive"),
+        (1.02, 1.06, "faster"),
     ],
 )
 def test_verdict(low: float, high: float, expected: str) -> None:
     assert verdicts.verdict(low, high) == expected
+    assert expected in verdicts.VOCABULARY
+
+
+def test_equivalence_band_is_configurable() -> None:
+    assert verdicts.verdict(0.92, 1.08, equivalence_pct=10) == "equivalent"
+    assert verdicts.verdict(0.92, 1.08) == "inconclusive"
+    with pytest.raises(ValueError):
+        verdicts.band(0)
+
+
+def test_trials_needed_scales_with_the_square_of_the_width() -> None:
+    # Inside the band: the interval must fit in it. Ratio 1.0, half-width 0.1 with
+    # n = 10; the nearer edge is 1/1.05 (0.0476 away): n * (0.1/0.0476)^2 = 44.1 -> 45.
+    assert verdicts.trials_needed(1.0, 0.9, 1.1, 10) == math.ceil(10 * (0.1 / (1 - 1 / 1.05))**2)
+    # Outside the band: the interval must clear 1. Ratio 1.2, lower half-width 0.3:
+    # 10 * (0.3 / 0.2)^2 = 22.5 -> 23.
+    assert verdicts.trials_needed(1.2, 0.9, 1.5, 10) == 23
+    assert verdicts.trials_needed(0.8, 0.5, 1.1, 10) == 23
+    assert verdicts.trials_needed(1.0, 1.0, 1.0, 10) == 10
+
+
+def test_judge_edge_cases_and_words() -> None:
+    j = verdicts.judge
+    assert j("insufficient", 2.0, None, None, 1, "duration_s").word == "insufficient data"
+    assert j("degenerate", 4.0, None, None, 3, "duration_s") == verdicts.Verdict(
+        "degenerate", "no spread observed")
+    assert j("unbounded", 0.93, None, None, 10, "duration_s").word == "undetermined"
+    equal = j("ok", 1.0, 0.97, 1.03, 10, "duration_s")
+    assert (equal.word, equal.why) == ("equivalent", "within 5%")
+    wide = j("ok", 1.0, 0.9, 1.1, 10, "duration_s")
+    assert wide.word == "inconclusive" and wide.trials_needed == 45
+    assert wide.why == "need more trials: about 45 per arm"
+    # Item 8: resources never read faster or slower.
+    assert j("ok", 2.0, 1.5, 2.5, 5, "cpu_ms_per_request").word == "uses less CPU per request"
+    assert j("ok", 0.5, 0.4, 0.6, 5, "cpu_ms_per_request").word == "uses more CPU per request"
+    assert j("ok", 0.5, 0.4, 0.6, 5, "peak_rss_mb").word == "uses more memory"
+    assert j("ok", 1.5, 1.2, 1.9, 5, "peak_pss_mb").word == "uses less memory"
+    assert j("ok", 2.0, 1.5, 2.5, 5, "throughput_rps").word == "faster"
+    assert verdicts.magnitude(1.5, 2.5, "saving", "increase") == "moderate saving"
+
+
+def test_vocabulary_is_closed_and_complete() -> None:
+    assert set(verdicts.VOCABULARY) == {
+        "faster", "slower", "equivalent", "inconclusive", "undetermined", "degenerate",
+        "insufficient data", "uses less CPU per request", "uses more CPU per request",
+        "uses less memory", "uses more memory"}
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,8 @@ BAD = [
     ({"run": {"stacks": ["nope"]}}, "unknown stack 'nope'"),
     ({"run": {"stacks": ["quart-hypercorn"]}}, "[run] baseline = 'flask-gunicorn': must be one of"),
     ({"run": {"delay_ms": 70000}}, "[run] delay_ms = 70000"),
+    ({"run": {"equivalence_pct": 0}}, "[run] equivalence_pct = 0: must be a number in (0, 100)"),
+    ({"run": {"equivalence_pct": "5"}}, "equivalence_pct"),
     ({"scenarios": {"fanout": {"levels": []}}}, "[scenarios.fanout] levels = []: must not be empty"),
     ({"scenarios": {"fanout": {"levels": [0]}}}, "[scenarios.fanout] levels = [0]"),
     ({"scenarios": {"fanout": {"levels": [1, 1]}}}, "levels must be distinct"),

@@ -410,7 +410,7 @@ def test_insufficient_data_and_bootstrap_render(summary: dict[str, Any],
     assert row[4] == "insufficient data" and row[5] == "insufficient trials"
     assert "Insufficient data" in md.split("## Headline findings")[0]
     row = md_comparisons(md)[(boot["scenario"], boot["level"], boot["stack"], boot["metric"])]
-    assert row[5] == "Fieller; BCa [1.23, 5.68]"
+    assert row[5] == "Fieller, 95%; BCa [1.23, 5.68]"
 
 
 def rate_entries(summary: dict[str, Any]) -> dict[str, Any]:
