@@ -12,12 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.catalogue import BUILTIN_STACKS
-from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Sweep, is_int
+from harness.config.schema import (
+    Config,
+    External,
+    Limits,
+    ScenarioSpec,
+    StackSpec,
+    Sweep,
+    Upstream,
+    is_int,
+)
 from harness.errors import ConfigError
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "stacks": list, "baseline": str, "rounds": int, "max_rounds": int, "target_ci": (int, float),
-    "warmup_requests": int, "seed": int, "delay_ms": int, "request_timeout_s": (int, float),
+    "warmup_requests": int, "seed": int, "delay_ms": int, "cpu_ms": int,
+    "request_timeout_s": (int, float),
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
     "target": str,
@@ -25,7 +35,7 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
     "worker_connections": int, "backlog": int, "keepalive_s": int, "pool_size": int,
-    "upstream_timeout_s": (int, float),
+    "upstream_timeout_s": (int, float), "cpu_offload": bool,
 }
 _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_s": (int, float)}
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -33,12 +43,17 @@ _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external")
+_UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
+    f.name: (int, float) for f in dataclasses.fields(Upstream)
+}
+_UPSTREAM_KEYS.update(profile=str, seed=int)
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
     types = expected if isinstance(expected, tuple) else (expected,)
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table",
+             bool: "true or false"}
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -53,7 +68,7 @@ def _table(data: dict[str, Any], where: str,
                               f"{', '.join(sorted(keys))}")
         expected = keys[key]
         types = expected if isinstance(expected, tuple) else (expected,)
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ConfigError(f"{where} {key} = {value!r}: expected {_typename(expected)}")
     return data
 
@@ -143,11 +158,12 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
                                       duration_s=table.get("duration_s", 5.0)))
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
+    upstream = Upstream(**_table(data.get("upstream", {}), "[upstream]", _UPSTREAM_KEYS))
     options = {k: v for k, v in run.items() if k != "stacks"}
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
     return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
-                  external=external, source=source, **options)
+                  external=external, upstream=upstream, source=source, **options)
 
 
 def config_from_resolved(data: dict[str, Any]) -> Config:
@@ -169,11 +185,12 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
-        skip = {"stacks", "scenarios", "limits", "sweep", "external"}
+        upstream = Upstream(**(data.get("upstream") or {}))
+        skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
-                      external=external, **options)
+                      external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"resolved config is incomplete or malformed ({exc!r})") from None
 

@@ -7,6 +7,8 @@ A config file has these kinds of tables::
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
+    [upstream]             the mock upstream's latency profile, error rate and quota
+    [sweep]                one or two axes: a stack parameter or a workload parameter
 
 Every error names the file, the key and the value, on one line. Reading the TOML
 (and a manifest's resolved config) is ``harness.config.load``'s job.
@@ -67,6 +69,7 @@ class StackSpec:
     keepalive_s: int = 5
     pool_size: int = 100
     upstream_timeout_s: float = 30.0
+    cpu_offload: bool = False  # async apps: handler CPU work in a thread pool
 
     def __post_init__(self) -> None:
         where = f"[stacks.{self.name}]"
@@ -94,6 +97,10 @@ class StackSpec:
         _check(is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
                f"{where} upstream_timeout_s", self.upstream_timeout_s,
                "must be a number in (0, 600]")
+        _check(isinstance(self.cpu_offload, bool), f"{where} cpu_offload", self.cpu_offload,
+               "must be true or false")
+        _check(not (self.cpu_offload and self.app in SYNC_APPS), f"{where} cpu_offload",
+               self.cpu_offload, "only an async app has an event loop to offload from")
 
     @property
     def kind(self) -> str:
@@ -183,6 +190,64 @@ class Sweep:
         return f"{self.stack}[{self.param}={value}]"
 
 
+PROFILES = ("fixed", "uniform", "lognormal", "bimodal")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The upstream the apps call: the mock's latency profile, error rate and quota.
+
+    ``fixed`` serves the requested delay D; ``uniform`` D +- ``jitter_ms``; ``lognormal``
+    a log-normal with ``median_ms`` and ``p99_ms`` (D unused); ``bimodal`` D except a
+    ``tail_fraction`` of calls taking ``tail_factor`` x D. ``error_rate`` of the calls
+    answer 503 after their delay; beyond ``quota_rps`` calls per second the upstream
+    answers 429 and the apps pace themselves to stay within it. ``seed`` defaults to
+    the run's seed. New upstream kinds add their fields here.
+    """
+
+    profile: str = "fixed"
+    jitter_ms: float = 0.0
+    median_ms: float = 0.0
+    p99_ms: float = 0.0
+    tail_fraction: float = 0.0
+    tail_factor: float = 1.0
+    error_rate: float = 0.0
+    quota_rps: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.profile in PROFILES, "[upstream] profile", self.profile,
+               f"must be one of {', '.join(PROFILES)}")
+        for key in ("jitter_ms", "median_ms", "p99_ms", "tail_factor"):
+            value = getattr(self, key)
+            _check(is_number(value) and 0 <= value <= 600_000, f"[upstream] {key}", value,
+                   "must be a number in 0..600000")
+        for key in ("tail_fraction", "error_rate"):
+            value = getattr(self, key)
+            _check(is_number(value) and 0 <= value <= 1, f"[upstream] {key}", value,
+                   "must be a number in 0..1")
+        if self.profile == "lognormal":
+            _check(0 < self.median_ms < self.p99_ms, "[upstream] p99_ms", self.p99_ms,
+                   f"lognormal needs 0 < median_ms ({self.median_ms!r}) < p99_ms")
+        if self.profile == "bimodal":
+            _check(self.tail_factor >= 1, "[upstream] tail_factor", self.tail_factor,
+                   "must be >= 1 (the tail is slower than the body)")
+        _check(self.quota_rps is None or (is_number(self.quota_rps) and 0 < self.quota_rps
+                                          <= 1_000_000),
+               "[upstream] quota_rps", self.quota_rps, "must be a number in (0, 1000000]")
+        _check(self.seed is None or (is_int(self.seed) and 0 <= self.seed < 2**63),
+               "[upstream] seed", self.seed, "must be a non-negative integer")
+
+    @property
+    def is_default(self) -> bool:
+        """True for a plain fixed-delay upstream without errors or quota."""
+        return self == Upstream()
+
+    def resolved(self) -> dict[str, Any]:
+        """As written to the manifest."""
+        return dataclasses.asdict(self)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Instrument self-check limits; a trial beyond any of them is recorded ``invalid``."""
@@ -193,6 +258,9 @@ class Limits:
     send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
     upstream_overshoot_p99_max_ms: float = 50.0
     upstream_loop_lag_max_ms: float = 250.0  # the upstream's event loop stalled or starved
+    # Served p99 against the profile's p99, in percent; judged only on trials whose
+    # upstream served PROFILE_CHECK_MIN_CALLS calls or more (fewer make a noisy p99).
+    upstream_profile_p99_max_pct: float = 25.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -267,6 +335,7 @@ class Config:
     warmup_requests: int = 5
     seed: int = 1
     delay_ms: int = 100
+    cpu_ms: int = 0
     request_timeout_s: float = 60.0
     confidence: float = 0.95
     model_min_efficiency: float = 0.5
@@ -276,6 +345,7 @@ class Config:
     health_timeout_s: float = 30.0
     target: str = "local"
     external: External = field(default_factory=External)
+    upstream: Upstream = field(default_factory=Upstream)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
     source: str = "<built-in>"
@@ -299,6 +369,8 @@ class Config:
                "must be a non-negative integer")
         _check(is_int(self.delay_ms) and 0 <= self.delay_ms <= 60_000, "[run] delay_ms",
                self.delay_ms, "must be an integer in 0..60000")
+        _check(is_int(self.cpu_ms) and 0 <= self.cpu_ms <= 10_000, "[run] cpu_ms",
+               self.cpu_ms, "must be an integer in 0..10000")
         # Latency histograms record up to 120 s; a longer timeout could not be recorded.
         _check(is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 120,
                "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 120]")
@@ -345,10 +417,12 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream")
         }
         if not self.external.empty:  # absent otherwise, so local configs keep their digest
             data["external"] = self.external.resolved()
+        if not self.upstream.is_default:
+            data["upstream"] = self.upstream.resolved()
         data["sweep"] = None if self.sweep is None else {
             "stack": self.sweep.stack, "param": self.sweep.param,
             "values": list(self.sweep.values),

@@ -34,7 +34,7 @@ class PlannedTrial:
 
 def trial_params(config: Config, scenario: str, level: int) -> dict[str, Any]:
     """The parameters a trial record stores, enough to rebuild its requests."""
-    params: dict[str, Any] = {"delay_ms": config.delay_ms,
+    params: dict[str, Any] = {"delay_ms": config.delay_ms, "cpu_ms": config.cpu_ms,
                               "timeout_s": config.request_timeout_s}
     if scenario == "fanout":
         params["n"] = level

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.config.schema import Config
+from harness.config.schema import Config, Limits
 from harness.errors import StackError
 from harness.loadgen.drivers import (
     ScenarioResult,
@@ -51,7 +51,7 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         await _upstream_stats(control, handle.upstream_url)
         if trial.scenario == "rate":
             # Load-generator processes start before the monitor, so it measures the load only.
-            url = single_url(handle.base_url, params["delay_ms"])
+            url = single_url(handle.base_url, params["delay_ms"], params.get("cpu_ms", 0))
             async with OpenLoop(url, RateSpec.from_params(params)) as generator:
                 with TrialMonitor(handle.server.tree) as monitor:
                     result = await generator.run()
@@ -60,10 +60,12 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
                 with TrialMonitor(handle.server.tree) as monitor:
                     if trial.scenario == "fanout":
                         result = await run_fanout(session, handle.base_url, params["n"],
-                                                  params["delay_ms"], params["timeout_s"])
+                                                  params["delay_ms"], params["timeout_s"],
+                                                  cpu_ms=params.get("cpu_ms", 0))
                     elif trial.scenario == "clients":
                         result = await run_clients(session, handle.base_url, params["clients"],
-                                                   params["delay_ms"], params["timeout_s"])
+                                                   params["delay_ms"], params["timeout_s"],
+                                                   cpu_ms=params.get("cpu_ms", 0))
                     else:
                         raise ValueError(f"scenario {trial.scenario!r} has no driver")
         upstream = await _upstream_stats(control, handle.upstream_url)
@@ -79,6 +81,8 @@ async def warm(handle: StackHandle, config: Config) -> None:
 
 
 MIN_LOADGEN_WAIT_S = 0.02
+UPSTREAM_ERROR_STATUS = 502  # the apps' answer when the upstream failed
+PROFILE_CHECK_MIN_CALLS = 100  # fewer upstream calls make too noisy a served p99 to judge
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -104,6 +108,12 @@ def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
         "upstream_max_in_flight": upstream.get("max_in_flight"),
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
         "upstream_loop_lag_max_ms": _round((upstream.get("loop_lag_ms") or {}).get("max"), 3),
+        "upstream_profile": config.upstream.profile,
+        "upstream_served_ms": {k: _round((upstream.get("served_ms") or {}).get(k), 3)
+                               for k in ("count", "p50", "p99")},
+        "upstream_profile_p99_ms": _round(upstream.get("profile_p99_ms"), 3),
+        "upstream_refused_429": upstream.get("refused_429"),
+        "upstream_answered_503": upstream.get("answered_503"),
     }
     if isinstance(result, RateResult):
         checks.update(
@@ -151,6 +161,28 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
     if p99 is not None and p99 > limits.upstream_overshoot_p99_max_ms:
         return (f"upstream late: served-delay overshoot p99 {p99:.1f} ms "
                 f"> limit {limits.upstream_overshoot_p99_max_ms:g} ms")
+    return _profile_departure(limits, checks)
+
+
+def _profile_departure(limits: Limits, checks: dict[str, Any]) -> str | None:
+    """Whether the served p99 left the profile's p99 by more than the limit.
+
+    A fixed profile's departure is its overshoot, judged above. The limit is the
+    larger of ``upstream_profile_p99_max_pct`` of the profile's p99 and the overshoot
+    limit (timer lateness that small is tolerated anyway), and it is judged only on
+    ``PROFILE_CHECK_MIN_CALLS`` calls or more.
+    """
+    served = checks.get("upstream_served_ms") or {}
+    want, got, count = checks.get("upstream_profile_p99_ms"), served.get("p99"), served.get("count")
+    if (checks.get("upstream_profile") in (None, "fixed") or want is None or got is None
+            or count is None or count < PROFILE_CHECK_MIN_CALLS):
+        return None
+    allowed = max(want * limits.upstream_profile_p99_max_pct / 100,
+                  limits.upstream_overshoot_p99_max_ms)
+    if abs(got - want) > allowed:
+        return (f"upstream off its profile: served p99 {got:.1f} ms against the "
+                f"{checks['upstream_profile']} profile's {want:.1f} ms, more than "
+                f"{allowed:.1f} ms apart")
     return None
 
 
@@ -204,7 +236,12 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         handle.ensure_alive()
     except StackError as exc:
         status, error = "failed", str(exc)
-    if status == "ok" and (failure := result.first_error()):
+    # With an upstream error rate the apps' 502s are measured, not failures (closed loop).
+    tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream.error_rate > 0
+                                             and isinstance(result, ScenarioResult)) else ()
+    failure = (result.first_error(tolerated) if isinstance(result, ScenarioResult)
+               else result.first_error())
+    if status == "ok" and failure:
         status, error = "failed", failure
     if status == "ok" and (reason := _invalid_reason(config, checks)):
         status, error = "invalid", reason

@@ -23,9 +23,13 @@ from harness.targets.handle import StackHandle
 
 
 @contextlib.contextmanager
-def open_stack(config: Config, spec: StackSpec,
-               log_dir: Path | None = None) -> Iterator[StackHandle]:
-    """The stack ``spec`` as the config's target provides it, stopped on exit."""
+def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
+               cpu_iterations_per_ms: int | None = None) -> Iterator[StackHandle]:
+    """The stack ``spec`` as the config's target provides it, stopped on exit.
+
+    ``cpu_iterations_per_ms`` (the run's CPU-work calibration) reaches the apps the
+    harness starts itself; compose and external apps calibrate themselves.
+    """
     opened: contextlib.AbstractContextManager[StackHandle]
     if config.target == "compose":
         opened = compose.open_compose(config, spec, log_dir)
@@ -33,7 +37,9 @@ def open_stack(config: Config, spec: StackSpec,
         opened = external.open_external(config, spec)
     else:
         opened = local.running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
-                                     health_timeout_s=config.health_timeout_s, log_dir=log_dir)
+                                     health_timeout_s=config.health_timeout_s, log_dir=log_dir,
+                                     upstream=config.upstream, seed=config.seed,
+                                     cpu_iterations_per_ms=cpu_iterations_per_ms)
     with opened as handle:
         yield handle
 
