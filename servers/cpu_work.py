@@ -38,15 +38,16 @@ def iterations_for(cpu_ms: int, iterations_per_ms: int) -> int:
     return cpu_ms * iterations_per_ms
 
 
-def calibrate(clock: Callable[[], float] = time.perf_counter,
+def calibrate(clock: Callable[[], float] = time.thread_time,
               work: Callable[[int], object] = burn,
               target_ms: float = CALIBRATION_TARGET_MS,
               repeats: int = CALIBRATION_REPEATS) -> int:
     """Iterations of ``work`` per millisecond on this machine (at least 1).
 
     Doubles a probe until one run takes ``target_ms``, then keeps the fastest of
-    ``repeats`` runs of that size: the fastest run is the one least disturbed by
-    other processes, and so the best estimate of the work's own cost.
+    ``repeats`` runs of that size. The clock is this thread's CPU time, so other
+    processes competing for the CPU do not make the work look dearer than it is; the
+    fastest run is the one least disturbed by what remains (cache, frequency).
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

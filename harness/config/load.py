@@ -12,16 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.catalogue import BUILTIN_STACKS
-from harness.config.schema import (
-    Config,
-    External,
-    Limits,
-    ScenarioSpec,
-    StackSpec,
-    Sweep,
-    Upstream,
-    is_int,
-)
+from harness.config.rules import is_int
+from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Upstream
+from harness.config.sweep import STACK_PARAMS, Sweep, sweep_from_resolved
 from harness.errors import ConfigError
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -41,7 +34,8 @@ _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
 }
-_SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
+_AXIS_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
+_SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {**_AXIS_KEYS, "second": dict}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
 _UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Upstream)
@@ -87,25 +81,44 @@ def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
     return StackSpec(name=name, **fields)
 
 
+def _axis_from(data: Any, where: str, keys: dict[str, type | tuple[type, ...]]) -> Sweep:
+    table = _table(data, where, keys)
+    for key in ("param", "values"):
+        if key not in table:
+            raise ConfigError(f"{where} {key}: missing (an axis needs param and values, and "
+                              f"stack for a stack parameter)")
+    second = _axis_from(table["second"], "[sweep.second]", _AXIS_KEYS) \
+        if "second" in table else None
+    return Sweep(param=table["param"], values=tuple(table["values"]), stack=table.get("stack"),
+                 second=second)
+
+
 def _expand_sweep(stacks: tuple[StackSpec, ...], sweep: Sweep,
-                  baseline: str) -> tuple[StackSpec, ...]:
-    """Replace the swept stack by one variant per value, in place."""
+                  baseline: str) -> tuple[tuple[StackSpec, ...], Sweep, str]:
+    """Replace every swept stack by its variants, in place; return the stacks, the sweep
+    (knowing its stacks and baseline) and the baseline variant of the first workload."""
     names = [s.name for s in stacks]
-    if sweep.stack not in names:
-        raise ConfigError(f"[sweep] stack = {sweep.stack!r}: not among [run] stacks "
-                          f"({', '.join(names)})")
-    if baseline == sweep.stack:
+    for axis in sweep.axes:
+        if axis.stack is not None and axis.stack not in names:
+            raise ConfigError(f"[sweep] stack = {axis.stack!r}: not among [run] stacks "
+                              f"({', '.join(names)})")
+    swept = [a for a in sweep.axes if a.param in STACK_PARAMS and a.stack == baseline]
+    if swept:
+        example = sweep.expand([baseline])[0].label
         raise ConfigError(f"[run] baseline = {baseline!r}: this stack is swept; name one of its "
-                          f"variants, e.g. {sweep.variant(sweep.values[0])!r}")
-    expanded: list[StackSpec] = []
-    for spec in stacks:
-        if spec.name != sweep.stack:
-            expanded.append(spec)
-            continue
-        for value in sweep.values:
-            changes: dict[str, Any] = {"name": sweep.variant(value), sweep.param: value}
-            expanded.append(dataclasses.replace(spec, **changes))
-    return tuple(expanded)
+                          f"variants, e.g. {example!r}")
+    sweep = dataclasses.replace(sweep, bases=tuple(names), baseline=baseline)
+    variants = list(sweep.variants().values())
+    labels = list(dict.fromkeys(v.label for v in variants))
+    if baseline not in labels:
+        raise ConfigError(f"[run] baseline = {baseline!r}: must be one of the measured stacks "
+                          f"({', '.join(labels)})")
+    by_name = {s.name: s for s in stacks}
+    changes: list[dict[str, Any]] = [{"name": v.name, **dict(v.stack_values)} for v in variants]
+    expanded = tuple(dataclasses.replace(by_name[v.base], **change)
+                     for v, change in zip(variants, changes, strict=True))
+    first = next(v.name for v in variants if v.label == baseline)
+    return expanded, sweep, first
 
 
 def _external_from(data: Any) -> External:
@@ -138,13 +151,10 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     if unused:
         raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
     sweep = None
+    baseline = run.get("baseline", "flask-gunicorn")
     if "sweep" in data:
-        table = _table(data["sweep"], "[sweep]", _SWEEP_KEYS)
-        for key in _SWEEP_KEYS:
-            if key not in table:
-                raise ConfigError(f"[sweep] {key}: missing (a sweep needs stack, param, values)")
-        sweep = Sweep(stack=table["stack"], param=table["param"], values=tuple(table["values"]))
-        stacks = _expand_sweep(stacks, sweep, run.get("baseline", "flask-gunicorn"))
+        sweep = _axis_from(data["sweep"], "[sweep]", _SWEEP_KEYS)
+        stacks, sweep, baseline = _expand_sweep(stacks, sweep, baseline)
 
     scen_tables = data.get("scenarios", {})
     if not isinstance(scen_tables, dict):
@@ -160,10 +170,15 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     external = _external_from(data.get("external", {}))
     upstream = Upstream(**_table(data.get("upstream", {}), "[upstream]", _UPSTREAM_KEYS))
     options = {k: v for k, v in run.items() if k != "stacks"}
+    if sweep is not None:
+        options["baseline"] = baseline
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
-    return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
-                  external=external, upstream=upstream, source=source, **options)
+    config = Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
+                    external=external, upstream=upstream, source=source, **options)
+    for spec in config.stacks:  # a swept profile field must still make a valid profile
+        config.upstream_for(spec.name)
+    return config
 
 
 def config_from_resolved(data: dict[str, Any]) -> Config:
@@ -179,9 +194,7 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
             for name in data["scenario_order"])
         limits = Limits(**data["limits"])
         sweep_data = data.get("sweep")
-        sweep = None if not sweep_data else Sweep(
-            stack=sweep_data["stack"], param=sweep_data["param"],
-            values=tuple(sweep_data["values"]))
+        sweep = None if not sweep_data else sweep_from_resolved(sweep_data)
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))

@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.config.rules import check as _check
+from harness.config.rules import is_int, is_number
+from harness.config.sweep import UPSTREAM_PARAMS, Sweep
 from harness.errors import ConfigError
 
 APPS = ("flask", "quart", "fastapi")
@@ -39,19 +41,6 @@ SYNC_APPS = ("flask",)
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def _check(cond: bool, key: str, value: object, expectation: str) -> None:
-    if not cond:
-        raise ConfigError(f"{key} = {value!r}: {expectation}")
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: object) -> bool:
-    return (is_int(value) or isinstance(value, float)) and math.isfinite(float(value))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -162,32 +151,6 @@ class ScenarioSpec:
                "levels must be distinct")
         _check(is_number(self.duration_s) and 0.5 <= self.duration_s <= 600,
                f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
-
-
-SWEEPABLE = ("workers", "threads", "worker_connections", "backlog", "keepalive_s", "pool_size")
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """One stack parameter taking several values: the stack becomes one variant per value."""
-
-    stack: str
-    param: str
-    values: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        _check(self.param in SWEEPABLE, "[sweep] param", self.param,
-               f"must be one of {', '.join(SWEEPABLE)}")
-        _check(len(self.values) >= 2, "[sweep] values", list(self.values),
-               "a sweep needs at least two values")
-        _check(all(is_int(v) for v in self.values), "[sweep] values", list(self.values),
-               "every value must be an integer")
-        _check(len(set(self.values)) == len(self.values), "[sweep] values", list(self.values),
-               "values must be distinct")
-
-    def variant(self, value: int) -> str:
-        """The name of the variant with ``param = value``, e.g. ``flask-gunicorn[threads=8]``."""
-        return f"{self.stack}[{self.param}={value}]"
 
 
 PROFILES = ("fixed", "uniform", "lognormal", "bimodal")
@@ -408,6 +371,23 @@ class Config:
         raise ConfigError(f"unknown stack {name!r}; this config measures "
                           f"{', '.join(s.name for s in self.stacks)}")
 
+    def workload(self, stack: str) -> dict[str, int | float]:
+        """The workload values a sweep gives ``stack`` (empty without a workload sweep)."""
+        variant = self.sweep.variants().get(stack) if self.sweep is not None else None
+        return dict(variant.workload) if variant is not None else {}
+
+    def upstream_for(self, stack: str) -> Upstream:
+        """The upstream ``stack`` is measured against: the ``[upstream]`` table with the
+        sweep's profile or quota values for that stack."""
+        changes: dict[str, Any] = {k: v for k, v in self.workload(stack).items()
+                                   if k in UPSTREAM_PARAMS}
+        return dataclasses.replace(self.upstream, **changes) if changes else self.upstream
+
+    def baseline_for(self, stack: str) -> str:
+        """The stack ``stack`` is compared with: the baseline at the same workload."""
+        paired = self.sweep.baseline_of(stack) if self.sweep is not None else None
+        return paired or self.baseline
+
     def scenario(self, name: str) -> ScenarioSpec | None:
         """The scenario called ``name``, or None when the config does not run it."""
         return next((s for s in self.scenarios if s.name == name), None)
@@ -423,10 +403,7 @@ class Config:
             data["external"] = self.external.resolved()
         if not self.upstream.is_default:
             data["upstream"] = self.upstream.resolved()
-        data["sweep"] = None if self.sweep is None else {
-            "stack": self.sweep.stack, "param": self.sweep.param,
-            "values": list(self.sweep.values),
-            "variants": {self.sweep.variant(v): v for v in self.sweep.values}}
+        data["sweep"] = None if self.sweep is None else self.sweep.resolved()
         data["stacks"] = {s.name: s.describe() for s in self.stacks}
         data["stack_order"] = [s.name for s in self.stacks]
         data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}

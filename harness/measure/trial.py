@@ -90,8 +90,9 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
-            result: ScenarioResult | RateResult | None = None) -> dict[str, Any]:
-    """The instrument's self-checks of one trial (``config`` is for future limits).
+            result: ScenarioResult | RateResult | None = None,
+            stack: str | None = None) -> dict[str, Any]:
+    """The instrument's self-checks of one trial against ``stack``'s upstream profile.
 
     For a rate trial the load generator's CPU and run-queue wait are its own
     processes' (the busiest one when there are several), over the load alone.
@@ -108,7 +109,7 @@ def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
         "upstream_max_in_flight": upstream.get("max_in_flight"),
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
         "upstream_loop_lag_max_ms": _round((upstream.get("loop_lag_ms") or {}).get("max"), 3),
-        "upstream_profile": config.upstream.profile,
+        "upstream_profile": (config.upstream_for(stack) if stack else config.upstream).profile,
         "upstream_served_ms": {k: _round((upstream.get("served_ms") or {}).get(k), 3)
                                for k in ("count", "p50", "p99")},
         "upstream_profile_p99_ms": _round(upstream.get("profile_p99_ms"), 3),
@@ -228,7 +229,7 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     result, mon, upstream = asyncio.run(_drive(handle, trial))
     if isinstance(result, RateResult):
         record["params"].update(result.spec.record_params())
-    checks = _checks(config, mon, upstream, result)
+    checks = _checks(config, mon, upstream, result, trial.stack)
     counts = result.counts()
     error = None
     status = "ok"
@@ -237,7 +238,7 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     except StackError as exc:
         status, error = "failed", str(exc)
     # With an upstream error rate the apps' 502s are measured, not failures (closed loop).
-    tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream.error_rate > 0
+    tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream_for(trial.stack).error_rate > 0
                                              and isinstance(result, ScenarioResult)) else ()
     failure = (result.first_error(tolerated) if isinstance(result, ScenarioResult)
                else result.first_error())

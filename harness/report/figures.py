@@ -276,11 +276,16 @@ def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
 
 def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
            scenario: str) -> Figure | None:
-    """The headline metric against a swept stack parameter, one line per level."""
+    """The headline metric against a swept stack parameter, one line per level
+    (one-axis stack sweeps; workload sweeps are drawn as crossover maps)."""
     sweep = (manifest.get("config") or {}).get("sweep")
-    if not isinstance(sweep, Mapping) or not sweep.get("variants"):
+    if (not isinstance(sweep, Mapping) or not sweep.get("variants") or not sweep.get("stack")
+            or sweep.get("second")):
         return None
-    variants: Mapping[str, int] = sweep["variants"]
+    # Older manifests map a variant to its value, newer ones to {param: value}.
+    variants: Mapping[str, int] = {
+        name: value[sweep.get("param")] if isinstance(value, Mapping) else value
+        for name, value in sweep["variants"].items()}
     metric = "duration_s" if scenario == "fanout" else "throughput_rps"
     cells = _select(summary.get("cells") or [], scenario=scenario, metric=metric)
     swept = [c for c in cells if c["stack"] in variants and c.get("mean")]

@@ -38,7 +38,8 @@ def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
     else:
         opened = local.running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
                                      health_timeout_s=config.health_timeout_s, log_dir=log_dir,
-                                     upstream=config.upstream, seed=config.seed,
+                                     upstream=config.upstream_for(spec.name),
+                                     seed=config.seed,
                                      cpu_iterations_per_ms=cpu_iterations_per_ms)
     with opened as handle:
         yield handle

@@ -154,7 +154,9 @@ def test_sweep_expands_the_stack_into_variants() -> None:
     assert names == ["flask-gunicorn[threads=2]", "flask-gunicorn[threads=8]",
                      "flask-gunicorn[threads=32]", "quart-hypercorn"]
     assert [s.threads for s in config.stacks[:3]] == [2, 8, 32]
-    assert config.resolved()["sweep"]["variants"]["flask-gunicorn[threads=8]"] == 8
+    assert config.resolved()["sweep"]["variants"]["flask-gunicorn[threads=8]"] == {"threads": 8}
+    assert config.baseline_for("flask-gunicorn[threads=8]") == "quart-hypercorn"
+    assert config.workload("flask-gunicorn[threads=8]") == {}
 
 
 @pytest.mark.parametrize(("sweep", "message"), [
