@@ -137,6 +137,7 @@ class Sweep:
             "values": list(self.second.values)}
         data["variants"] = {name: dict(v.stack_values + v.workload)
                             for name, v in variants.items() if name != v.base}
+        data["variant_of"] = {name: v.base for name, v in variants.items()}
         data["baselines"] = {name: self.baseline_of(name) for name in variants}
         return data
 

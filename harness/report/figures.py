@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_label
 from harness.analyse.model import expected_fanout_duration_s
-from harness.report import plotting
+from harness.report import crossover, plotting
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
@@ -55,6 +55,7 @@ CAPTIONS["fanout_sweep"] = ("Fan-out: request duration against the swept stack p
                             "one line per N (mean ± sd); dotted lines are the other stacks.")
 CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept stack parameter, "
                              "one line per C (mean ± sd); dotted lines are the other stacks.")
+CAPTIONS.update({f"{s}_crossover": crossover.CAPTION for s in ("fanout", "clients", "rate")})
 CHART_NAMES = tuple(CAPTIONS)
 
 def caption(name: str) -> str:
@@ -346,4 +347,5 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
             fig = make()
             if fig is not None:
                 svgs[name] = plotting.to_svg(fig, name, caption(name))
+    svgs.update(crossover.draw_crossovers(summary, manifest))
     return svgs
