@@ -12,6 +12,7 @@ Any profile may add ``error_rate``: that fraction of calls answers 503 after its
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -92,3 +93,7 @@ class Sampler:
     def fails(self) -> bool:
         """Whether this call answers 503 after its delay."""
         return self.profile.error_rate > 0 and self._errors.random() < self.profile.error_rate
+
+
+# The profile's numeric fields: the upstream's options, the config's [upstream] keys.
+PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "kind")

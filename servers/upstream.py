@@ -35,7 +35,7 @@ from aiohttp.typedefs import Handler
 from servers import devserver
 from servers.errors import ParamError
 from servers.params import http_error_body, internal_error_body, param_error_body, parse_ms
-from servers.profiles import PROFILES, Profile, Sampler
+from servers.profiles import PROFILE_FIELDS, PROFILES, Profile, Sampler
 from servers.token_bucket import TokenBucket
 from servers.upstream_stats import UpstreamStats
 
@@ -261,10 +261,6 @@ def _positive(raw: str) -> float:
     return value
 
 
-PROFILE_OPTIONS = ("jitter_ms", "median_ms", "p99_ms", "tail_fraction", "tail_factor",
-                   "error_rate")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``python -m servers.upstream``."""
     parser = argparse.ArgumentParser(prog="python -m servers.upstream", description=__doc__)
@@ -283,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default auto)")
     parser.add_argument("--profile", choices=PROFILES, default="fixed",
                         help="latency profile of /delay (default fixed)")
-    for option in PROFILE_OPTIONS:
+    for option in PROFILE_FIELDS:
         default = 1.0 if option == "tail_factor" else 0.0
         parser.add_argument("--" + option.replace("_", "-"), type=_non_negative, default=default)
     parser.add_argument("--seed", type=int, default=0, help="seed of the profile's draws")
@@ -297,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        profile = Profile(args.profile, **{k: getattr(args, k) for k in PROFILE_OPTIONS})
+        profile = Profile(args.profile, **{k: getattr(args, k) for k in PROFILE_FIELDS})
     except ValueError as exc:
         parser.error(str(exc))
     loop_name = resolve_loop(args.loop)

@@ -69,27 +69,6 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
         "keepalive_s": 5,
         "pool_size": 1000,
     },
-    # The careful async port: handler CPU work (cpu_ms) runs in a thread pool, off the loop.
-    "quart-hypercorn-offload": {
-        "app": "quart",
-        "server": "hypercorn",
-        "worker_class": "asyncio",
-        "workers": 4,
-        "backlog": 2048,
-        "keepalive_s": 5,
-        "pool_size": 1000,
-        "cpu_offload": True,
-    },
-    "fastapi-uvicorn-offload": {
-        "app": "fastapi",
-        "server": "uvicorn",
-        "worker_class": "asyncio",
-        "workers": 4,
-        "backlog": 2048,
-        "keepalive_s": 5,
-        "pool_size": 1000,
-        "cpu_offload": True,
-    },
     # Development servers (the original benchmark.py): reported apart, never as production.
     "flask-dev": {
         "app": "flask",
@@ -119,3 +98,7 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
         "pool_size": 1000,
     },
 }
+
+# The careful async port: handler CPU work (cpu_ms) runs in a thread pool, off the loop.
+for _name in ("quart-hypercorn", "fastapi-uvicorn"):
+    BUILTIN_STACKS[f"{_name}-offload"] = {**BUILTIN_STACKS[_name], "cpu_offload": True}

@@ -38,8 +38,7 @@ _AXIS_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "v
 _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {**_AXIS_KEYS, "second": dict}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
 _UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
-    f.name: (int, float) for f in dataclasses.fields(Upstream)
-}
+    key: (int, float) for key in Upstream().resolved()}
 _UPSTREAM_KEYS.update(profile=str, seed=int)
 _TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream")
 
@@ -168,7 +167,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
                                       duration_s=table.get("duration_s", 5.0)))
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
-    upstream = Upstream(**_table(data.get("upstream", {}), "[upstream]", _UPSTREAM_KEYS))
+    upstream = Upstream.from_table(_table(data.get("upstream", {}), "[upstream]",
+                                          _UPSTREAM_KEYS))
     options = {k: v for k, v in run.items() if k != "stacks"}
     if sweep is not None:
         options["baseline"] = baseline
@@ -198,7 +198,7 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
-        upstream = Upstream(**(data.get("upstream") or {}))
+        upstream = Upstream.from_table(data.get("upstream") or {})
         skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}

@@ -27,6 +27,7 @@ from harness.config.rules import check as _check
 from harness.config.rules import is_int, is_number
 from harness.config.sweep import UPSTREAM_PARAMS, Sweep
 from harness.errors import ConfigError
+from servers.profiles import Profile
 
 APPS = ("flask", "quart", "fastapi")
 SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
@@ -153,53 +154,44 @@ class ScenarioSpec:
                f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
 
 
-PROFILES = ("fixed", "uniform", "lognormal", "bimodal")
-
-
 @dataclass(frozen=True)
 class Upstream:
     """The upstream the apps call: the mock's latency profile, error rate and quota.
 
-    ``fixed`` serves the requested delay D; ``uniform`` D +- ``jitter_ms``; ``lognormal``
-    a log-normal with ``median_ms`` and ``p99_ms`` (D unused); ``bimodal`` D except a
-    ``tail_fraction`` of calls taking ``tail_factor`` x D. ``error_rate`` of the calls
-    answer 503 after their delay; beyond ``quota_rps`` calls per second the upstream
-    answers 429 and the apps pace themselves to stay within it. ``seed`` defaults to
-    the run's seed. New upstream kinds add their fields here.
+    The profile (``fixed``, ``uniform``, ``lognormal``, ``bimodal`` and their fields,
+    ``error_rate``) is the mock upstream's own record, ``servers.profiles.Profile``,
+    defined once where it is served; the config's ``[upstream]`` table spells it flat
+    (``profile = "lognormal"``, ``median_ms = 80`` ...). Beyond ``quota_rps`` calls per
+    second the upstream answers 429 and the apps pace themselves to stay within it.
+    ``seed`` defaults to the run's seed. New upstream kinds add their fields here.
     """
 
-    profile: str = "fixed"
-    jitter_ms: float = 0.0
-    median_ms: float = 0.0
-    p99_ms: float = 0.0
-    tail_fraction: float = 0.0
-    tail_factor: float = 1.0
-    error_rate: float = 0.0
+    profile: Profile = field(default_factory=Profile)
     quota_rps: float | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        _check(self.profile in PROFILES, "[upstream] profile", self.profile,
-               f"must be one of {', '.join(PROFILES)}")
-        for key in ("jitter_ms", "median_ms", "p99_ms", "tail_factor"):
-            value = getattr(self, key)
-            _check(is_number(value) and 0 <= value <= 600_000, f"[upstream] {key}", value,
-                   "must be a number in 0..600000")
-        for key in ("tail_fraction", "error_rate"):
-            value = getattr(self, key)
-            _check(is_number(value) and 0 <= value <= 1, f"[upstream] {key}", value,
-                   "must be a number in 0..1")
-        if self.profile == "lognormal":
-            _check(0 < self.median_ms < self.p99_ms, "[upstream] p99_ms", self.p99_ms,
-                   f"lognormal needs 0 < median_ms ({self.median_ms!r}) < p99_ms")
-        if self.profile == "bimodal":
-            _check(self.tail_factor >= 1, "[upstream] tail_factor", self.tail_factor,
-                   "must be >= 1 (the tail is slower than the body)")
         _check(self.quota_rps is None or (is_number(self.quota_rps) and 0 < self.quota_rps
                                           <= 1_000_000),
                "[upstream] quota_rps", self.quota_rps, "must be a number in (0, 1000000]")
         _check(self.seed is None or (is_int(self.seed) and 0 <= self.seed < 2**63),
                "[upstream] seed", self.seed, "must be a non-negative integer")
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> Upstream:
+        """From the flat ``[upstream]`` table (or its resolved form in a manifest)."""
+        fields = dict(table)
+        quota, seed = fields.pop("quota_rps", None), fields.pop("seed", None)
+        fields["kind"] = fields.pop("profile", "fixed")
+        try:
+            profile = Profile(**fields)
+        except ValueError as exc:
+            raise ConfigError(f"[upstream] {exc}") from None
+        return cls(profile=profile, quota_rps=quota, seed=seed)
+
+    def with_values(self, values: dict[str, Any]) -> Upstream:
+        """A copy with some table values changed (a sweep's), re-validated."""
+        return Upstream.from_table({**self.resolved(), **values})
 
     @property
     def is_default(self) -> bool:
@@ -207,8 +199,10 @@ class Upstream:
         return self == Upstream()
 
     def resolved(self) -> dict[str, Any]:
-        """As written to the manifest."""
-        return dataclasses.asdict(self)
+        """As written to the manifest: the flat ``[upstream]`` table."""
+        profile = dataclasses.asdict(self.profile)
+        return {"profile": profile.pop("kind"), **profile, "quota_rps": self.quota_rps,
+                "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -379,9 +373,8 @@ class Config:
     def upstream_for(self, stack: str) -> Upstream:
         """The upstream ``stack`` is measured against: the ``[upstream]`` table with the
         sweep's profile or quota values for that stack."""
-        changes: dict[str, Any] = {k: v for k, v in self.workload(stack).items()
-                                   if k in UPSTREAM_PARAMS}
-        return dataclasses.replace(self.upstream, **changes) if changes else self.upstream
+        changes = {k: v for k, v in self.workload(stack).items() if k in UPSTREAM_PARAMS}
+        return self.upstream.with_values(changes) if changes else self.upstream
 
     def baseline_for(self, stack: str) -> str:
         """The stack ``stack`` is compared with: the baseline at the same workload."""

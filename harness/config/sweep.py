@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config.rules import check, is_int, is_number
+from servers.profiles import PROFILE_FIELDS
 
 STACK_PARAMS = ("workers", "threads", "worker_connections", "backlog", "keepalive_s",
                 "pool_size")
 # Workload parameters: the first two reach every request, the rest the upstream's profile.
 TRIAL_PARAMS = ("cpu_ms", "delay_ms")
-UPSTREAM_PARAMS = ("jitter_ms", "median_ms", "p99_ms", "tail_fraction", "tail_factor",
-                   "error_rate", "quota_rps")
+UPSTREAM_PARAMS = (*PROFILE_FIELDS, "quota_rps")
 WORKLOAD_PARAMS = TRIAL_PARAMS + UPSTREAM_PARAMS
 SWEEPABLE = STACK_PARAMS + WORKLOAD_PARAMS
 

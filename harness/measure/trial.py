@@ -109,7 +109,8 @@ def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
         "upstream_max_in_flight": upstream.get("max_in_flight"),
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
         "upstream_loop_lag_max_ms": _round((upstream.get("loop_lag_ms") or {}).get("max"), 3),
-        "upstream_profile": (config.upstream_for(stack) if stack else config.upstream).profile,
+        "upstream_profile": (config.upstream_for(stack) if stack
+                             else config.upstream).profile.kind,
         "upstream_served_ms": {k: _round((upstream.get("served_ms") or {}).get(k), 3)
                                for k in ("count", "p50", "p99")},
         "upstream_profile_p99_ms": _round(upstream.get("profile_p99_ms"), 3),
@@ -238,7 +239,7 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     except StackError as exc:
         status, error = "failed", str(exc)
     # With an upstream error rate the apps' 502s are measured, not failures (closed loop).
-    tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream_for(trial.stack).error_rate > 0
+    tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream_for(trial.stack).profile.error_rate > 0
                                              and isinstance(result, ScenarioResult)) else ()
     failure = (result.first_error(tolerated) if isinstance(result, ScenarioResult)
                else result.first_error())

@@ -9,13 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from harness.config.schema import StackSpec, Upstream
+from servers.profiles import PROFILE_FIELDS
 
 APP_MODULES = {"flask": "servers.flask_app", "quart": "servers.quart_app",
                "fastapi": "servers.fastapi_app"}
-
-
-PROFILE_FIELDS = ("jitter_ms", "median_ms", "p99_ms", "tail_fraction", "tail_factor",
-                  "error_rate")
 
 
 def upstream_command(python: str, host: str, port: int = 0, backlog: int = 4096,
@@ -30,10 +27,11 @@ def upstream_command(python: str, host: str, port: int = 0, backlog: int = 4096,
     if fail_status is not None:
         argv += ["--fail-status", str(fail_status)]
     if upstream is not None and not upstream.is_default:
-        argv += ["--profile", upstream.profile,
+        table = upstream.resolved()
+        argv += ["--profile", table.pop("profile"),
                  "--seed", str(upstream.seed if upstream.seed is not None else seed)]
         for name in PROFILE_FIELDS:
-            argv += ["--" + name.replace("_", "-"), repr(float(getattr(upstream, name)))]
+            argv += ["--" + name.replace("_", "-"), repr(float(table[name]))]
         if upstream.quota_rps is not None:
             argv += ["--quota-rps", repr(float(upstream.quota_rps))]
     return argv

@@ -17,6 +17,7 @@ import requests
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.schema import StackSpec, Upstream
 from harness.targets.local import running_stack, running_upstream
+from servers.profiles import Profile
 
 APPS = ("flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn")
 
@@ -75,7 +76,7 @@ def test_the_upstream_refuses_calls_beyond_its_quota() -> None:
 
 
 def test_profile_draws_are_recorded_and_errors_become_502() -> None:
-    upstream = Upstream(profile="bimodal", tail_fraction=0.3, tail_factor=3, error_rate=0.3,
+    upstream = Upstream(Profile("bimodal", tail_fraction=0.3, tail_factor=3, error_rate=0.3),
                         seed=4)
     with running_stack(small("fastapi-uvicorn"), upstream=upstream) as handle:
         stats(handle.upstream_url)

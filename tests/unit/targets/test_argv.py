@@ -7,6 +7,7 @@ import itertools
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.schema import StackSpec, Upstream
 from harness.targets.argv import app_environment, server_command, upstream_command
+from servers.profiles import Profile
 
 
 def spec(name: str) -> StackSpec:
@@ -70,13 +71,13 @@ def test_upstream_command() -> None:
 def test_upstream_command_carries_the_profile_and_quota() -> None:
     plain = upstream_command("py", "127.0.0.1", 0, 4096, upstream=Upstream(), seed=3)
     assert "--profile" not in plain
-    profile = Upstream(profile="bimodal", tail_fraction=0.05, tail_factor=10, quota_rps=50)
+    profile = Upstream(Profile("bimodal", tail_fraction=0.05, tail_factor=10), quota_rps=50)
     argv = upstream_command("py", "127.0.0.1", 0, 4096, upstream=profile, seed=3)
     pairs = dict(zip(argv[9::2], argv[10::2], strict=True))
     assert pairs == {"--profile": "bimodal", "--seed": "3", "--jitter-ms": "0.0",
                      "--median-ms": "0.0", "--p99-ms": "0.0", "--tail-fraction": "0.05",
                      "--tail-factor": "10.0", "--error-rate": "0.0", "--quota-rps": "50.0"}
-    seeded = upstream_command("py", "h", 0, 1, upstream=Upstream(profile="uniform", seed=9))
+    seeded = upstream_command("py", "h", 0, 1, upstream=Upstream(Profile("uniform"), seed=9))
     assert seeded[seeded.index("--seed") + 1] == "9"
 
 
