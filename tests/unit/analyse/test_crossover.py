@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from harness.analyse.crossover import classify, crossover_maps, crossover_sentence
 from harness.config.load import config_from_dict
 from harness.report.figures import caption, make_figures
+from harness.report.render import render_html, render_markdown
 
 CONFIG = config_from_dict({
     "run": {"stacks": ["flask-gunicorn", "fastapi-uvicorn"]},
@@ -83,3 +86,19 @@ def test_the_chart_is_drawn_with_its_cells() -> None:
     assert "16.0x" in svg and "[0.8, 1.1]" in svg
     assert "fastapi-uvicorn vs flask-gunicorn" in svg
     assert caption("clients_crossover").startswith("Crossover map")
+
+
+def test_the_report_states_where_async_stops_paying() -> None:
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "report"
+    summary = json.loads((fixtures / "summary.json").read_text())
+    model = next(sp for sp in summary["speedups"] if sp["scenario"] == "clients")
+    summary["speedups"] = [{**model, **sp} for sp in SUMMARY["speedups"]]
+    manifest = json.loads((fixtures / "manifest.json").read_text())
+    manifest["config"]["sweep"] = SWEEP
+    markdown = render_markdown(summary, manifest, {"clients_crossover": "clients_crossover.svg"})
+    html = render_html(summary, manifest, make_figures(summary, manifest))
+    sentence = "With 16 ms of CPU per request, fastapi-uvicorn&#39;s lead"
+    assert "### Where async stops paying" in markdown
+    assert "- With 16 ms of CPU per request, fastapi-uvicorn's lead" in markdown
+    assert "clients_crossover.svg" in markdown
+    assert sentence in html and "16.0x" in html
