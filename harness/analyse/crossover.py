@@ -143,3 +143,20 @@ def crossover_sentence(m: CrossoverMap) -> str:
             f"{held} falls from {format_number(first.ratio or 0, 1)}x to "
             f"{format_ratio(cell.ratio, cell.low, cell.high)} ({cell.verdict}): "
             f"there async stops paying.")
+
+
+def crossover_table(m: CrossoverMap) -> dict[str, Any]:
+    """The map as a table: one row per workload value, one column per level, each cell
+    ``ratio [low, high] class`` (empty where nothing was measured)."""
+    held = ", ".join(f"{k} = {v}" for k, v in m.fixed)
+    return {
+        "title": f"{m.stack} vs {m.baseline}, {m.scenario}" + (f" ({held})" if held else ""),
+        "param": m.param,
+        "levels": [level_label(m.scenario, lv) for lv in m.levels],
+        "rows": [{"value": format_number(v, 2 if v % 1 else 0),
+                  "cells": ["" if (c := m.cell(lv, v)) is None
+                            else f"{format_ratio(c.ratio, c.low, c.high)} {c.verdict}"
+                            for lv in m.levels]}
+                 for v in m.values],
+        "sentence": crossover_sentence(m),
+    }

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.analyse.crossover import crossover_maps, crossover_sentence
+from harness.analyse.crossover import crossover_maps, crossover_table
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 from harness.report.figures import caption
@@ -370,7 +370,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "confidence_pct": None if confidence is None else confidence * 100,
         "notices": _notices(summary, view),
         "headlines": _headlines(summary, view, dev=False),
-        "crossovers": [crossover_sentence(m) for m in
+        "crossovers": [crossover_table(m) for m in
                        crossover_maps(summary, (manifest.get("config") or {}).get("sweep"))],
         "dev_headlines": _headlines(summary, view, dev=True),
         "sections": _sections(summary, view, dev=False, figures=figures),

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from harness.analyse.crossover import classify, crossover_maps, crossover_sentence
+from harness.analyse.crossover import (
+    classify,
+    crossover_maps,
+    crossover_sentence,
+    crossover_table,
+)
 from harness.config.load import config_from_dict
 from harness.report.figures import caption, make_figures
 from harness.report.render import render_html, render_markdown
@@ -101,4 +106,14 @@ def test_the_report_states_where_async_stops_paying() -> None:
     assert "### Where async stops paying" in markdown
     assert "- With 16 ms of CPU per request, fastapi-uvicorn's lead" in markdown
     assert "clients_crossover.svg" in markdown
+    assert ("| 4 | 1.02x \\[0.98, 1.04\\] equivalent | 1.30x \\[1.10, 1.50\\] faster |"
+            in markdown)  # brackets escaped for Markdown
     assert sentence in html and "16.0x" in html
+
+
+def test_the_map_as_a_table() -> None:
+    [m] = crossover_maps(SUMMARY, SWEEP)
+    table = crossover_table(m)
+    assert table["levels"] == ["C=10", "C=100"]
+    assert table["rows"][1] == {"value": "4", "cells": [
+        "1.02x [0.98, 1.04] equivalent", "1.30x [1.10, 1.50] faster"]}
