@@ -344,6 +344,17 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "saturation": saturation}
 
 
+def _baseline_words(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
+    """The baseline as the reader should understand it: under a workload sweep each
+    variant is compared with the baseline's variant at the same workload."""
+    sweep = (manifest.get("config") or {}).get("sweep")
+    speedups = summary.get("speedups") or []
+    if (isinstance(sweep, Mapping) and sweep.get("baseline")
+            and len({sp.get("baseline") for sp in speedups}) > 1):
+        return f"{sweep['baseline']} (at the same workload as each stack)"
+    return str(summary["baseline"])
+
+
 def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
                   figures: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the templates print, defaults filled, numbers still raw.
@@ -366,7 +377,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "run_id": view["run_id"],
         "title": f"asyncbench report: {view['run_id']}",
         "created_at": view["created_at"],
-        "baseline": summary["baseline"],
+        "baseline": _baseline_words(summary, manifest),
         "confidence_pct": None if confidence is None else confidence * 100,
         "notices": _notices(summary, view),
         "headlines": _headlines(summary, view, dev=False),

@@ -109,6 +109,7 @@ def test_the_report_states_where_async_stops_paying() -> None:
     assert ("| 4 | 1.02x \\[0.98, 1.04\\] equivalent | 1.30x \\[1.10, 1.50\\] faster |"
             in markdown)  # brackets escaped for Markdown
     assert sentence in html and "16.0x" in html
+    assert "Baseline <strong>flask-gunicorn (at the same workload as each stack)</strong>" in html
 
 
 def test_the_map_as_a_table() -> None:
