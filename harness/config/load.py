@@ -177,7 +177,12 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     config = Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
                     external=external, upstream=upstream, source=source, **options)
     for spec in config.stacks:  # a swept profile field must still make a valid profile
-        config.upstream_for(spec.name)
+        rate = config.upstream_for(spec.name).profile.error_rate
+        # The open-loop tally counts outcomes, not statuses: it cannot tell the apps'
+        # expected 502s from failures, so every such trial would fail.
+        if rate > 0 and config.scenario("rate") is not None:
+            raise ConfigError(f"[upstream] error_rate = {rate!r}: not measured in the rate "
+                              "scenario yet; run fanout or clients with errors")
     return config
 
 

@@ -77,6 +77,8 @@ BAD = [
      "[upstream] lognormal needs 0 < median_ms < p99_ms, got median_ms = 80"),
     ({"upstream": {"error_rate": 2}}, "[upstream] error_rate must be a number in 0..1, got 2"),
     ({"upstream": {"quota_rps": 0}}, "[upstream] quota_rps = 0: must be a number in (0"),
+    ({"upstream": {"error_rate": 0.1}, "scenarios": {"rate": {"levels": [50]}}},
+     "[upstream] error_rate = 0.1: not measured in the rate scenario yet"),
     ({"upstream": {"quota_rps": True}}, "[upstream] quota_rps = True: expected"),
     ({"upstream": {"profle": "fixed"}}, "[upstream] profle = 'fixed': unknown key"),
     ({"stacks": {"flask-gunicorn": {"cpu_offload": True}}},
