@@ -2,7 +2,9 @@
 
 The app opens it when it starts serving and closes it when it stops; its handlers
 call ``single`` and ``aggregate``, which run the upstream calls concurrently and
-raise ``UpstreamError`` when any call fails.
+raise ``UpstreamError`` when any call fails.  With ``ASYNCBENCH_QUOTA_RPS`` an
+``asyncio_throttle.Throttler`` admits one call per 1/quota seconds, so the process never
+exceeds its share of the upstream's quota.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+from asyncio_throttle.throttler import Throttler
 
 from servers.errors import UpstreamError, describe_cause
 from servers.params import parse_served_ms
@@ -24,6 +27,9 @@ class AsyncUpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
+        quota = settings.quota_rps
+        # One call per period: calls are spaced evenly, never sent in a burst.
+        self._throttler = None if quota is None else Throttler(rate_limit=1, period=1.0 / quota)
 
     async def start(self) -> None:
         """Open the session; call it from the app's startup hook."""
@@ -49,6 +55,8 @@ class AsyncUpstreamClient:
         if self._session is None:
             raise RuntimeError("the upstream session is not open: the app has not started")
         url = f"{self.settings.delay_url}?ms={delay_ms}"
+        if self._throttler is not None:
+            await self._throttler.acquire()
         try:
             async with self._session.get(url) as response:
                 if response.status != 200:

@@ -22,11 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servers import devserver
 from servers.async_client import AsyncUpstreamClient
+from servers.cpu_work import CpuWork
 from servers.errors import ParamError, UpstreamError
 from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_cpu_ms,
     parse_delay_ms,
     parse_n,
     upstream_error_body,
@@ -39,6 +41,7 @@ APP_NAME = "fastapi"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app; ``settings`` default to ``Settings.from_env()``."""
     settings = settings if settings is not None else Settings.from_env()
+    cpu = CpuWork(settings.cpu_iterations_per_ms, settings.cpu_offload)
     client = AsyncUpstreamClient(settings)
 
     @asynccontextmanager
@@ -59,13 +62,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/single")
     async def single(request: Request) -> dict[str, Any]:
         delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
-        return await client.single(delay_ms)
+        cpu_ms = parse_cpu_ms(request.query_params.get("cpu_ms"))
+        body = await client.single(delay_ms)
+        await cpu.run_async(cpu_ms)
+        return {**body, "cpu_ms": cpu_ms}
 
     @app.get("/aggregate")
     async def aggregate(request: Request) -> dict[str, Any]:
         n = parse_n(request.query_params.get("n"))
         delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
-        return await client.aggregate(n, delay_ms)
+        cpu_ms = parse_cpu_ms(request.query_params.get("cpu_ms"))
+        body = await client.aggregate(n, delay_ms)
+        await cpu.run_async(cpu_ms)
+        return {**body, "cpu_ms": cpu_ms}
 
     async def bad_param(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ParamError)

@@ -16,12 +16,14 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from servers import devserver
+from servers.cpu_work import CpuWork
 from servers.errors import ParamError, UpstreamError
 from servers.http_errors import extra_headers
 from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_cpu_ms,
     parse_delay_ms,
     parse_n,
     upstream_error_body,
@@ -35,6 +37,7 @@ APP_NAME = "flask"
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; ``settings`` default to ``Settings.from_env()``."""
     settings = settings if settings is not None else Settings.from_env()
+    cpu = CpuWork(settings.cpu_iterations_per_ms, settings.cpu_offload)
     client = SyncUpstreamClient(settings)
     app = Flask(__name__)
     app.extensions["asyncbench_client"] = client
@@ -46,13 +49,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/single")
     def single() -> dict[str, Any]:
         delay_ms = parse_delay_ms(request.args.get("delay_ms"))
-        return client.single(delay_ms)
+        cpu_ms = parse_cpu_ms(request.args.get("cpu_ms"))
+        body = client.single(delay_ms)
+        cpu.run(cpu_ms)
+        return {**body, "cpu_ms": cpu_ms}
 
     @app.get("/aggregate")
     def aggregate() -> dict[str, Any]:
         n = parse_n(request.args.get("n"))
         delay_ms = parse_delay_ms(request.args.get("delay_ms"))
-        return client.aggregate(n, delay_ms)
+        cpu_ms = parse_cpu_ms(request.args.get("cpu_ms"))
+        body = client.aggregate(n, delay_ms)
+        cpu.run(cpu_ms)
+        return {**body, "cpu_ms": cpu_ms}
 
     @app.errorhandler(ParamError)
     def bad_param(error: ParamError) -> tuple[Response, int]:

@@ -20,6 +20,7 @@ __all__ = [
     "http_error_body",
     "internal_error_body",
     "param_error_body",
+    "parse_cpu_ms",
     "parse_delay_ms",
     "parse_int",
     "parse_ms",
@@ -30,6 +31,7 @@ __all__ = [
 
 MAX_N = 1000
 MAX_DELAY_MS = 60_000
+MAX_CPU_MS = 10_000
 DEFAULT_DELAY_MS = 100
 MAX_DIGITS = 12
 
@@ -69,6 +71,11 @@ def parse_n(raw: str | None) -> int:
 def parse_delay_ms(raw: str | None) -> int:
     """``delay_ms`` of the apps: 0..60000 milliseconds, 100 when absent."""
     return parse_int("delay_ms", raw, 0, MAX_DELAY_MS, default=DEFAULT_DELAY_MS)
+
+
+def parse_cpu_ms(raw: str | None) -> int:
+    """``cpu_ms`` of the apps: 0..10000 milliseconds of handler CPU work, 0 when absent."""
+    return parse_int("cpu_ms", raw, 0, MAX_CPU_MS, default=0)
 
 
 def parse_ms(raw: str | None) -> int:

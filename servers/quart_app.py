@@ -17,12 +17,14 @@ from werkzeug.exceptions import HTTPException
 
 from servers import devserver
 from servers.async_client import AsyncUpstreamClient
+from servers.cpu_work import CpuWork
 from servers.errors import ParamError, UpstreamError
 from servers.http_errors import extra_headers
 from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_cpu_ms,
     parse_delay_ms,
     parse_n,
     upstream_error_body,
@@ -35,6 +37,7 @@ APP_NAME = "quart"
 def create_app(settings: Settings | None = None) -> Quart:
     """Build the Quart app; ``settings`` default to ``Settings.from_env()``."""
     settings = settings if settings is not None else Settings.from_env()
+    cpu = CpuWork(settings.cpu_iterations_per_ms, settings.cpu_offload)
     client = AsyncUpstreamClient(settings)
     app = Quart(__name__)
     app.extensions["asyncbench_client"] = client
@@ -54,13 +57,19 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.get("/single")
     async def single() -> dict[str, Any]:
         delay_ms = parse_delay_ms(request.args.get("delay_ms"))
-        return await client.single(delay_ms)
+        cpu_ms = parse_cpu_ms(request.args.get("cpu_ms"))
+        body = await client.single(delay_ms)
+        await cpu.run_async(cpu_ms)
+        return {**body, "cpu_ms": cpu_ms}
 
     @app.get("/aggregate")
     async def aggregate() -> dict[str, Any]:
         n = parse_n(request.args.get("n"))
         delay_ms = parse_delay_ms(request.args.get("delay_ms"))
-        return await client.aggregate(n, delay_ms)
+        cpu_ms = parse_cpu_ms(request.args.get("cpu_ms"))
+        body = await client.aggregate(n, delay_ms)
+        await cpu.run_async(cpu_ms)
+        return {**body, "cpu_ms": cpu_ms}
 
     @app.errorhandler(ParamError)
     async def bad_param(error: ParamError) -> tuple[Response, int]:

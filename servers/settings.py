@@ -4,6 +4,11 @@ ASYNCBENCH_STACK               stack name echoed by /health        (default "unn
 ASYNCBENCH_UPSTREAM_URL        base URL of the mock upstream       (required by the apps)
 ASYNCBENCH_POOL_SIZE           upstream connection pool size, >= 1 (default 100)
 ASYNCBENCH_UPSTREAM_TIMEOUT_S  upstream timeout in seconds, > 0    (default 30)
+ASYNCBENCH_CPU_ITERS_PER_MS    iterations of servers.cpu_work.burn per ms, >= 1
+                               (default: the app calibrates itself on first use)
+ASYNCBENCH_CPU_OFFLOAD         1: async apps run the CPU work in a thread pool (default 0)
+ASYNCBENCH_QUOTA_RPS           upstream calls per second this process may make, > 0
+                               (default: no quota)
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ ENV_STACK = "ASYNCBENCH_STACK"
 ENV_UPSTREAM_URL = "ASYNCBENCH_UPSTREAM_URL"
 ENV_POOL_SIZE = "ASYNCBENCH_POOL_SIZE"
 ENV_UPSTREAM_TIMEOUT_S = "ASYNCBENCH_UPSTREAM_TIMEOUT_S"
+ENV_CPU_ITERS_PER_MS = "ASYNCBENCH_CPU_ITERS_PER_MS"
+ENV_CPU_OFFLOAD = "ASYNCBENCH_CPU_OFFLOAD"
+ENV_QUOTA_RPS = "ASYNCBENCH_QUOTA_RPS"
 
 DEFAULT_STACK = "unnamed"
 DEFAULT_POOL_SIZE = 100
@@ -34,6 +42,9 @@ class Settings:
     stack: str = DEFAULT_STACK
     pool_size: int = DEFAULT_POOL_SIZE
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
+    cpu_iterations_per_ms: int | None = None
+    cpu_offload: bool = False
+    quota_rps: float | None = None
 
     def __post_init__(self) -> None:
         if not self.stack.strip():
@@ -48,6 +59,14 @@ class Settings:
             raise SettingsError(f"{ENV_UPSTREAM_TIMEOUT_S} must be a number, got {timeout!r}")
         if not math.isfinite(timeout) or timeout <= 0:
             raise SettingsError(f"{ENV_UPSTREAM_TIMEOUT_S} must be > 0 and finite, got {timeout}")
+        iters = self.cpu_iterations_per_ms
+        if iters is not None and (isinstance(iters, bool) or not isinstance(iters, int)
+                                  or iters < 1):
+            raise SettingsError(f"{ENV_CPU_ITERS_PER_MS} must be an integer >= 1, got {iters!r}")
+        quota = self.quota_rps
+        if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int | float)
+                                  or not math.isfinite(quota) or quota <= 0):
+            raise SettingsError(f"{ENV_QUOTA_RPS} must be a number > 0, got {quota!r}")
 
     @property
     def delay_url(self) -> str:
@@ -70,6 +89,9 @@ class Settings:
             stack=env.get(ENV_STACK, DEFAULT_STACK),
             pool_size=_env_int(env, ENV_POOL_SIZE, DEFAULT_POOL_SIZE),
             upstream_timeout_s=_env_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
+            cpu_iterations_per_ms=_env_optional_int(env, ENV_CPU_ITERS_PER_MS),
+            cpu_offload=_env_flag(env, ENV_CPU_OFFLOAD),
+            quota_rps=_env_optional_float(env, ENV_QUOTA_RPS),
         )
 
 
@@ -110,3 +132,20 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw.strip())
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _env_optional_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    return None if raw is None or not raw.strip() else _env_int(env, name, 0)
+
+
+def _env_optional_float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    return None if raw is None or not raw.strip() else _env_float(env, name, 0.0)
+
+
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "0").strip()
+    if raw not in ("0", "1", ""):
+        raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+    return raw == "1"

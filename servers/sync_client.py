@@ -4,7 +4,8 @@ Gunicorn forks its workers after importing nothing (no ``--preload``) or everyth
 (``--preload``); either way the session must belong to the process that uses it, so
 it is created on first use and recreated if the process id changed.  The lock makes
 creation safe under gthread; under gevent it is gevent's lock, and it is never held
-across a yield.
+across a yield.  With ``ASYNCBENCH_QUOTA_RPS`` a thread-safe token bucket spaces the
+process's upstream calls so it never exceeds its share of the upstream's quota.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from servers.errors import UpstreamError, describe_cause
 from servers.params import parse_served_ms
 from servers.settings import Settings
+from servers.token_bucket import TokenBucket
 
 
 class SyncUpstreamClient:
@@ -33,6 +35,7 @@ class SyncUpstreamClient:
         self.settings = settings
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
+        self._bucket: TokenBucket | None = None
         self._pid = 0
 
     def session(self) -> requests.Session:
@@ -43,6 +46,9 @@ class SyncUpstreamClient:
         with self._lock:
             if self._session is None or self._pid != os.getpid():
                 self._session = self._new_session()
+                quota = self.settings.quota_rps
+                # Capacity 1: calls are spaced evenly, never sent in a burst.
+                self._bucket = None if quota is None else TokenBucket(quota, capacity=1.0)
                 self._pid = os.getpid()
             return self._session
 
@@ -60,8 +66,11 @@ class SyncUpstreamClient:
         """
         url = f"{self.settings.delay_url}?ms={delay_ms}"
         timeout = self.settings.upstream_timeout_s
+        session = self.session()
+        if self._bucket is not None:  # the upstream's quota: wait for this call's turn
+            self._bucket.take()
         try:
-            response = self.session().get(url, timeout=timeout)
+            response = session.get(url, timeout=timeout)
         except requests.Timeout as exc:
             raise UpstreamError(f"upstream timed out after {timeout} s") from exc
         except requests.RequestException as exc:

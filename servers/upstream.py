@@ -10,12 +10,18 @@ Routes (GET; every answer is JSON, never an HTML page):
     /stats[?reset=1] -> counters since start or the last reset (see UpstreamStats)
 
 ``--fail-status S`` makes every valid /delay answer S at once, for fault tests.
+``--profile`` and its parameters draw each call's delay from a seeded latency profile
+(``servers.profiles``), whose ``--error-rate`` answers a fraction of calls 503 after
+their delay; ``--quota-rps R`` answers 429 at once to calls beyond R per second (a
+token bucket holding one second's worth), as a third-party API's quota does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import math
 import os
 import signal
 import sys
@@ -29,6 +35,8 @@ from aiohttp.typedefs import Handler
 from servers import devserver
 from servers.errors import ParamError
 from servers.params import http_error_body, internal_error_body, param_error_body, parse_ms
+from servers.profiles import PROFILE_FIELDS, PROFILES, Profile, Sampler
+from servers.token_bucket import TokenBucket
 from servers.upstream_stats import UpstreamStats
 
 DEFAULT_BACKLOG = 2048
@@ -39,6 +47,8 @@ HEARTBEAT_S = 0.01  # event-loop heartbeat: its lateness shows a stalled or star
 STATS = web.AppKey("stats", UpstreamStats)
 FAIL_STATUS = web.AppKey("fail_status", int)  # 0: no fault injected
 INFO = web.AppKey("info", dict[str, Any])  # settings echoed by /health
+SAMPLER = web.AppKey("sampler", Sampler)
+QUOTA = web.AppKey("quota", TokenBucket)  # absent: no quota
 
 
 async def delay(request: web.Request) -> web.Response:
@@ -56,12 +66,22 @@ async def delay(request: web.Request) -> web.Response:
             {"error": "fault injected by --fail-status", "status": fail_status},
             status=fail_status,
         )
+    quota = request.app.get(QUOTA)
+    if quota is not None and not quota.try_take():
+        stats.refused()
+        return web.json_response({"error": "quota exceeded", "status": 429}, status=429)
+    sampler = request.app[SAMPLER]
+    due_ms = sampler.delay_ms(ms)
     stats.enter()
     try:
-        served_ms = await sleep_at_least(ms / 1000.0)
+        served_ms = await sleep_at_least(due_ms / 1000.0)
     finally:
         stats.leave()
-    stats.served(ms, served_ms)
+    stats.served(due_ms, served_ms, profile_p99_ms=sampler.profile.quantile(ms, 0.99))
+    if sampler.fails():
+        stats.error()
+        return web.json_response({"error": "error injected by --error-rate", "status": 503,
+                                  "served_ms": served_ms}, status=503)
     return web.json_response({"requested_ms": ms, "served_ms": served_ms})
 
 
@@ -115,11 +135,22 @@ def make_app(
     fail_status: int | None = None,
     info: dict[str, Any] | None = None,
     stats_: UpstreamStats | None = None,
+    sampler: Sampler | None = None,
+    quota_rps: float | None = None,
 ) -> web.Application:
-    """Build the upstream application; ``info`` is echoed by ``/health``."""
+    """Build the upstream application; ``info`` is echoed by ``/health``.
+
+    ``sampler`` draws each call's delay (default: the fixed profile); ``quota_rps``
+    turns the 429 quota on.
+    """
     app = web.Application(middlewares=[json_errors])
     app[STATS] = stats_ if stats_ is not None else UpstreamStats()
     app[FAIL_STATUS] = fail_status or 0
+    app[SAMPLER] = sampler if sampler is not None else Sampler(Profile(), 0)
+    # One second's worth banked: a client spacing its calls at R per second never
+    # meets a 429, even when network jitter bunches a few of its calls together.
+    if quota_rps is not None:
+        app[QUOTA] = TokenBucket(quota_rps, max(1.0, quota_rps))
     app[INFO] = dict(info or {})
     app.router.add_get("/delay", delay)
     app.router.add_get("/health", health)
@@ -135,15 +166,22 @@ async def serve(
     fail_status: int | None = None,
     loop_name: str = "asyncio",
     announce: Callable[[str], None] = print,
+    profile: Profile | None = None,
+    seed: int = 0,
+    quota_rps: float | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; ``announce`` gets the ``listening on`` line."""
+    profile = profile or Profile()
     info = {
         "pid": os.getpid(),
         "backlog": backlog,
         "fail_status": fail_status,
         "loop": loop_name,
+        "profile": dataclasses.asdict(profile),
+        "seed": seed,
+        "quota_rps": quota_rps,
     }
-    app = make_app(fail_status, info)
+    app = make_app(fail_status, info, sampler=Sampler(profile, seed), quota_rps=quota_rps)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     beat = asyncio.create_task(heartbeat(app[STATS]))
@@ -209,6 +247,20 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative(raw: str) -> float:
+    value = float(raw)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {raw}")
+    return value
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {raw}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``python -m servers.upstream``."""
     parser = argparse.ArgumentParser(prog="python -m servers.upstream", description=__doc__)
@@ -225,12 +277,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer every valid /delay with this status, for fault tests",
     )
     parser.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default auto)")
+    parser.add_argument("--profile", choices=PROFILES, default="fixed",
+                        help="latency profile of /delay (default fixed)")
+    for option in PROFILE_FIELDS:
+        default = 1.0 if option == "tail_factor" else 0.0
+        parser.add_argument("--" + option.replace("_", "-"), type=_non_negative, default=default)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the profile's draws")
+    parser.add_argument("--quota-rps", type=_positive, default=None,
+                        help="answer 429 to calls beyond this many per second")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the upstream; 0 after SIGTERM/SIGINT, 1 when it cannot listen."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        profile = Profile(args.profile, **{k: getattr(args, k) for k in PROFILE_FIELDS})
+    except ValueError as exc:
+        parser.error(str(exc))
     loop_name = resolve_loop(args.loop)
     coro = serve(
         args.host,
@@ -239,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         fail_status=args.fail_status,
         loop_name=loop_name,
         announce=_announce,
+        profile=profile,
+        seed=args.seed,
+        quota_rps=args.quota_rps,
     )
     try:
         _run(coro, loop_name)

@@ -31,6 +31,7 @@ class UpstreamStats:
             raise ValueError(f"window must be >= 1, got {window}")
         self._clock = clock
         self._overshoots: deque[float] = deque(maxlen=window)
+        self._served: deque[float] = deque(maxlen=window)
         self.in_flight = 0
         self._reset()
 
@@ -38,8 +39,12 @@ class UpstreamStats:
         self.requests = 0
         self.bad_requests = 0
         self.failed = 0
+        self.refused_429 = 0
+        self.answered_503 = 0
         self.max_in_flight = self.in_flight
         self._overshoots.clear()
+        self._served.clear()
+        self._profile_p99: float | None = None
         self._overshoot_count = 0
         self._overshoot_sum = 0.0
         self._overshoot_max = -math.inf
@@ -57,10 +62,20 @@ class UpstreamStats:
         """A ``/delay`` request stops sleeping, served or not."""
         self.in_flight -= 1
 
-    def served(self, requested_ms: float, served_ms: float) -> None:
-        """Record one served ``/delay`` request and its overshoot."""
+    def served(self, requested_ms: float, served_ms: float, *,
+               profile_p99_ms: float | None = None) -> None:
+        """Record one served ``/delay`` request and its overshoot.
+
+        ``requested_ms`` is the delay the request was due (the profile's draw);
+        ``profile_p99_ms`` is the profile's p99 for the delay the client asked for.
+        Trials ask one delay, so the largest such p99 is the one to compare with.
+        """
         overshoot = served_ms - requested_ms
         self.requests += 1
+        self._served.append(served_ms)
+        if profile_p99_ms is not None and (self._profile_p99 is None
+                                           or profile_p99_ms > self._profile_p99):
+            self._profile_p99 = profile_p99_ms
         self._overshoots.append(overshoot)
         self._overshoot_count += 1
         self._overshoot_sum += overshoot
@@ -77,6 +92,14 @@ class UpstreamStats:
     def bad_request(self) -> None:
         """Record one ``/delay`` request rejected with 400."""
         self.bad_requests += 1
+
+    def refused(self) -> None:
+        """Record one ``/delay`` request answered 429: beyond the quota."""
+        self.refused_429 += 1
+
+    def error(self) -> None:
+        """Record one ``/delay`` request answered 503 after its delay (the profile's error rate)."""
+        self.answered_503 += 1
 
     def fault(self) -> None:
         """Record one ``/delay`` request answered with the injected fault status."""
@@ -95,6 +118,8 @@ class UpstreamStats:
             "max_in_flight": self.max_in_flight,
             "bad_requests": self.bad_requests,
             "failed": self.failed,
+            "refused_429": self.refused_429,
+            "answered_503": self.answered_503,
             "since_s": self._clock() - self._since,
             "overshoot_ms": {
                 "count": count,
@@ -103,6 +128,12 @@ class UpstreamStats:
                 "p99": percentile(self._overshoots, 99.0) if count else None,
                 "p99_window": len(self._overshoots),
             },
+            "served_ms": {
+                "count": len(self._served),
+                "p50": percentile(self._served, 50.0) if self._served else None,
+                "p99": percentile(self._served, 99.0) if self._served else None,
+            },
+            "profile_p99_ms": self._profile_p99,
             "loop_lag_ms": {"max": self._lag_max if self._lag_count else None,
                             "beats": self._lag_count},
             "reset": reset,

@@ -88,6 +88,7 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
     config = run.manifest["config"]
     configured, confidence, min_efficiency, equivalence_pct = _settings(config)
     # Any measured stack may serve as the baseline of a re-analysis; the run's is the default.
+    chosen = baseline
     baseline = baseline or configured
     warnings: list[str] = [
         f"trials.jsonl line {line} skipped: {reason}" for line, reason in run.skipped_lines
@@ -112,7 +113,8 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         {"scenario": s, "level": lv, "stack": st, "metric": m, **asdict(stats.describe(xs))}
         for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: sort_key(kv[0]))
     ]
-    speedups = _speedups(seen, values, baseline, (confidence, equivalence_pct),
+    baseline_of = _baselines(config, {st for _, _, st in seen}, chosen, configured)
+    speedups = _speedups(seen, values, baseline_of, (confidence, equivalence_pct),
                          run.manifest["seed"], attrition(run.trials), warnings)
     headline_tests = family.family_size(
         (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups)
@@ -209,23 +211,26 @@ def _pooled(trials: Iterable[Mapping[str, Any]], warnings: list[str]) -> dict[st
 def _speedups(
     seen: list[CellKey],
     values: Mapping[MetricKey, list[float]],
-    baseline: str,
+    baseline_of: Mapping[str, str | None],
     levels: tuple[float, float],
     seed: int,
     lost_at: Mapping[CellKey, Attrition],
     warnings: list[str],
 ) -> list[dict[str, Any]]:
+    """Every stack against its baseline (one stack, or per workload variant the
+    baseline's variant at the same workload), per cell and metric."""
     confidence, equivalence_pct = levels
     metrics_at: dict[tuple[str, int], set[str]] = defaultdict(set)
     for scenario, level, _, metric in values:
         metrics_at[(scenario, level)].add(metric)
-    stacks_at: dict[tuple[str, int], list[str]] = defaultdict(list)
+    stacks_at: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     for scenario, level, stack in seen:
-        if stack != baseline:
-            stacks_at[(scenario, level)].append(stack)
+        baseline = baseline_of.get(stack)
+        if baseline is not None and stack != baseline:
+            stacks_at[(scenario, level, baseline)].append(stack)
     unknown: set[str] = set()
-    planned: list[MetricKey] = []
-    for (scenario, level), stacks in stacks_at.items():
+    planned: list[tuple[MetricKey, str]] = []
+    for (scenario, level, baseline), stacks in stacks_at.items():
         if not any(k[:3] == (scenario, level, baseline) for k in values):
             warnings.append(
                 f"baseline {baseline!r} has no ok trials at {scenario} "
@@ -238,10 +243,10 @@ def _speedups(
                 except ValueError:
                     unknown.add(metric)
                     continue
-                planned.append((scenario, level, stack, metric))
-    size = family.family_size(planned)
+                planned.append(((scenario, level, stack, metric), baseline))
+    size = family.family_size(key for key, _ in planned)
     rows = []
-    for key in planned:
+    for key, baseline in planned:
         scenario, level, stack, metric = key
         # A rate of the same trials is estimated from their durations (a rate of means).
         source = family.basis_in(metric, metrics_at[(scenario, level)])
@@ -267,6 +272,19 @@ def _speedups(
         for metric in sorted(unknown)
     )
     return rows
+
+
+def _baselines(config: Mapping[str, Any], stacks: Iterable[str], chosen: str | None,
+               configured: str) -> dict[str, str | None]:
+    """Each stack's baseline: the one chosen for a re-analysis, else the sweep's pairing
+    (a workload sweep compares variants at equal workload), else the configured one."""
+    if chosen is not None:
+        return dict.fromkeys(stacks, chosen)
+    sweep = config.get("sweep")
+    paired = sweep.get("baselines") if isinstance(sweep, Mapping) else None
+    if not isinstance(paired, Mapping):
+        return dict.fromkeys(stacks, configured)
+    return {stack: paired.get(stack, configured) for stack in stacks}
 
 
 def _speedup_row(

@@ -98,3 +98,7 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
         "pool_size": 1000,
     },
 }
+
+# The careful async port: handler CPU work (cpu_ms) runs in a thread pool, off the loop.
+for _name in ("quart-hypercorn", "fastapi-uvicorn"):
+    BUILTIN_STACKS[f"{_name}-offload"] = {**BUILTIN_STACKS[_name], "cpu_offload": True}

@@ -13,12 +13,15 @@ from typing import Any
 
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.placement import Placement
-from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Sweep, is_int
+from harness.config.rules import is_int
+from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Upstream
+from harness.config.sweep import STACK_PARAMS, Sweep, sweep_from_resolved
 from harness.errors import ConfigError
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "stacks": list, "baseline": str, "rounds": int, "max_rounds": int, "target_ci": (int, float),
-    "warmup_requests": int, "seed": int, "delay_ms": int, "request_timeout_s": (int, float),
+    "warmup_requests": int, "seed": int, "delay_ms": int, "cpu_ms": int,
+    "request_timeout_s": (int, float),
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
     "target": str, "placement": (str, dict), "quiet_wait_s": (int, float),
@@ -27,20 +30,25 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
     "worker_connections": int, "backlog": int, "keepalive_s": int, "pool_size": int,
-    "upstream_timeout_s": (int, float),
+    "upstream_timeout_s": (int, float), "cpu_offload": bool,
 }
 _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_s": (int, float)}
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
 }  # machine_cpu_max may be absent (no cap); a TOML file cannot state "none"
-_SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
+_AXIS_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
+_SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {**_AXIS_KEYS, "second": dict}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external")
+_UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
+    key: (int, float) for key in Upstream().resolved()}
+_UPSTREAM_KEYS.update(profile=str, seed=int)
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
     types = expected if isinstance(expected, tuple) else (expected,)
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table",
+             bool: "true or false"}
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -55,7 +63,7 @@ def _table(data: dict[str, Any], where: str,
                               f"{', '.join(sorted(keys))}")
         expected = keys[key]
         types = expected if isinstance(expected, tuple) else (expected,)
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ConfigError(f"{where} {key} = {value!r}: expected {_typename(expected)}")
     return data
 
@@ -74,25 +82,44 @@ def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
     return StackSpec(name=name, **fields)
 
 
+def _axis_from(data: Any, where: str, keys: dict[str, type | tuple[type, ...]]) -> Sweep:
+    table = _table(data, where, keys)
+    for key in ("param", "values"):
+        if key not in table:
+            raise ConfigError(f"{where} {key}: missing (an axis needs param and values, and "
+                              f"stack for a stack parameter)")
+    second = _axis_from(table["second"], "[sweep.second]", _AXIS_KEYS) \
+        if "second" in table else None
+    return Sweep(param=table["param"], values=tuple(table["values"]), stack=table.get("stack"),
+                 second=second)
+
+
 def _expand_sweep(stacks: tuple[StackSpec, ...], sweep: Sweep,
-                  baseline: str) -> tuple[StackSpec, ...]:
-    """Replace the swept stack by one variant per value, in place."""
+                  baseline: str) -> tuple[tuple[StackSpec, ...], Sweep, str]:
+    """Replace every swept stack by its variants, in place; return the stacks, the sweep
+    (knowing its stacks and baseline) and the baseline variant of the first workload."""
     names = [s.name for s in stacks]
-    if sweep.stack not in names:
-        raise ConfigError(f"[sweep] stack = {sweep.stack!r}: not among [run] stacks "
-                          f"({', '.join(names)})")
-    if baseline == sweep.stack:
+    for axis in sweep.axes:
+        if axis.stack is not None and axis.stack not in names:
+            raise ConfigError(f"[sweep] stack = {axis.stack!r}: not among [run] stacks "
+                              f"({', '.join(names)})")
+    swept = [a for a in sweep.axes if a.param in STACK_PARAMS and a.stack == baseline]
+    if swept:
+        example = sweep.expand([baseline])[0].label
         raise ConfigError(f"[run] baseline = {baseline!r}: this stack is swept; name one of its "
-                          f"variants, e.g. {sweep.variant(sweep.values[0])!r}")
-    expanded: list[StackSpec] = []
-    for spec in stacks:
-        if spec.name != sweep.stack:
-            expanded.append(spec)
-            continue
-        for value in sweep.values:
-            changes: dict[str, Any] = {"name": sweep.variant(value), sweep.param: value}
-            expanded.append(dataclasses.replace(spec, **changes))
-    return tuple(expanded)
+                          f"variants, e.g. {example!r}")
+    sweep = dataclasses.replace(sweep, bases=tuple(names), baseline=baseline)
+    variants = list(sweep.variants().values())
+    labels = list(dict.fromkeys(v.label for v in variants))
+    if baseline not in labels:
+        raise ConfigError(f"[run] baseline = {baseline!r}: must be one of the measured stacks "
+                          f"({', '.join(labels)})")
+    by_name = {s.name: s for s in stacks}
+    changes: list[dict[str, Any]] = [{"name": v.name, **dict(v.stack_values)} for v in variants]
+    expanded = tuple(dataclasses.replace(by_name[v.base], **change)
+                     for v, change in zip(variants, changes, strict=True))
+    first = next(v.name for v in variants if v.label == baseline)
+    return expanded, sweep, first
 
 
 def _external_from(data: Any) -> External:
@@ -125,13 +152,10 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     if unused:
         raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
     sweep = None
+    baseline = run.get("baseline", "flask-gunicorn")
     if "sweep" in data:
-        table = _table(data["sweep"], "[sweep]", _SWEEP_KEYS)
-        for key in _SWEEP_KEYS:
-            if key not in table:
-                raise ConfigError(f"[sweep] {key}: missing (a sweep needs stack, param, values)")
-        sweep = Sweep(stack=table["stack"], param=table["param"], values=tuple(table["values"]))
-        stacks = _expand_sweep(stacks, sweep, run.get("baseline", "flask-gunicorn"))
+        sweep = _axis_from(data["sweep"], "[sweep]", _SWEEP_KEYS)
+        stacks, sweep, baseline = _expand_sweep(stacks, sweep, baseline)
 
     scen_tables = data.get("scenarios", {})
     if not isinstance(scen_tables, dict):
@@ -145,13 +169,25 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
                                       duration_s=table.get("duration_s", 5.0)))
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
+    upstream = Upstream.from_table(_table(data.get("upstream", {}), "[upstream]",
+                                          _UPSTREAM_KEYS))
     options = {k: v for k, v in run.items() if k != "stacks"}
     if "placement" in options:
         options["placement"] = Placement.from_value(options["placement"])
+    if sweep is not None:
+        options["baseline"] = baseline
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
-    return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
-                  external=external, source=source, **options)
+    config = Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
+                    external=external, upstream=upstream, source=source, **options)
+    for spec in config.stacks:  # a swept profile field must still make a valid profile
+        rate = config.upstream_for(spec.name).profile.error_rate
+        # The open-loop tally counts outcomes, not statuses: it cannot tell the apps'
+        # expected 502s from failures, so every such trial would fail.
+        if rate > 0 and config.scenario("rate") is not None:
+            raise ConfigError(f"[upstream] error_rate = {rate!r}: not measured in the rate "
+                              "scenario yet; run fanout or clients with errors")
+    return config
 
 
 def config_from_resolved(data: dict[str, Any]) -> Config:
@@ -167,19 +203,18 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
             for name in data["scenario_order"])
         limits = Limits(**data["limits"])
         sweep_data = data.get("sweep")
-        sweep = None if not sweep_data else Sweep(
-            stack=sweep_data["stack"], param=sweep_data["param"],
-            values=tuple(sweep_data["values"]))
+        sweep = None if not sweep_data else sweep_from_resolved(sweep_data)
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
-        skip = {"stacks", "scenarios", "limits", "sweep", "external", "placement"}
+        upstream = Upstream.from_table(data.get("upstream") or {})
+        skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream", "placement"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         if "placement" in data:
             options["placement"] = Placement.from_value(data["placement"])
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
-                      external=external, **options)
+                      external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"resolved config is incomplete or malformed ({exc!r})") from None
 

@@ -7,6 +7,8 @@ A config file has these kinds of tables::
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
+    [upstream]             the mock upstream's latency profile, error rate and quota
+    [sweep]                one or two axes: a stack parameter or a workload parameter
 
 Every error names the file, the key and the value, on one line. Reading the TOML
 (and a manifest's resolved config) is ``harness.config.load``'s job.
@@ -17,13 +19,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from harness.config.placement import Placement
+from harness.config.rules import check as _check
+from harness.config.rules import is_int, is_number
+from harness.config.sweep import UPSTREAM_PARAMS, Sweep
 from harness.errors import ConfigError
+from servers.profiles import Profile
 
 APPS = ("flask", "quart", "fastapi")
 SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
@@ -38,19 +43,6 @@ SYNC_APPS = ("flask",)
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def _check(cond: bool, key: str, value: object, expectation: str) -> None:
-    if not cond:
-        raise ConfigError(f"{key} = {value!r}: {expectation}")
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: object) -> bool:
-    return (is_int(value) or isinstance(value, float)) and math.isfinite(float(value))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -68,6 +60,7 @@ class StackSpec:
     keepalive_s: int = 5
     pool_size: int = 100
     upstream_timeout_s: float = 30.0
+    cpu_offload: bool = False  # async apps: handler CPU work in a thread pool
 
     def __post_init__(self) -> None:
         where = f"[stacks.{self.name}]"
@@ -95,6 +88,10 @@ class StackSpec:
         _check(is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
                f"{where} upstream_timeout_s", self.upstream_timeout_s,
                "must be a number in (0, 600]")
+        _check(isinstance(self.cpu_offload, bool), f"{where} cpu_offload", self.cpu_offload,
+               "must be true or false")
+        _check(not (self.cpu_offload and self.app in SYNC_APPS), f"{where} cpu_offload",
+               self.cpu_offload, "only an async app has an event loop to offload from")
 
     @property
     def kind(self) -> str:
@@ -158,30 +155,55 @@ class ScenarioSpec:
                f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
 
 
-SWEEPABLE = ("workers", "threads", "worker_connections", "backlog", "keepalive_s", "pool_size")
-
-
 @dataclass(frozen=True)
-class Sweep:
-    """One stack parameter taking several values: the stack becomes one variant per value."""
+class Upstream:
+    """The upstream the apps call: the mock's latency profile, error rate and quota.
 
-    stack: str
-    param: str
-    values: tuple[int, ...]
+    The profile (``fixed``, ``uniform``, ``lognormal``, ``bimodal`` and their fields,
+    ``error_rate``) is the mock upstream's own record, ``servers.profiles.Profile``,
+    defined once where it is served; the config's ``[upstream]`` table spells it flat
+    (``profile = "lognormal"``, ``median_ms = 80`` ...). Beyond ``quota_rps`` calls per
+    second the upstream answers 429 and the apps pace themselves to stay within it.
+    ``seed`` defaults to the run's seed. New upstream kinds add their fields here.
+    """
+
+    profile: Profile = field(default_factory=Profile)
+    quota_rps: float | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
-        _check(self.param in SWEEPABLE, "[sweep] param", self.param,
-               f"must be one of {', '.join(SWEEPABLE)}")
-        _check(len(self.values) >= 2, "[sweep] values", list(self.values),
-               "a sweep needs at least two values")
-        _check(all(is_int(v) for v in self.values), "[sweep] values", list(self.values),
-               "every value must be an integer")
-        _check(len(set(self.values)) == len(self.values), "[sweep] values", list(self.values),
-               "values must be distinct")
+        _check(self.quota_rps is None or (is_number(self.quota_rps) and 0 < self.quota_rps
+                                          <= 1_000_000),
+               "[upstream] quota_rps", self.quota_rps, "must be a number in (0, 1000000]")
+        _check(self.seed is None or (is_int(self.seed) and 0 <= self.seed < 2**63),
+               "[upstream] seed", self.seed, "must be a non-negative integer")
 
-    def variant(self, value: int) -> str:
-        """The name of the variant with ``param = value``, e.g. ``flask-gunicorn[threads=8]``."""
-        return f"{self.stack}[{self.param}={value}]"
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> Upstream:
+        """From the flat ``[upstream]`` table (or its resolved form in a manifest)."""
+        fields = dict(table)
+        quota, seed = fields.pop("quota_rps", None), fields.pop("seed", None)
+        fields["kind"] = fields.pop("profile", "fixed")
+        try:
+            profile = Profile(**fields)
+        except ValueError as exc:
+            raise ConfigError(f"[upstream] {exc}") from None
+        return cls(profile=profile, quota_rps=quota, seed=seed)
+
+    def with_values(self, values: dict[str, Any]) -> Upstream:
+        """A copy with some table values changed (a sweep's), re-validated."""
+        return Upstream.from_table({**self.resolved(), **values})
+
+    @property
+    def is_default(self) -> bool:
+        """True for a plain fixed-delay upstream without errors or quota."""
+        return self == Upstream()
+
+    def resolved(self) -> dict[str, Any]:
+        """As written to the manifest: the flat ``[upstream]`` table."""
+        profile = dataclasses.asdict(self.profile)
+        return {"profile": profile.pop("kind"), **profile, "quota_rps": self.quota_rps,
+                "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -194,6 +216,9 @@ class Limits:
     send_lag_p99_max_ms: float = 20.0      # rate scenario: lateness of actual sends
     upstream_overshoot_p99_max_ms: float = 50.0
     upstream_loop_lag_max_ms: float = 250.0  # the upstream's event loop stalled or starved
+    # Served p99 against the profile's p99, in percent; judged only on trials whose
+    # upstream served PROFILE_CHECK_MIN_CALLS calls or more (fewer make a noisy p99).
+    upstream_profile_p99_max_pct: float = 25.0
     # Whole-machine CPU includes the run's own load, so by default it judges nothing;
     # foreign_cpu_max is what catches other load. Set it to also cap the total.
     machine_cpu_max: float | None = None   # fraction of all cores
@@ -273,6 +298,7 @@ class Config:
     warmup_requests: int = 5
     seed: int = 1
     delay_ms: int = 100
+    cpu_ms: int = 0
     request_timeout_s: float = 60.0
     confidence: float = 0.95
     model_min_efficiency: float = 0.5
@@ -286,6 +312,7 @@ class Config:
     quiet_wait_s: float = 60.0
     bursts_per_trial: int = 1
     external: External = field(default_factory=External)
+    upstream: Upstream = field(default_factory=Upstream)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
     source: str = "<built-in>"
@@ -309,6 +336,8 @@ class Config:
                "must be a non-negative integer")
         _check(is_int(self.delay_ms) and 0 <= self.delay_ms <= 60_000, "[run] delay_ms",
                self.delay_ms, "must be an integer in 0..60000")
+        _check(is_int(self.cpu_ms) and 0 <= self.cpu_ms <= 10_000, "[run] cpu_ms",
+               self.cpu_ms, "must be an integer in 0..10000")
         # Latency histograms record up to 120 s; a longer timeout could not be recorded.
         _check(is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 120,
                "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 120]")
@@ -357,6 +386,22 @@ class Config:
         raise ConfigError(f"unknown stack {name!r}; this config measures "
                           f"{', '.join(s.name for s in self.stacks)}")
 
+    def workload(self, stack: str) -> dict[str, int | float]:
+        """The workload values a sweep gives ``stack`` (empty without a workload sweep)."""
+        variant = self.sweep.variants().get(stack) if self.sweep is not None else None
+        return dict(variant.workload) if variant is not None else {}
+
+    def upstream_for(self, stack: str) -> Upstream:
+        """The upstream ``stack`` is measured against: the ``[upstream]`` table with the
+        sweep's profile or quota values for that stack."""
+        changes = {k: v for k, v in self.workload(stack).items() if k in UPSTREAM_PARAMS}
+        return self.upstream.with_values(changes) if changes else self.upstream
+
+    def baseline_for(self, stack: str) -> str:
+        """The stack ``stack`` is compared with: the baseline at the same workload."""
+        paired = self.sweep.baseline_of(stack) if self.sweep is not None else None
+        return paired or self.baseline
+
     def scenario(self, name: str) -> ScenarioSpec | None:
         """The scenario called ``name``, or None when the config does not run it."""
         return next((s for s in self.scenarios if s.name == name), None)
@@ -366,15 +411,15 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "placement")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
+                              "placement")
         }
         data["placement"] = self.placement.resolved()
         if not self.external.empty:  # absent otherwise, so local configs keep their digest
             data["external"] = self.external.resolved()
-        data["sweep"] = None if self.sweep is None else {
-            "stack": self.sweep.stack, "param": self.sweep.param,
-            "values": list(self.sweep.values),
-            "variants": {self.sweep.variant(v): v for v in self.sweep.values}}
+        if not self.upstream.is_default:
+            data["upstream"] = self.upstream.resolved()
+        data["sweep"] = None if self.sweep is None else self.sweep.resolved()
         data["stacks"] = {s.name: s.describe() for s in self.stacks}
         data["stack_order"] = [s.name for s in self.stacks]
         data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}

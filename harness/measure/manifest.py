@@ -19,6 +19,7 @@ from harness.measure.calibrate import load_calibration
 from harness.measure.plan import trials_per_round
 from harness.rundir.format import SCHEMA_VERSION
 from harness.targets import target_details
+from harness.targets.cpuwork import measure_cpu_work
 
 
 def make_run_id(config: Config, now: dt.datetime | None = None) -> str:
@@ -60,6 +61,8 @@ def build_manifest(config: Config, run_id: str, command: str,
     calibration = load_calibration(results_root, machine_id) if results_root else None
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     backlogs = {"upstream": config.upstream_backlog, **{s.name: s.backlog for s in config.stacks}}
+    # The handler work's size on this machine, handed to every app the harness starts.
+    cpu_work = measure_cpu_work() if config.target == "local" else None
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -77,6 +80,7 @@ def build_manifest(config: Config, run_id: str, command: str,
         "environment": environment,
         "machine_id": machine_id,
         "calibration": calibration,
+        "cpu_work": cpu_work,
         "trials_per_round": trials_per_round(config),
         "placement": {"mode": config.placement.mode,
                       "stack_cpus": sorted(stack_cpus) if stack_cpus is not None else "all",

@@ -32,10 +32,17 @@ class PlannedTrial:
         return f"r{self.round:03d}-{self.stack}-{self.scenario}-{self.level}"
 
 
-def trial_params(config: Config, scenario: str, level: int) -> dict[str, Any]:
-    """The parameters a trial record stores, enough to rebuild its requests."""
-    params: dict[str, Any] = {"delay_ms": config.delay_ms,
+def trial_params(config: Config, scenario: str, level: int,
+                 stack: str | None = None) -> dict[str, Any]:
+    """The parameters a trial record stores, enough to rebuild its requests.
+
+    A workload sweep's values for ``stack`` (cpu_ms, delay_ms, the upstream's profile
+    fields) override the config's and are recorded with the trial.
+    """
+    params: dict[str, Any] = {"delay_ms": config.delay_ms, "cpu_ms": config.cpu_ms,
                               "timeout_s": config.request_timeout_s}
+    if stack is not None:
+        params.update(config.workload(stack))
     if scenario == "fanout":
         params["n"] = level
     elif scenario == "clients":
@@ -69,7 +76,7 @@ def plan_round(config: Config, round_no: int, first_order: int = 0) -> list[Plan
         _rng(config.seed, round_no, stack).shuffle(cells)
         for scenario, level in cells:
             trials.append(PlannedTrial(round_no, order, stack, scenario, level,
-                                       trial_params(config, scenario, level)))
+                                       trial_params(config, scenario, level, stack)))
             order += 1
     return trials
 

@@ -221,7 +221,9 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
     with TrialWriter(path) as writer:
         while len(records) < repeat:
             try:
-                with open_stack(config, spec, log_dir) as handle:
+                # The original run's CPU-work calibration, so cpu_ms means the same work.
+                cpu_iterations = (target.manifest.get("cpu_work") or {}).get("iterations_per_ms")
+                with open_stack(config, spec, log_dir, cpu_iterations) as handle:
                     if config.warmup_requests:
                         asyncio.run(warm_like_the_runner(handle, config))
                     while len(records) < repeat:

@@ -103,17 +103,19 @@ def quiet_gate(config: Config, progress: Progress) -> None:
 
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
                      run_id: str, writer: TrialWriter, progress: Progress,
-                     log_dir: Path | None, cpus: frozenset[int] | None = None) -> int:
+                     log_dir: Path | None, cpus: frozenset[int] | None = None,
+                     cpu_iterations_per_ms: int | None = None) -> int:
     """Run one stack's trials of a round, restarting it after any failure. Returns failures.
 
     A trial made invalid by other processes' CPU use is kept (its id gets ``-attempt1``)
-    and run once more after the machine is quiet again.
+    and run once more after the machine is quiet again. ``cpus`` pins a local stack;
+    ``cpu_iterations_per_ms`` is the run's CPU-work calibration (from its manifest).
     """
     remaining = list(trials)
     failures = 0
     while remaining:
         try:
-            with open_stack(config, spec, log_dir, cpus) as handle:
+            with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms) as handle:
                 if config.warmup_requests:
                     asyncio.run(warm(handle, config))
                 while remaining:
@@ -187,6 +189,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     manifest_path = run_dir / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     run_id = manifest["run_id"]
+    cpu_iterations = (manifest.get("cpu_work") or {}).get("iterations_per_ms")
     skip_ids = set(skip)
     log_dir = run_dir / LOGS_DIR
     counts = {"ok": 0, "failed": 0, "invalid": 0}
@@ -214,7 +217,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                     todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
                     if todo:
                         run_stack_trials(config, config.stack(name), todo, run_id, writer,
-                                         counting, log_dir, stack_cpus)
+                                         counting, log_dir, stack_cpus, cpu_iterations)
                 rounds_done = round_no
                 manifest["rounds_completed"] = rounds_done
                 write_json_atomic(manifest_path, manifest)

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.config.schema import Config
+from harness.config.schema import Config, Limits
 from harness.errors import StackError
 from harness.loadgen import foreign
 from harness.loadgen.drivers import (
@@ -66,17 +66,20 @@ async def _load(handle: StackHandle, trial: PlannedTrial,
         async with client_session(1) as session:
             with monitor:
                 return await run_fanout(session, handle.base_url, params["n"],
-                                        params["delay_ms"], params["timeout_s"])
+                                        params["delay_ms"], params["timeout_s"],
+                                        cpu_ms=params.get("cpu_ms", 0))
     if trial.scenario == "clients":
         bursts = int(params.get("bursts", 1))
         if bursts == 1:
             async with client_session(params["clients"]) as session:
                 with monitor:
                     return await run_clients(session, handle.base_url, params["clients"],
-                                             params["delay_ms"], params["timeout_s"])
+                                             params["delay_ms"], params["timeout_s"],
+                                             cpu_ms=params.get("cpu_ms", 0))
         with monitor:
             return await run_client_bursts(handle.base_url, params["clients"],
-                                           params["delay_ms"], params["timeout_s"], bursts)
+                                           params["delay_ms"], params["timeout_s"], bursts,
+                                           cpu_ms=params.get("cpu_ms", 0))
     raise ValueError(f"scenario {trial.scenario!r} has no driver")
 
 
@@ -90,7 +93,7 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         before = foreign.snapshot()
         if trial.scenario == "rate":
             # Load-generator processes start before the monitor, so it measures the load only.
-            url = single_url(handle.base_url, params["delay_ms"])
+            url = single_url(handle.base_url, params["delay_ms"], params.get("cpu_ms", 0))
             async with OpenLoop(url, RateSpec.from_params(params)) as generator:
                 with monitor:
                     result = await generator.run()
@@ -114,14 +117,17 @@ async def warm(handle: StackHandle, config: Config) -> None:
 
 MIN_LOADGEN_WAIT_S = 0.02
 FOREIGN_REASON = "foreign load:"
+UPSTREAM_ERROR_STATUS = 502  # the apps' answer when the upstream failed
+PROFILE_CHECK_MIN_CALLS = 100  # fewer upstream calls make too noisy a served p99 to judge
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits) if value is not None else None
 
 
-def _checks(seen: Observed, result: ScenarioResult | RateResult | None = None) -> dict[str, Any]:
-    """The instrument's self-checks of one trial.
+def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult | None = None,
+            stack: str | None = None) -> dict[str, Any]:
+    """The instrument's self-checks of one trial against ``stack``'s upstream profile.
 
     For a rate trial the load generator's CPU and run-queue wait are its own
     processes' (the busiest one when there are several), over the load alone.
@@ -142,6 +148,13 @@ def _checks(seen: Observed, result: ScenarioResult | RateResult | None = None) -
         "upstream_max_in_flight": upstream.get("max_in_flight"),
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
         "upstream_loop_lag_max_ms": _round((upstream.get("loop_lag_ms") or {}).get("max"), 3),
+        "upstream_profile": (config.upstream_for(stack) if stack
+                             else config.upstream).profile.kind,
+        "upstream_served_ms": {k: _round((upstream.get("served_ms") or {}).get(k), 3)
+                               for k in ("count", "p50", "p99")},
+        "upstream_profile_p99_ms": _round(upstream.get("profile_p99_ms"), 3),
+        "upstream_refused_429": upstream.get("refused_429"),
+        "upstream_answered_503": upstream.get("answered_503"),
     }
     if isinstance(result, RateResult):
         checks.update(
@@ -192,6 +205,28 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
     if p99 is not None and p99 > limits.upstream_overshoot_p99_max_ms:
         return (f"upstream late: served-delay overshoot p99 {p99:.1f} ms "
                 f"> limit {limits.upstream_overshoot_p99_max_ms:g} ms")
+    return _profile_departure(limits, checks)
+
+
+def _profile_departure(limits: Limits, checks: dict[str, Any]) -> str | None:
+    """Whether the served p99 left the profile's p99 by more than the limit.
+
+    A fixed profile's departure is its overshoot, judged above. The limit is the
+    larger of ``upstream_profile_p99_max_pct`` of the profile's p99 and the overshoot
+    limit (timer lateness that small is tolerated anyway), and it is judged only on
+    ``PROFILE_CHECK_MIN_CALLS`` calls or more.
+    """
+    served = checks.get("upstream_served_ms") or {}
+    want, got, count = checks.get("upstream_profile_p99_ms"), served.get("p99"), served.get("count")
+    if (checks.get("upstream_profile") in (None, "fixed") or want is None or got is None
+            or count is None or count < PROFILE_CHECK_MIN_CALLS):
+        return None
+    allowed = max(want * limits.upstream_profile_p99_max_pct / 100,
+                  limits.upstream_overshoot_p99_max_ms)
+    if abs(got - want) > allowed:
+        return (f"upstream off its profile: served p99 {got:.1f} ms against the "
+                f"{checks['upstream_profile']} profile's {want:.1f} ms, more than "
+                f"{allowed:.1f} ms apart")
     return None
 
 
@@ -239,7 +274,7 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     mon = seen.monitor
     if isinstance(result, RateResult):
         record["params"].update(result.spec.record_params())
-    checks = _checks(seen, result)
+    checks = _checks(config, seen, result, trial.stack)
     counts = result.counts()
     error = None
     status = "ok"
@@ -247,7 +282,12 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         handle.ensure_alive()
     except StackError as exc:
         status, error = "failed", str(exc)
-    if status == "ok" and (failure := result.first_error()):
+    # With an upstream error rate the apps' 502s are measured, not failures (closed loop).
+    tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream_for(trial.stack).profile.error_rate > 0
+                                             and isinstance(result, ScenarioResult)) else ()
+    failure = (result.first_error(tolerated) if isinstance(result, ScenarioResult)
+               else result.first_error())
+    if status == "ok" and failure:
         status, error = "failed", failure
     if status == "ok" and (reason := _invalid_reason(config, checks)):
         status, error = "invalid", reason

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness.analyse.crossover import crossover_maps, crossover_table
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 from harness.analyse.verdicts import DEFAULT_EQUIVALENCE_PCT, VOCABULARY
@@ -304,6 +305,17 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "saturation": saturation}
 
 
+def _baseline_words(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
+    """The baseline as the reader should understand it: under a workload sweep each
+    variant is compared with the baseline's variant at the same workload."""
+    sweep = (manifest.get("config") or {}).get("sweep")
+    speedups = summary.get("speedups") or []
+    if (isinstance(sweep, Mapping) and sweep.get("baseline")
+            and len({sp.get("baseline") for sp in speedups}) > 1):
+        return f"{sweep['baseline']} (at the same workload as each stack)"
+    return str(summary["baseline"])
+
+
 def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
                   figures: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the templates print, defaults filled, numbers still raw.
@@ -326,10 +338,12 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "run_id": view["run_id"],
         "title": f"asyncbench report: {view['run_id']}",
         "created_at": view["created_at"],
-        "baseline": summary["baseline"],
+        "baseline": _baseline_words(summary, manifest),
         "confidence_pct": None if confidence is None else confidence * 100,
         "notices": _notices(summary, view),
         "headlines": _headlines(summary, view, dev=False),
+        "crossovers": [crossover_table(m) for m in
+                       crossover_maps(summary, (manifest.get("config") or {}).get("sweep"))],
         "dev_headlines": _headlines(summary, view, dev=True),
         "sections": _sections(summary, view, dev=False, figures=figures),
         "dev_sections": _sections(summary, view, dev=True, figures=figures),

@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_label
 from harness.analyse.model import expected_fanout_duration_s
-from harness.report import plotting
+from harness.report import crossover, plotting
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
@@ -60,6 +60,7 @@ CAPTIONS["fanout_sweep"] = ("Fan-out: request duration against the swept stack p
                             "one line per N (mean ± sd); dotted lines are the other stacks.")
 CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept stack parameter, "
                              "one line per C (mean ± sd); dotted lines are the other stacks.")
+CAPTIONS.update({f"{s}_crossover": crossover.CAPTION for s in ("fanout", "clients", "rate")})
 CHART_NAMES = tuple(CAPTIONS)
 
 def caption(name: str) -> str:
@@ -328,11 +329,16 @@ def _rate_spectrum(summary: Mapping[str, Any], stacks: Sequence[str],
 
 def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
            scenario: str) -> Figure | None:
-    """The headline metric against a swept stack parameter, one line per level."""
+    """The headline metric against a swept stack parameter, one line per level
+    (one-axis stack sweeps; workload sweeps are drawn as crossover maps)."""
     sweep = (manifest.get("config") or {}).get("sweep")
-    if not isinstance(sweep, Mapping) or not sweep.get("variants"):
+    if (not isinstance(sweep, Mapping) or not sweep.get("variants") or not sweep.get("stack")
+            or sweep.get("second")):
         return None
-    variants: Mapping[str, int] = sweep["variants"]
+    # Older manifests map a variant to its value, newer ones to {param: value}.
+    variants: Mapping[str, int] = {
+        name: value[sweep.get("param")] if isinstance(value, Mapping) else value
+        for name, value in sweep["variants"].items()}
     metric = "duration_s" if scenario == "fanout" else "throughput_rps"
     cells = _select(summary.get("cells") or [], scenario=scenario, metric=metric)
     swept = [c for c in cells if c["stack"] in variants and c.get("mean")]
@@ -394,4 +400,5 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
             fig = make()
             if fig is not None:
                 svgs[name] = plotting.to_svg(fig, name, caption(name))
+    svgs.update(crossover.draw_crossovers(summary, manifest))
     return svgs

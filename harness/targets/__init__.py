@@ -24,9 +24,14 @@ from harness.targets.handle import StackHandle
 
 @contextlib.contextmanager
 def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
-               cpus: frozenset[int] | None = None) -> Iterator[StackHandle]:
-    """The stack ``spec`` as the config's target provides it, stopped on exit; a local
-    stack's server runs only on ``cpus`` when they are given."""
+               cpus: frozenset[int] | None = None,
+               cpu_iterations_per_ms: int | None = None) -> Iterator[StackHandle]:
+    """The stack ``spec`` as the config's target provides it, stopped on exit.
+
+    A local stack's server runs only on ``cpus`` when they are given.
+    ``cpu_iterations_per_ms`` (the run's CPU-work calibration) reaches the apps the
+    harness starts itself; compose and external apps calibrate themselves.
+    """
     opened: contextlib.AbstractContextManager[StackHandle]
     if config.target == "compose":
         opened = compose.open_compose(config, spec, log_dir)
@@ -35,7 +40,9 @@ def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
     else:
         opened = local.running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
                                      health_timeout_s=config.health_timeout_s, log_dir=log_dir,
-                                     cpus=cpus)
+                                     upstream=config.upstream_for(spec.name),
+                                     seed=config.seed,
+                                     cpu_iterations_per_ms=cpu_iterations_per_ms, cpus=cpus)
     with opened as handle:
         yield handle
 

@@ -8,19 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.config.schema import StackSpec
+from harness.config.schema import StackSpec, Upstream
+from servers.profiles import PROFILE_FIELDS
 
 APP_MODULES = {"flask": "servers.flask_app", "quart": "servers.quart_app",
                "fastapi": "servers.fastapi_app"}
 
 
 def upstream_command(python: str, host: str, port: int = 0, backlog: int = 4096,
-                     fail_status: int | None = None) -> list[str]:
-    """The mock upstream API's command line."""
+                     fail_status: int | None = None, upstream: Upstream | None = None,
+                     seed: int = 0) -> list[str]:
+    """The mock upstream API's command line; a default ``upstream`` adds nothing to it.
+
+    ``seed`` seeds the profile's draws when ``upstream.seed`` is not set.
+    """
     argv = [python, "-m", "servers.upstream", "--host", host, "--port", str(port),
             "--backlog", str(backlog)]
     if fail_status is not None:
         argv += ["--fail-status", str(fail_status)]
+    if upstream is not None and not upstream.is_default:
+        table = upstream.resolved()
+        argv += ["--profile", table.pop("profile"),
+                 "--seed", str(upstream.seed if upstream.seed is not None else seed)]
+        for name in PROFILE_FIELDS:
+            argv += ["--" + name.replace("_", "-"), repr(float(table[name]))]
+        if upstream.quota_rps is not None:
+            argv += ["--quota-rps", repr(float(upstream.quota_rps))]
     return argv
 
 
@@ -67,9 +80,22 @@ def server_command(python: str, stack: StackSpec, host: str, port: int = 0) -> l
 
 
 def app_environment(stack: StackSpec, upstream_url: str,
-                    base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a stack's processes: the upstream and pool sizes the apps read."""
+                    base: Mapping[str, str] | None = None, *,
+                    cpu_iterations_per_ms: int | None = None,
+                    quota_rps: float | None = None) -> dict[str, str]:
+    """The environment of a stack's processes: the upstream and pool sizes the apps read.
+
+    ``cpu_iterations_per_ms`` is the run's CPU-work calibration; ``quota_rps`` the
+    upstream's quota, shared evenly by the stack's worker processes (each paces itself
+    to its share). Unset values add nothing, so a plain stack's environment is unchanged.
+    """
     env = dict(base or {})
+    if stack.cpu_offload:
+        env["ASYNCBENCH_CPU_OFFLOAD"] = "1"
+    if cpu_iterations_per_ms is not None:
+        env["ASYNCBENCH_CPU_ITERS_PER_MS"] = str(cpu_iterations_per_ms)
+    if quota_rps is not None:
+        env["ASYNCBENCH_QUOTA_RPS"] = repr(quota_rps / stack.workers)
     env.update({
         "ASYNCBENCH_STACK": stack.name,
         "ASYNCBENCH_UPSTREAM_URL": upstream_url,

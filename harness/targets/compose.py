@@ -137,10 +137,11 @@ def compose_mismatch(config: Config, spec: StackSpec, compose: Mapping[str, Any]
         return (f"stack {spec.name}: the config's pool size or upstream timeout differ from its "
                 "environment in docker-compose.yml")
     upstream = services.get(UPSTREAM_SERVICE)
-    want = upstream_command("python", "0.0.0.0", CONTAINER_PORT, config.upstream_backlog)
+    want = upstream_command("python", "0.0.0.0", CONTAINER_PORT, config.upstream_backlog,
+                            upstream=config.upstream, seed=config.seed)
     if not isinstance(upstream, dict) or upstream.get("command") != want:
-        return (f"[run] upstream_backlog = {config.upstream_backlog}: docker-compose.yml's "
-                "upstream service runs another command")
+        return (f"[run] upstream_backlog = {config.upstream_backlog} or the [upstream] table: "
+                "docker-compose.yml's upstream service runs another command")
     return None
 
 

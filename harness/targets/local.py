@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.config.schema import StackSpec
+from harness.config.schema import StackSpec, Upstream
 from harness.paths import PROJECT_ROOT, child_environment
 from harness.targets.argv import app_environment, server_command, upstream_command
 from harness.targets.handle import StackHandle
@@ -23,10 +23,10 @@ from harness.targets.process import ChildProcess, managed_process
 @contextlib.contextmanager
 def running_upstream(host: str = "127.0.0.1", *, backlog: int = 4096,
                      fail_status: int | None = None, health_timeout_s: float = 30.0,
-                     log_dir: Path | None = None,
-                     python: str = sys.executable) -> Iterator[ChildProcess]:
-    """The mock upstream alone, on an OS-chosen port."""
-    command = upstream_command(python, host, 0, backlog, fail_status)
+                     log_dir: Path | None = None, upstream: Upstream | None = None,
+                     seed: int = 0, python: str = sys.executable) -> Iterator[ChildProcess]:
+    """The mock upstream alone, on an OS-chosen port, with ``upstream``'s profile and quota."""
+    command = upstream_command(python, host, 0, backlog, fail_status, upstream, seed)
     with managed_process("upstream", command, child_environment(), host, cwd=PROJECT_ROOT,
                          health_timeout_s=health_timeout_s, log_dir=log_dir) as child:
         yield child
@@ -35,12 +35,14 @@ def running_upstream(host: str = "127.0.0.1", *, backlog: int = 4096,
 @contextlib.contextmanager
 def running_server(spec: StackSpec, upstream_url: str, host: str = "127.0.0.1", *,
                    health_timeout_s: float = 30.0, log_dir: Path | None = None,
+                   cpu_iterations_per_ms: int | None = None, quota_rps: float | None = None,
                    python: str = sys.executable,
                    cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
     """One stack's server, calling ``upstream_url``, on an OS-chosen port (and only on
     ``cpus``, when given)."""
     command = server_command(python, spec, host, 0)
-    env = app_environment(spec, upstream_url, child_environment())
+    env = app_environment(spec, upstream_url, child_environment(),
+                          cpu_iterations_per_ms=cpu_iterations_per_ms, quota_rps=quota_rps)
     with managed_process(spec.name, command, env, host, cwd=PROJECT_ROOT,
                          health_timeout_s=health_timeout_s, log_dir=log_dir,
                          cpus=cpus) as child:
@@ -50,12 +52,20 @@ def running_server(spec: StackSpec, upstream_url: str, host: str = "127.0.0.1", 
 @contextlib.contextmanager
 def running_stack(spec: StackSpec, host: str = "127.0.0.1", *, upstream_backlog: int = 4096,
                   health_timeout_s: float = 30.0, log_dir: Path | None = None,
-                  upstream_fail_status: int | None = None,
+                  upstream_fail_status: int | None = None, upstream: Upstream | None = None,
+                  seed: int = 0, cpu_iterations_per_ms: int | None = None,
                   cpus: frozenset[int] | None = None) -> Iterator[StackHandle]:
-    """Start the upstream and ``spec``'s server (on ``cpus`` when given; the upstream runs
-    where the harness does); yield both; stop both on any exit."""
+    """Start the upstream and ``spec``'s server; yield both; stop both on any exit.
+
+    ``upstream`` sets the mock's profile and quota (the apps are told the quota);
+    ``cpu_iterations_per_ms`` is the run's CPU-work calibration, handed to the apps;
+    the server runs only on ``cpus`` when given (the upstream runs where the harness does).
+    """
+    quota = upstream.quota_rps if upstream is not None else None
     with running_upstream(host, backlog=upstream_backlog, fail_status=upstream_fail_status,
-                          health_timeout_s=health_timeout_s, log_dir=log_dir) as upstream, \
-         running_server(spec, upstream.base_url, host, health_timeout_s=health_timeout_s,
-                        log_dir=log_dir, cpus=cpus) as server:
-        yield StackHandle(spec=spec, server=server, upstream=upstream)
+                          health_timeout_s=health_timeout_s, log_dir=log_dir,
+                          upstream=upstream, seed=seed) as mock, \
+         running_server(spec, mock.base_url, host, health_timeout_s=health_timeout_s,
+                        log_dir=log_dir, cpu_iterations_per_ms=cpu_iterations_per_ms,
+                        quota_rps=quota, cpus=cpus) as server:
+        yield StackHandle(spec=spec, server=server, upstream=mock)

@@ -98,7 +98,7 @@ def test_rate_levels_in_a_config_become_records(tmp_path: Path) -> None:
     for level, r in records.items():
         # "invalid" only if this shared machine made the load generator late.
         assert r["status"] == "ok" or r["error"].startswith("load generator"), r["error"]
-        assert r["params"] == {"delay_ms": DELAY_MS, "timeout_s": 30, "rate_rps": level,
+        assert r["params"] == {"delay_ms": DELAY_MS, "cpu_ms": 0, "timeout_s": 30, "rate_rps": level,
                                "duration_s": 1, "schedule": "uniform", "processes": 1,
                                "max_in_flight": 256}
         assert r["requests"]["ok"] == r["requests"]["total"] == level

@@ -45,7 +45,7 @@ values = st.one_of(st.none(), st.text(max_size=12),
                    st.sampled_from(["", " 5", "5 ", "1e3", "0x10", "1.5", "-0", "٣", "NaN",
                                     "9" * 40, "%00", "5;6", "5&n=6"]))
 queries = st.fixed_dictionaries({}, optional={"n": values, "delay_ms": values,
-                                              st.text(max_size=6): values})
+                                              "cpu_ms": values, st.text(max_size=6): values})
 
 
 def _query(params: dict[str, str | None]) -> str:
@@ -58,14 +58,16 @@ def _check(resp: requests.Response, params: dict[str, str | None], needs_n: bool
     n = _as_int(params.get("n"))
     delay = params.get("delay_ms")
     delay_ok = delay is None or (_as_int(delay) is not None and _as_int(delay) <= 60000)
+    cpu = params.get("cpu_ms")
+    cpu_ok = cpu is None or (_as_int(cpu) is not None and _as_int(cpu) <= 10000)
     n_ok = not needs_n or (n is not None and 1 <= n <= 1000)
     if resp.status_code == 200:
-        assert n_ok and delay_ok, (params, body)
+        assert n_ok and delay_ok and cpu_ok, (params, body)
         assert body["calls"] == (n if needs_n else 1)
     else:
         assert resp.status_code == 400, (params, resp.status_code, body)
-        assert body["param"] in ("n", "delay_ms") and body["error"]
-        assert not (n_ok and delay_ok), (params, body)
+        assert body["param"] in ("n", "delay_ms", "cpu_ms") and body["error"]
+        assert not (n_ok and delay_ok and cpu_ok), (params, body)
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -77,6 +79,8 @@ def test_apps_answer_any_query_with_json(servers: dict[str, str], app: str,
     assume(delay is None or delay <= MAX_DELAY_MS or delay > 60000)
     n = _as_int(params.get("n"))
     assume(n is None or n <= 20 or n > 1000)
+    cpu = _as_int(params.get("cpu_ms"))
+    assume(cpu is None or cpu <= 5 or cpu > 10000)  # valid but long work would slow the search
     if params.get("delay_ms") is None:
         params = {**params, "delay_ms": "0"}  # the default delay would slow the search
     query = _query(params)

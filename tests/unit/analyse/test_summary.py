@@ -426,3 +426,27 @@ def test_render_tables(summary: dict[str, Any]) -> None:
     assert block[5].startswith("Verdict: fanout N=10: quart-hypercorn is faster")
     assert "Mean response time (s)" in text and "Throughput (req/s)" in text
     assert "p99 latency (ms)" in text
+
+
+def test_a_workload_sweep_compares_each_variant_with_the_baseline_at_its_workload(
+        tmp_path: Path) -> None:
+    variants = {f"{stack}[cpu_ms={c}]": stack for stack in (BASE, ASYNC) for c in (0, 8)}
+    sweep = {"param": "cpu_ms", "values": [0, 8], "stack": None, "second": None,
+             "variant_of": variants,
+             "variants": {name: {"cpu_ms": int(name[-2])} for name in variants},
+             "baselines": {name: f"{BASE}[cpu_ms={name[-2]}]" for name in variants}}
+    config = {**CONFIG, "baseline": f"{BASE}[cpu_ms=0]", "sweep": sweep}
+    rps = {(BASE, "0"): 100.0, (ASYNC, "0"): 800.0, (BASE, "8"): 90.0, (ASYNC, "8"): 99.0}
+    trials = [clients(f"c{i}-{name}", name, 50, rps[(base, name[-2])] * (1 + 0.01 * i),
+                      round_=i)
+              for name, base in variants.items() for i in range(3)]
+    summary = summarise(load_run(write_run(tmp_path / "run", trials, config=config)))
+    pairs = {(s["stack"], s["baseline"]): s["ratio"] for s in summary["speedups"]
+             if s["metric"] == "throughput_rps"}
+    assert pairs == {
+        (f"{ASYNC}[cpu_ms=0]", f"{BASE}[cpu_ms=0]"): pytest.approx(8.0),
+        (f"{ASYNC}[cpu_ms=8]", f"{BASE}[cpu_ms=8]"): pytest.approx(1.1),
+    }
+    # A re-analysis against one chosen stack compares everything with it.
+    chosen = summarise(load_run(tmp_path / "run"), baseline=f"{BASE}[cpu_ms=0]")
+    assert {s["baseline"] for s in chosen["speedups"]} == {f"{BASE}[cpu_ms=0]"}

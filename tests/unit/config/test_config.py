@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.load import config_from_dict, load_config, with_overrides
+from harness.config.load import config_from_dict, config_from_resolved, load_config, with_overrides
 from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -73,6 +73,20 @@ BAD = [
     ({"stacks": {"orphan": {"app": "flask"}}}, "[stacks.orphan]: defined but not listed"),
     ({"limits": {"loadgen_cpu_max": -1}}, "[limits] loadgen_cpu_max = -1"),
     ({"extra": {}}, "extra: unknown table"),
+    ({"run": {"cpu_ms": -1}}, "[run] cpu_ms = -1: must be an integer in 0..10000"),
+    ({"upstream": {"profile": "pareto"}}, "[upstream] profile must be one of fixed, uniform"),
+    ({"upstream": {"profile": "lognormal", "median_ms": 80}},
+     "[upstream] lognormal needs 0 < median_ms < p99_ms, got median_ms = 80"),
+    ({"upstream": {"error_rate": 2}}, "[upstream] error_rate must be a number in 0..1, got 2"),
+    ({"upstream": {"quota_rps": 0}}, "[upstream] quota_rps = 0: must be a number in (0"),
+    ({"upstream": {"error_rate": 0.1}, "scenarios": {"rate": {"levels": [50]}}},
+     "[upstream] error_rate = 0.1: not measured in the rate scenario yet"),
+    ({"upstream": {"quota_rps": True}}, "[upstream] quota_rps = True: expected"),
+    ({"upstream": {"profle": "fixed"}}, "[upstream] profle = 'fixed': unknown key"),
+    ({"stacks": {"flask-gunicorn": {"cpu_offload": True}}},
+     "[stacks.flask-gunicorn] cpu_offload = True: only an async app"),
+    ({"stacks": {"quart-hypercorn": {"cpu_offload": 1}}},
+     "[stacks.quart-hypercorn] cpu_offload = 1: expected true or false"),
 ]
 
 
@@ -145,7 +159,9 @@ def test_sweep_expands_the_stack_into_variants() -> None:
     assert names == ["flask-gunicorn[threads=2]", "flask-gunicorn[threads=8]",
                      "flask-gunicorn[threads=32]", "quart-hypercorn"]
     assert [s.threads for s in config.stacks[:3]] == [2, 8, 32]
-    assert config.resolved()["sweep"]["variants"]["flask-gunicorn[threads=8]"] == 8
+    assert config.resolved()["sweep"]["variants"]["flask-gunicorn[threads=8]"] == {"threads": 8}
+    assert config.baseline_for("flask-gunicorn[threads=8]") == "quart-hypercorn"
+    assert config.workload("flask-gunicorn[threads=8]") == {}
 
 
 @pytest.mark.parametrize(("sweep", "message"), [
@@ -168,3 +184,16 @@ def test_bad_sweeps(sweep: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(data)
     assert message in str(info.value)
+
+
+def test_upstream_table_round_trips_through_the_manifest() -> None:
+    data = {**MINIMAL, "run": {**MINIMAL["run"], "cpu_ms": 4},
+            "upstream": {"profile": "lognormal", "median_ms": 80, "p99_ms": 400,
+                         "error_rate": 0.01, "quota_rps": 50}}
+    config = config_from_dict(data)
+    assert config.cpu_ms == 4
+    assert config.upstream.profile.kind == "lognormal" and config.upstream.quota_rps == 50
+    rebuilt = config_from_resolved(config.resolved())
+    assert rebuilt == config and rebuilt.digest() == config.digest()
+    # A default upstream leaves the resolved config as it was.
+    assert "upstream" not in config_from_dict(MINIMAL).resolved()

@@ -40,10 +40,10 @@ def test_order_is_seeded_and_varies_between_rounds() -> None:
 def test_params_rebuild_the_requests() -> None:
     by_id = {t.trial_id: t for t in plan_round(CONFIG, 1, first_order=30)}
     fan = by_id["r001-flask-gunicorn-fanout-10"]
-    assert fan.params == {"n": 10, "delay_ms": 100, "timeout_s": 60.0}
+    assert fan.params == {"n": 10, "delay_ms": 100, "cpu_ms": 0, "timeout_s": 60.0}
     assert fan.order >= 30
     cli = by_id["r001-quart-hypercorn-clients-20"]
-    assert cli.params == {"clients": 20, "delay_ms": 100, "timeout_s": 60.0}
+    assert cli.params == {"clients": 20, "delay_ms": 100, "cpu_ms": 0, "timeout_s": 60.0}
 
 
 def test_stop_rule() -> None:

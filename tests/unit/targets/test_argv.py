@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 
 from harness.config.catalogue import BUILTIN_STACKS
-from harness.config.schema import StackSpec
+from harness.config.schema import StackSpec, Upstream
 from harness.targets.argv import app_environment, server_command, upstream_command
+from servers.profiles import Profile
 
 
 def spec(name: str) -> StackSpec:
@@ -65,3 +66,27 @@ def test_upstream_command() -> None:
     assert upstream_command("py", "127.0.0.1", 0, 4096, 500) == [
         "py", "-m", "servers.upstream", "--host", "127.0.0.1", "--port", "0",
         "--backlog", "4096", "--fail-status", "500"]
+
+
+def test_upstream_command_carries_the_profile_and_quota() -> None:
+    plain = upstream_command("py", "127.0.0.1", 0, 4096, upstream=Upstream(), seed=3)
+    assert "--profile" not in plain
+    profile = Upstream(Profile("bimodal", tail_fraction=0.05, tail_factor=10), quota_rps=50)
+    argv = upstream_command("py", "127.0.0.1", 0, 4096, upstream=profile, seed=3)
+    pairs = dict(zip(argv[9::2], argv[10::2], strict=True))
+    assert pairs == {"--profile": "bimodal", "--seed": "3", "--jitter-ms": "0.0",
+                     "--median-ms": "0.0", "--p99-ms": "0.0", "--tail-fraction": "0.05",
+                     "--tail-factor": "10.0", "--error-rate": "0.0", "--quota-rps": "50.0"}
+    seeded = upstream_command("py", "h", 0, 1, upstream=Upstream(Profile("uniform"), seed=9))
+    assert seeded[seeded.index("--seed") + 1] == "9"
+
+
+def test_app_environment_shares_the_quota_and_states_the_cpu_work() -> None:
+    quart = StackSpec(name="q", **{**BUILTIN_STACKS["quart-hypercorn"], "cpu_offload": True})
+    env = app_environment(quart, "http://127.0.0.1:1", cpu_iterations_per_ms=5000,
+                          quota_rps=100.0)
+    assert env["ASYNCBENCH_QUOTA_RPS"] == "25.0"  # 4 workers share the quota
+    assert env["ASYNCBENCH_CPU_ITERS_PER_MS"] == "5000"
+    assert env["ASYNCBENCH_CPU_OFFLOAD"] == "1"
+    plain = app_environment(spec("flask-gunicorn"), "http://127.0.0.1:1")
+    assert not {k for k in plain if "QUOTA" in k or "CPU" in k}
