@@ -33,7 +33,8 @@ _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external")
+_COMPOSE_KEYS: dict[str, type | tuple[type, ...]] = {"engine": str}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "compose")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -144,6 +145,9 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
     options = {k: v for k, v in run.items() if k != "stacks"}
+    engine = _table(data.get("compose", {}), "[compose]", _COMPOSE_KEYS).get("engine")
+    if engine is not None:
+        options["compose_engine"] = engine
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
     return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
@@ -169,9 +173,10 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
-        skip = {"stacks", "scenarios", "limits", "sweep", "external"}
+        skip = {"stacks", "scenarios", "limits", "sweep", "external", "compose_engine"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
+        options["compose_engine"] = (data.get("compose") or {}).get("engine", "auto")
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
                       external=external, **options)
     except (KeyError, TypeError) as exc:

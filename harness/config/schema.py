@@ -36,6 +36,7 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
 SYNC_APPS = ("flask",)
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
+COMPOSE_ENGINES = ("auto", "docker", "podman")  # auto: Docker where it answers, else Podman
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -275,6 +276,7 @@ class Config:
     on_failure: str = "continue"
     health_timeout_s: float = 30.0
     target: str = "local"
+    compose_engine: str = "auto"
     external: External = field(default_factory=External)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
@@ -316,6 +318,8 @@ class Config:
                "[run] health_timeout_s", self.health_timeout_s, "must be a number in 1..600")
         _check(self.target in TARGETS, "[run] target", self.target,
                f"must be one of {', '.join(TARGETS)}")
+        _check(self.compose_engine in COMPOSE_ENGINES, "[compose] engine", self.compose_engine,
+               f"must be one of {', '.join(COMPOSE_ENGINES)}")
         if self.target == "external":
             _check(self.external.upstream_url is not None, "[external] upstream_url", None,
                    "required with target = \"external\" (the URL of the running mock upstream)")
@@ -345,8 +349,11 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external",
+                              "compose_engine")
         }
+        if self.compose_engine != "auto":  # absent otherwise: older digests stay valid
+            data["compose"] = {"engine": self.compose_engine}
         if not self.external.empty:  # absent otherwise, so local configs keep their digest
             data["external"] = self.external.resolved()
         data["sweep"] = None if self.sweep is None else {
