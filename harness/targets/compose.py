@@ -40,8 +40,6 @@ from harness.targets.composefile import (
 from harness.targets.handle import ContainerEndpoint, RemoteEndpoint, StackHandle
 from harness.targets.process import signals_deferred
 
-__all__ = ["CommandResult", "interpolate", "parse_published", "read_compose_file"]
-
 COMPOSE_PROJECT = "asyncbench-run"  # not the folder name: a user's own `up` is left alone
 DOCKER_TIMEOUT_S = 10.0      # docker info, version, port, inspect, stop
 UP_TIMEOUT_S = 300.0         # creating containers (and building the image if it is missing)

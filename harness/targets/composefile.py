@@ -13,6 +13,8 @@ from typing import Any
 from harness.config.schema import Config, StackSpec
 from harness.errors import TargetError
 from harness.paths import COMPOSE_FILE
+
+__all__ = ["COMPOSE_FILE"]  # the file these functions read, for their callers
 from harness.targets.argv import app_environment, server_command, upstream_command
 
 CONTAINER_PORT = 8000

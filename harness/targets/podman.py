@@ -130,17 +130,6 @@ def logs_argv(container: str) -> list[str]:
     return [PODMAN, "logs", "--tail", "200", container]
 
 
-def build_argv(image: str, *, base_image: str | None = None, network_host: bool = False,
-               context: str = ".") -> list[str]:
-    """``podman build`` of the project image (``base_image``: the Dockerfile's BASE_IMAGE)."""
-    argv = [PODMAN, "build", "--tag", image, "--file", "Dockerfile"]
-    if network_host:  # uv reaches PyPI from the host's network, no bridge needed
-        argv += ["--network", "host"]
-    if base_image:
-        argv += ["--build-arg", f"BASE_IMAGE={base_image}"]
-    return [*argv, context]
-
-
 def image_id_argv(image: str) -> list[str]:
     """The content id (``sha256:...``) of ``image``."""
     return [PODMAN, "image", "inspect", "--format", "{{.Id}}", image]

@@ -15,16 +15,11 @@ from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.load import load_config
 from harness.config.schema import Config, ScenarioSpec, StackSpec
 from harness.errors import StackStartError, TargetError
+from harness.targets import command, composefile, podman, probe, target_details
 from harness.targets import compose as targets
-from harness.targets import podman, probe, target_details
-from harness.targets.compose import (
-    COMPOSE_FILE,
-    COMPOSE_PROJECT,
-    CommandResult,
-    interpolate,
-    is_local_engine,
-    parse_published,
-)
+from harness.targets.command import CommandResult
+from harness.targets.compose import COMPOSE_PROJECT, is_local_engine
+from harness.targets.composefile import COMPOSE_FILE, interpolate, parse_published
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -92,18 +87,18 @@ def test_compose_command_lines() -> None:
 
 
 def test_compose_refuses_settings_the_file_does_not_run() -> None:
-    compose = targets.read_compose_file()
+    compose = composefile.read_compose_file()
     quick = load_config(ROOT / "configs/quick.toml")
     for s in quick.stacks:
-        assert targets.compose_mismatch(quick, s, compose) is None
+        assert composefile.compose_mismatch(quick, s, compose) is None
     changed = dataclasses.replace(spec("flask-gunicorn"), workers=8)
-    assert "differ from its command" in (targets.compose_mismatch(quick, changed, compose) or "")
+    assert "differ from its command" in (composefile.compose_mismatch(quick, changed, compose) or "")
     pool = dataclasses.replace(spec("flask-gunicorn"), pool_size=11)
-    assert "pool size" in (targets.compose_mismatch(quick, pool, compose) or "")
-    assert (targets.compose_mismatch(quick, spec("flask-dev"), compose) or "").startswith(
+    assert "pool size" in (composefile.compose_mismatch(quick, pool, compose) or "")
+    assert (composefile.compose_mismatch(quick, spec("flask-dev"), compose) or "").startswith(
         "stack flask-dev has no service in docker-compose.yml")
     backlog = dataclasses.replace(quick, upstream_backlog=128)
-    assert (targets.compose_mismatch(backlog, spec("flask-gunicorn"), compose) or "").startswith(
+    assert (composefile.compose_mismatch(backlog, spec("flask-gunicorn"), compose) or "").startswith(
         "[run] upstream_backlog = 128")
 
 
@@ -111,9 +106,9 @@ def test_read_compose_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "docker-compose.yml"
     bad.write_text("services:\n  upstream:\n    image: x\n")
     with pytest.raises(TargetError, match="not in the JSON-compatible form"):
-        targets.read_compose_file(bad)
+        composefile.read_compose_file(bad)
     with pytest.raises(TargetError, match="cannot read the compose file"):
-        targets.read_compose_file(tmp_path / "missing.yml")
+        composefile.read_compose_file(tmp_path / "missing.yml")
 
 
 # --- compose: what it would run, against a fake docker --------------------------------------
@@ -185,7 +180,7 @@ def test_auto_falls_back_to_podman_and_docker_wins_where_it_answers() -> None:
 
 
 def test_real_runner_reports_a_missing_binary() -> None:
-    missing = targets.run_command(["asyncbench-no-such-binary", "info"], 5)
+    missing = command.run_command(["asyncbench-no-such-binary", "info"], 5)
     assert missing.code is None and missing.reason() == (
         "asyncbench-no-such-binary: not found on PATH")
 
