@@ -238,7 +238,15 @@ _TEARDOWNS: set[tuple[str, ...]] = set()
 
 
 def _teardown(argv: tuple[str, ...]) -> None:
-    run_command(argv, UP_TIMEOUT_S)
+    if argv in _TEARDOWNS:  # not yet run by tear_down_now
+        _TEARDOWNS.discard(argv)
+        run_command(argv, UP_TIMEOUT_S)
+
+
+def tear_down_now() -> None:
+    """Run the exit-time removals now (containers first), for a caller that goes on living."""
+    for argv in sorted(_TEARDOWNS, key=lambda a: "network" in a):
+        _teardown(argv)
 
 
 def at_exit(argv: Sequence[str]) -> None:
