@@ -214,6 +214,8 @@ def compose_details(config: Config, execute: Execute | None = None) -> dict[str,
         "target": "compose",
         "controlled": True,
         "image_id": image_id,
+        # a scalar, so that the report's run facts name the engine beside the image id
+        "container_engine": f"{engine.name} {engine.description.get('server_version')}",
         "target_details": {
             "compose_file": COMPOSE_FILE.name,
             "compose_file_sha256": hashlib.sha256(COMPOSE_FILE.read_bytes()).hexdigest(),

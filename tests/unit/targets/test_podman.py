@@ -142,6 +142,7 @@ def test_compose_details_on_podman_need_the_built_image() -> None:
     found = podman_fake(**{"podman image inspect": (0, "4ed0e4000b71\n", "")})
     details = target_details(podman_config(), found)
     assert details["image_id"] == "4ed0e4000b71"
+    assert details["container_engine"] == "podman 4.3.1"
     assert details["target_details"]["engine"]["engine"] == "podman"
     assert not any(c[:2] == ["podman", "build"] for c in found.calls)  # never builds itself
 
