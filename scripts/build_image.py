@@ -4,12 +4,14 @@ Run by ``nox -s image`` / ``make image``. With ``--base IMAGE`` (``python:3.11-s
 registry answers) the Dockerfile builds on that image. Without it the base is built from
 Debian's packages (``harness.targets.image``): once per machine, then reused while it is in
 the engine's store (``--rebuild-base`` builds it again). Prints each step's duration; one
-line and exit 1 when a step fails.
+line and exit 1 when a step fails, exit 3 when this machine cannot build the base (not
+Debian, not root, no debootstrap): the containers test skips on 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -27,9 +29,15 @@ from harness.targets import image
 from harness.targets.compose import require_engine
 from harness.targets.composefile import compose_image, read_compose_file
 
+UNAVAILABLE = 3
+
 
 class BuildError(Exception):
     """A step failed; the message is the one line to print."""
+
+
+class Unavailable(BuildError):
+    """This machine cannot build the Debian base; the message says what is missing."""
 
 
 def _run(argv: Sequence[str], *, stdin: IO[bytes] | None = None, quiet: bool = False) -> None:
@@ -50,8 +58,11 @@ def _exists(engine: str, name: str) -> bool:
 
 def build_base(engine: str, codename: str, mirror: str) -> None:
     """debootstrap the release into a temporary folder, add the host's CA bundle, import it."""
+    if os.geteuid() != 0:
+        raise Unavailable("building the Debian base needs root (debootstrap), or pass "
+                          "--base IMAGE")
     if shutil.which("debootstrap") is None:
-        raise BuildError("debootstrap is not installed (apt-get install debootstrap), or pass "
+        raise Unavailable("debootstrap is not installed (apt-get install debootstrap), or pass "
                          "--base IMAGE")
     with tempfile.TemporaryDirectory(prefix="asyncbench-base-") as tmp:
         root = Path(tmp) / "rootfs"
@@ -84,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             release = image.os_release(image.OS_RELEASE.read_text(encoding="utf-8"))
             codename = image.debian_release(release)
             if codename is None:
-                raise BuildError(f"this machine is not Debian ({release.get('ID')}); pass "
+                raise Unavailable(f"this machine is not Debian ({release.get('ID')}); pass "
                                  "--base IMAGE, e.g. --base python:3.11-slim")
             base = image.base_image(codename)
             if args.rebuild_base or not _exists(engine, base):
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({time.monotonic() - started:.0f} s in all)")
     except (BuildError, TargetError, OSError) as exc:
         print(f"build_image: {exc}", file=sys.stderr)
-        return 1
+        return UNAVAILABLE if isinstance(exc, Unavailable) else 1
     return 0
 
 
