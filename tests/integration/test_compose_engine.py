@@ -186,3 +186,17 @@ def test_a_failed_start_leaves_no_container(engine: Engine, tmp_path: Path) -> N
         or engine.name == "docker"
     assert by_stack["fastapi-uvicorn"]["status"] == "ok"
     assert _leftovers(engine) == []
+
+
+def test_every_production_stack_passes_the_contract_in_its_container(
+        engine: Engine, tmp_path: Path) -> None:
+    production = [name for name, fields in BUILTIN_STACKS.items()
+                  if StackSpec(name=name, **fields).kind == "production"]
+    config = tmp_path / "all.toml"
+    config.write_text(f'[run]\nstacks = {json.dumps(production)}\ntarget = "compose"\n'
+                      '[scenarios.fanout]\nlevels = [1]\n')
+    run = _harness("check", "--config", str(config))
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, output[-3000:]
+    assert f"{len(production)}/{len(production)} stacks passed the contract check" in output
+    assert _leftovers(engine) == []
