@@ -360,9 +360,8 @@ def _open_podman(config: Config, spec: StackSpec, log_dir: Path | None, execute:
                 raise StackStartError(f"{service}: podman run failed ({started.reason()})",
                                       run, started.stderr[-4000:])
             url = _published(execute, podman.port_argv(name, CONTAINER_PORT), service)
-            pid = execute(podman.pid_argv(name), DOCKER_TIMEOUT_S).stdout.strip()
-            endpoints.append(ContainerEndpoint(service, url, run,
-                                               int(pid) if pid.isdigit() else None))
+            pid = podman.host_pid(execute(podman.pid_argv(name), DOCKER_TIMEOUT_S).stdout)
+            endpoints.append(ContainerEndpoint(service, url, run, pid))
         _wait_healthy(config, endpoints, logs)
         yield StackHandle(spec, endpoints[1], endpoints[0])
     finally:

@@ -18,7 +18,8 @@ after a run whatever ended it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.paths import CONTAINERS_CONF
@@ -121,8 +122,26 @@ def port_argv(container: str, port: int) -> list[str]:
 
 
 def pid_argv(container: str) -> list[str]:
-    """The host pid of the container's first process."""
-    return [PODMAN, "inspect", "--format", "{{.State.Pid}}", container]
+    """The pid of the container's first process and the container's id."""
+    return [PODMAN, "inspect", "--format", "{{.State.Pid}} {{.Id}}", container]
+
+
+def read_cgroup(pid: int) -> str:
+    """``/proc/PID/cgroup`` of this machine, or "" when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/cgroup").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return ""
+
+
+def host_pid(inspected: str, cgroup_of: Callable[[int], str] = read_cgroup) -> int | None:
+    """The pid ``pid_argv`` printed if it is the container's process on this machine's
+    kernel, else None: an engine in a VM (Podman machine) prints a pid of the VM, which
+    here would be some unrelated process. The container's cgroup path holds its id."""
+    pid, _, container_id = inspected.strip().partition(" ")
+    if not pid.isdigit() or int(pid) == 0 or len(container_id) < 12:
+        return None
+    return int(pid) if container_id in cgroup_of(int(pid)) else None
 
 
 def logs_argv(container: str) -> list[str]:

@@ -62,6 +62,18 @@ def test_run_argv_translates_the_compose_service() -> None:
     assert podman.networks_of(services, PROJECT) == ["asyncbench-run_bench"]
 
 
+def test_a_pid_counts_only_when_its_cgroup_is_the_containers() -> None:
+    cid = "9bcea44f26d1c072f664f6c60c74c53fdb0a163f940b75ec083aa25ef48e0fc9"
+    v1 = f"4:cpu,cpuacct:/libpod_parent/libpod-{cid}\n"
+    v2 = f"0::/machine.slice/libpod-{cid}.scope/container\n"
+    assert podman.host_pid(f"4242 {cid}\n", lambda pid: v1) == 4242
+    assert podman.host_pid(f"4242 {cid}\n", lambda pid: v2) == 4242
+    assert podman.host_pid(f"4242 {cid}\n", lambda pid: "0::/user.slice\n") is None  # in a VM
+    assert podman.host_pid(f"0 {cid}\n", lambda pid: v1) is None  # not running
+    assert podman.host_pid("", lambda pid: v1) is None
+    assert podman.host_pid(f"{os.getpid()} {cid}") is None  # this process is no container
+
+
 def test_describe_info_tolerates_missing_keys() -> None:
     assert podman.describe_info({})["server_version"] is None
     assert podman.describe_info({"host": {"cpus": 4}, "version": {"Version": "5.0"}}) == {
