@@ -1,6 +1,9 @@
 # One image for the mock upstream and every stack under test (see docker-compose.yml).
 # Everything is installed at build time from uv.lock; nothing is fetched at run time.
-FROM python:3.11-slim
+# BASE_IMAGE: any image with python3 (>= 3.11, with venv) and useradd; without a registry,
+# `make image` builds one from Debian's packages (scripts/build_image.py).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 # The same uv as tools-requirements.txt (tests/unit/test_compose.py checks they agree).
 ARG UV_VERSION=0.13.9
@@ -12,9 +15,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    UV_NO_CACHE=1
+    UV_NO_CACHE=1 \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 
-RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
+# uv in a venv of its own: Debian's python3 has no pip, and its pip refuses system installs.
+RUN python3 -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}" \
+    && ln -s /opt/uv/bin/uv /usr/local/bin/uv \
     && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin bench
 
 WORKDIR /app

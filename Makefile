@@ -55,6 +55,10 @@ $(error RUN is required: make publish RUN=results/<id>)
 endif
 endif
 
+.PHONY: image ## build the image for --target compose (ARGS="--base python:3.11-slim" to use a registry)
+image: $(TOOLS)/.stamp
+	$(NOX) -s image -- $(ARGS)
+
 .PHONY: lock ## regenerate uv.lock
 lock: $(TOOLS)/.stamp
 	$(NOX) -s lock

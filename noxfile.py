@@ -127,6 +127,13 @@ def lock(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def image(session: nox.Session) -> None:
+    """Build the container image for --target compose (a Debian base where no registry answers)."""
+    install(session)
+    session.run("python", "scripts/build_image.py", *session.posargs)
+
+
+@nox.session(default=False)
 def soak(session: nox.Session) -> None:
     """Run 200 consecutive trials and check no process, file or port leaked."""
     install(session)

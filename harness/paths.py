@@ -16,6 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 TEMPLATES = PROJECT_ROOT / "report_templates"
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+CONTAINERS_CONF = PROJECT_ROOT / "harness" / "targets" / "containers.conf"
 
 
 def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -23,4 +24,12 @@ def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def engine_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) for a container engine's commands:
+    Podman reads the project's ``containers.conf`` unless the caller names another."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
     return env

@@ -42,7 +42,8 @@ _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stac
 _UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
     key: (int, float) for key in Upstream().resolved()}
 _UPSTREAM_KEYS.update(profile=str, seed=int)
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream")
+_COMPOSE_KEYS: dict[str, type | tuple[type, ...]] = {"engine": str}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream", "compose")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -176,6 +177,9 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
         options["placement"] = Placement.from_value(options["placement"])
     if sweep is not None:
         options["baseline"] = baseline
+    engine = _table(data.get("compose", {}), "[compose]", _COMPOSE_KEYS).get("engine")
+    if engine is not None:
+        options["compose_engine"] = engine
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
     config = Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
@@ -208,11 +212,13 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
         upstream = Upstream.from_table(data.get("upstream") or {})
-        skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream", "placement"}
+        skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream", "placement",
+                "compose_engine"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         if "placement" in data:
             options["placement"] = Placement.from_value(data["placement"])
+        options["compose_engine"] = (data.get("compose") or {}).get("engine", "auto")
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
                       external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:

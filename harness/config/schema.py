@@ -42,6 +42,7 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
 SYNC_APPS = ("flask",)
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
+COMPOSE_ENGINES = ("auto", "docker", "podman")  # auto: Docker where it answers, else Podman
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -311,6 +312,7 @@ class Config:
     placement: Placement = field(default_factory=Placement)
     quiet_wait_s: float = 60.0
     bursts_per_trial: int = 1
+    compose_engine: str = "auto"
     external: External = field(default_factory=External)
     upstream: Upstream = field(default_factory=Upstream)
     limits: Limits = field(default_factory=Limits)
@@ -366,6 +368,8 @@ class Config:
                "must be a number of seconds in 0..3600 (0 turns the quiet gate off)")
         _check(is_int(self.bursts_per_trial) and 1 <= self.bursts_per_trial <= 100,
                "[run] bursts_per_trial", self.bursts_per_trial, "must be an integer in 1..100")
+        _check(self.compose_engine in COMPOSE_ENGINES, "[compose] engine", self.compose_engine,
+               f"must be one of {', '.join(COMPOSE_ENGINES)}")
         if self.target == "external":
             _check(self.external.upstream_url is not None, "[external] upstream_url", None,
                    "required with target = \"external\" (the URL of the running mock upstream)")
@@ -412,9 +416,11 @@ class Config:
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
-                              "placement")
+                              "placement", "compose_engine")
         }
         data["placement"] = self.placement.resolved()
+        if self.compose_engine != "auto":  # absent otherwise: older digests stay valid
+            data["compose"] = {"engine": self.compose_engine}
         if not self.external.empty:  # absent otherwise, so local configs keep their digest
             data["external"] = self.external.resolved()
         if not self.upstream.is_default:

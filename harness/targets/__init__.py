@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.config.schema import Config, StackSpec
 from harness.targets import compose, external, local
+from harness.targets.command import Execute
 from harness.targets.handle import StackHandle
 
 
@@ -47,7 +48,7 @@ def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
         yield handle
 
 
-def target_details(config: Config, execute: compose.Execute | None = None) -> dict[str, Any]:
+def target_details(config: Config, execute: Execute | None = None) -> dict[str, Any]:
     """Check the config's target before a run starts and describe it for the manifest.
 
     Returns the manifest keys ``target`` and ``controlled`` (did the harness start the

@@ -1,9 +1,13 @@
-"""The compose target: docker-compose.yml's services on a Docker engine on this machine.
+"""The compose target: docker-compose.yml's services on a container engine on this machine.
 
-Each time the runner opens a stack (a round, or a restart after a failure) the harness
-runs ``up --detach upstream <stack>``, waits for /health on the published ports and after
-the stack's trials ``stop``s both: the next round starts the same containers again, i.e.
-a container restart. ``down`` removes them when the harness exits.
+``[compose] engine`` picks the engine: ``docker`` (Docker with Compose), ``podman``
+(Podman running the file's services itself, see ``podman``), or ``auto``: Docker where
+``docker info`` answers, else Podman where ``podman info`` does.
+
+On Docker, each time the runner opens a stack (a round, or a restart after a failure) the
+harness runs ``up --detach upstream <stack>``, waits for /health on the published ports
+and after the stack's trials ``stop``s both: the next round starts the same containers
+again, i.e. a container restart. ``down`` removes them when the harness exits.
 """
 
 from __future__ import annotations
@@ -14,135 +18,32 @@ import functools
 import hashlib
 import json
 import os
-import re
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.config.schema import Config, StackSpec
 from harness.errors import StackStartError, TargetError
 from harness.paths import COMPOSE_FILE
-from harness.targets import probe
-from harness.targets.argv import app_environment, server_command, upstream_command
-from harness.targets.handle import RemoteEndpoint, StackHandle
+from harness.targets import podman, probe
+from harness.targets.command import CommandResult, Execute, run_command
+from harness.targets.composefile import (
+    CONTAINER_PORT,
+    UPSTREAM_SERVICE,
+    compose_image,
+    compose_mismatch,
+    interpolate,
+    parse_published,
+    read_compose_file,
+)
+from harness.targets.handle import ContainerEndpoint, RemoteEndpoint, StackHandle
 from harness.targets.process import signals_deferred
 
 COMPOSE_PROJECT = "asyncbench-run"  # not the folder name: a user's own `up` is left alone
-CONTAINER_PORT = 8000
-UPSTREAM_SERVICE = "upstream"
-CONTAINER_UPSTREAM_URL = f"http://{UPSTREAM_SERVICE}:{CONTAINER_PORT}"
 DOCKER_TIMEOUT_S = 10.0      # docker info, version, port, inspect, stop
 UP_TIMEOUT_S = 300.0         # creating containers (and building the image if it is missing)
 BUILD_TIMEOUT_S = 1800.0     # building the image from scratch downloads every wheel
-
-
-# --- running docker -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What one docker command did; ``code`` is None when it could not run or timed out."""
-
-    argv: tuple[str, ...]
-    code: int | None
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the command exited 0."""
-        return self.code == 0
-
-    def reason(self) -> str:
-        """The last line it wrote (stderr first), or its exit code: one line for a message."""
-        for text in (self.stderr, self.stdout):
-            lines = [line.strip() for line in text.splitlines() if line.strip()]
-            if lines:
-                return lines[-1][:300]
-        return f"exit code {self.code}"
-
-
-Execute = Callable[[Sequence[str], float], CommandResult]
-
-
-def run_command(argv: Sequence[str], timeout: float) -> CommandResult:
-    """Run ``argv`` (no shell), capturing its output; never raises for a failing command."""
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
-    except FileNotFoundError:
-        return CommandResult(tuple(argv), None, stderr=f"{argv[0]}: not found on PATH")
-    except subprocess.TimeoutExpired:
-        return CommandResult(tuple(argv), None, stderr=f"timed out after {timeout:g} s")
-    return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)
-
-
-# --- the compose file -----------------------------------------------------------------------
-
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
-
-
-def interpolate(text: str, environ: Mapping[str, str]) -> str:
-    """Compose's variable substitution: ``${VAR}``, ``${VAR:-default}`` (unset or empty),
-    ``${VAR-default}`` (unset) and ``$$`` for a literal ``$``."""
-    def one(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, op, default = match.group(1), match.group(2), match.group(3) or ""
-        value = environ.get(name)
-        if op == ":-" and not value:
-            return default
-        if op == "-" and value is None:
-            return default
-        return value or ""
-    return _VARIABLE.sub(one, text)
-
-
-def read_compose_file(path: Path = COMPOSE_FILE) -> dict[str, Any]:
-    """docker-compose.yml, which is written in YAML's JSON-compatible flow style plus
-    whole-line ``#`` comments, read without a YAML parser."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TargetError(f"{path}: cannot read the compose file ({exc.strerror or exc})") from None
-    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise TargetError(f"{path}: not in the JSON-compatible form the harness reads "
-                          f"({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
-        raise TargetError(f"{path}: no services table")
-    return data
-
-
-def compose_mismatch(config: Config, spec: StackSpec, compose: Mapping[str, Any]) -> str | None:
-    """Why docker-compose.yml does not run ``spec`` as the config states it; None if it does.
-
-    The containers run the file's commands, so a stack whose settings differ from its
-    service (a ``[stacks.NAME]`` override, a sweep variant, a dev server) cannot be measured.
-    """
-    services: Mapping[str, Any] = compose["services"]
-    service = services.get(spec.name)
-    if not isinstance(service, dict):
-        known = ", ".join(s for s in services if s != UPSTREAM_SERVICE)
-        return (f"stack {spec.name} has no service in docker-compose.yml (the compose target "
-                f"runs its services: {known})")
-    if service.get("command") != server_command("python", spec, "0.0.0.0", CONTAINER_PORT):
-        return (f"stack {spec.name}: the config's settings differ from its command in "
-                "docker-compose.yml, which is what the containers run; measure the built-in "
-                "settings or edit the file")
-    if service.get("environment") != app_environment(spec, CONTAINER_UPSTREAM_URL):
-        return (f"stack {spec.name}: the config's pool size or upstream timeout differ from its "
-                "environment in docker-compose.yml")
-    upstream = services.get(UPSTREAM_SERVICE)
-    want = upstream_command("python", "0.0.0.0", CONTAINER_PORT, config.upstream_backlog,
-                            upstream=config.upstream, seed=config.seed)
-    if not isinstance(upstream, dict) or upstream.get("command") != want:
-        return (f"[run] upstream_backlog = {config.upstream_backlog} or the [upstream] table: "
-                "docker-compose.yml's upstream service runs another command")
-    return None
 
 
 # --- compose command lines (pure) -----------------------------------------------------------
@@ -198,21 +99,6 @@ _ENGINE_KEYS = {"ServerVersion": "server_version", "OperatingSystem": "os",
                 "MemTotal": "memory_bytes", "Name": "host_name"}
 
 
-def parse_published(output: str) -> str:
-    """``docker compose port`` output (``127.0.0.1:18001``) as a base URL; a wildcard
-    address (``0.0.0.0``, ``::``) is reached on 127.0.0.1."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    if not lines:
-        raise ValueError("no published port")
-    host, _, port = lines[-1].rpartition(":")
-    host = host.strip("[]")
-    if not port.isdigit() or int(port) == 0:
-        raise ValueError(f"not an address: {lines[-1]!r}")
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def is_local_engine(endpoint: str) -> bool:
     """True for an engine reached through a local socket (Linux, Docker Desktop)."""
     return endpoint == "" or endpoint.startswith(("unix://", "npipe://"))
@@ -220,21 +106,25 @@ def is_local_engine(endpoint: str) -> bool:
 
 # --- compose --------------------------------------------------------------------------------
 
-def no_engine_message(result: CommandResult) -> str:
-    """The one line printed when ``docker info`` fails."""
-    return (f"no Docker engine answers (docker info failed: {result.reason()}); run without "
-            "--target compose to use local processes")
+@dataclass(frozen=True)
+class Engine:
+    """The engine the compose target drives: ``name`` is docker or podman, ``compose`` the
+    Compose command line (Docker only), ``description`` what the manifest records."""
+
+    name: str
+    description: dict[str, Any] = field(default_factory=dict)
+    compose: tuple[str, ...] = ()
 
 
-def require_engine(execute: Execute | None = None,
-                   environ: Mapping[str, str] | None = None) -> tuple[list[str], dict[str, Any]]:
-    """The compose command line to use and the engine's description; TargetError when no
-    engine answers, when it is not on this machine, or when no compose answers."""
-    execute = execute or run_command  # looked up now, so tests can replace it
-    env = os.environ if environ is None else environ
-    info = execute(ENGINE_ARGV, DOCKER_TIMEOUT_S)
-    if not info.ok:
-        raise TargetError(no_engine_message(info))
+def no_engine_message(*failed: CommandResult) -> str:
+    """The one line printed when no engine answers: each ``info`` command and its reason."""
+    reasons = "; ".join(f"{r.argv[0]} info failed: {r.reason()}" for r in failed)
+    kind = "Docker" if len(failed) == 1 and failed[0].argv[0] == "docker" else "container"
+    return (f"no {kind} engine answers ({reasons}); run without --target compose to use "
+            "local processes")
+
+
+def _docker_engine(execute: Execute, info: CommandResult, env: Mapping[str, str]) -> Engine:
     endpoint = env.get("DOCKER_HOST", "")
     if not endpoint:
         context = execute(CONTEXT_ARGV, DOCKER_TIMEOUT_S)
@@ -250,58 +140,98 @@ def require_engine(execute: Execute | None = None,
     else:
         raise TargetError("a Docker engine answers but neither `docker compose` nor "
                           f"`docker-compose` does ({version.reason()}); install Compose")
+    raw = _json_object(info.stdout)
+    description: dict[str, Any] = {key: raw.get(name) for name, key in _ENGINE_KEYS.items()}
+    description.update(engine="docker", endpoint=endpoint or "default", compose=" ".join(cli),
+                       compose_version=version.stdout.strip())
+    return Engine("docker", description, cli)
+
+
+def _json_object(text: str) -> dict[str, Any]:
     try:
-        raw = json.loads(info.stdout)
+        raw = json.loads(text)
     except ValueError:
-        raw = {}
-    if not isinstance(raw, dict):
-        raw = {}
-    engine: dict[str, Any] = {key: raw.get(name) for name, key in _ENGINE_KEYS.items()}
-    engine.update(endpoint=endpoint or "default", compose=" ".join(cli),
-                  compose_version=version.stdout.strip())
-    return list(cli), engine
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
-def compose_image(compose: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:
-    """The image the upstream service (and every other) runs, variables substituted."""
-    image = compose["services"][UPSTREAM_SERVICE].get("image", "")
-    return interpolate(str(image), os.environ if environ is None else environ)
+def require_engine(execute: Execute | None = None, environ: Mapping[str, str] | None = None,
+                   choice: str = "auto") -> Engine:
+    """The engine to drive (``choice``: auto, docker or podman) and its description;
+    TargetError when none answers, when Docker's is not on this machine, or when Docker
+    answers without Compose."""
+    execute = execute or run_command  # looked up now, so tests can replace it
+    env = os.environ if environ is None else environ
+    failed: list[CommandResult] = []
+    if choice in ("auto", "docker"):
+        info = execute(ENGINE_ARGV, DOCKER_TIMEOUT_S)
+        if info.ok:
+            return _docker_engine(execute, info, env)
+        failed.append(info)
+    if choice in ("auto", "podman"):
+        info = execute(podman.INFO_ARGV, DOCKER_TIMEOUT_S)
+        if info.ok:
+            description = podman.describe_info(_json_object(info.stdout))
+            description.update(engine="podman", compose="podman run (harness.targets.podman)",
+                               containers_conf=env.get("CONTAINERS_CONF",
+                                                       str(podman.CONTAINERS_CONF)))
+            return Engine("podman", description)
+        failed.append(info)
+    raise TargetError(no_engine_message(*failed))
+
+
+def _image_id(engine: Engine, execute: Execute, compose: Mapping[str, Any]) -> tuple[str, str]:
+    """Build the image (Docker: ``compose build``) or find it (Podman: ``make image`` built
+    it, with a base from Debian's packages); return its name and id."""
+    image = compose_image(compose)
+    if engine.name == "docker":
+        build = execute(build_argv(list(engine.compose)), BUILD_TIMEOUT_S)
+        if not build.ok:
+            raise TargetError(f"{' '.join(build.argv)} failed: {build.reason()}")
+        inspected = execute(image_id_argv(image), DOCKER_TIMEOUT_S)
+    else:
+        inspected = execute(podman.image_id_argv(image), DOCKER_TIMEOUT_S)
+        if not inspected.ok:
+            raise TargetError(f"image {image} is not in Podman's store ({inspected.reason()}); "
+                              "build it with `make image` (or `nox -s image`)")
+    if not inspected.ok:
+        raise TargetError(f"image {image}: {inspected.reason()}")
+    return image, inspected.stdout.strip()
 
 
 def compose_details(config: Config, execute: Execute | None = None) -> dict[str, Any]:
     """Check the compose target before a run and build its image; describe it for the manifest."""
     execute = execute or run_command
-    cli, engine = require_engine(execute)
+    engine = require_engine(execute, choice=config.compose_engine)
     compose = read_compose_file()
     for spec in config.stacks:
         problem = compose_mismatch(config, spec, compose)
         if problem is not None:
             raise TargetError(problem)
-    build = execute(build_argv(cli), BUILD_TIMEOUT_S)
-    if not build.ok:
-        raise TargetError(f"{' '.join(build.argv)} failed: {build.reason()}")
-    image = compose_image(compose)
-    inspected = execute(image_id_argv(image), DOCKER_TIMEOUT_S)
-    if not inspected.ok:
-        raise TargetError(f"image {image}: {inspected.reason()}")
-    image_id = inspected.stdout.strip()
+    image, image_id = _image_id(engine, execute, compose)
+    podman_run = engine.name == "podman"
     return {
         "target": "compose",
         "controlled": True,
         "image_id": image_id,
+        # a scalar, so that the report's run facts name the engine beside the image id
+        "container_engine": f"{engine.name} {engine.description.get('server_version')}",
         "target_details": {
             "compose_file": COMPOSE_FILE.name,
             "compose_file_sha256": hashlib.sha256(COMPOSE_FILE.read_bytes()).hexdigest(),
             "project": COMPOSE_PROJECT,
             "image": image,
             "image_id": image_id,
-            "engine": engine,
+            "engine": engine.description,
             "cpusets": {name: interpolate(str(compose["services"][name].get("cpuset", "")),
                                           os.environ)
                         for name in (UPSTREAM_SERVICE, *(s.name for s in config.stacks))},
-            "restarts": "containers stopped after a stack's trials and started again "
-                        "for its next round",
-            "note": "resources are not measured: the processes run inside containers",
+            "restarts": ("containers created for each round and removed after it"
+                         if podman_run else "containers stopped after a stack's trials and "
+                         "started again for its next round"),
+            "note": ("resources: the server container's processes as the host sees them, "
+                     "measured like local processes" if podman_run else
+                     "resources are not measured: the processes run inside containers"),
         },
     }
 
@@ -310,11 +240,27 @@ _TEARDOWNS: set[tuple[str, ...]] = set()
 
 
 def _teardown(argv: tuple[str, ...]) -> None:
-    run_command(argv, UP_TIMEOUT_S)
+    if argv in _TEARDOWNS:  # not yet run by tear_down_now
+        _TEARDOWNS.discard(argv)
+        run_command(argv, UP_TIMEOUT_S)
 
 
-def _published(execute: Execute, cli: Sequence[str], service: str) -> str:
-    result = execute(port_argv(cli, service), DOCKER_TIMEOUT_S)
+def tear_down_now() -> None:
+    """Run the exit-time removals now (containers first), for a caller that goes on living."""
+    for argv in sorted(_TEARDOWNS, key=lambda a: "network" in a):
+        _teardown(argv)
+
+
+def at_exit(argv: Sequence[str]) -> None:
+    """Run ``argv`` when the harness exits (once, however often it is asked)."""
+    key = tuple(argv)
+    if key not in _TEARDOWNS:
+        _TEARDOWNS.add(key)
+        atexit.register(_teardown, key)
+
+
+def _published(execute: Execute, argv: list[str], service: str) -> str:
+    result = execute(argv, DOCKER_TIMEOUT_S)
     try:
         return parse_published(result.stdout)
     except ValueError as exc:
@@ -327,10 +273,36 @@ def open_compose(config: Config, spec: StackSpec, log_dir: Path | None,
                  execute: Execute | None = None) -> Iterator[StackHandle]:
     """The stack ``spec`` as docker-compose.yml runs it on the local engine; stopped on exit."""
     execute = execute or run_command
-    cli, _ = require_engine(execute)
-    problem = compose_mismatch(config, spec, read_compose_file())
+    engine = require_engine(execute, choice=config.compose_engine)
+    compose = read_compose_file()
+    problem = compose_mismatch(config, spec, compose)
     if problem is not None:
         raise TargetError(problem)
+    opened = (_open_docker(config, spec, log_dir, execute, list(engine.compose))
+              if engine.name == "docker" else
+              _open_podman(config, spec, log_dir, execute, compose))
+    with opened as handle:
+        yield handle
+
+
+def _wait_healthy(config: Config, endpoints: Sequence[RemoteEndpoint],
+                  logs: Callable[[], str]) -> None:
+    for endpoint in endpoints:
+        probe.wait_healthy(f"{endpoint.name} at {endpoint.base_url}", endpoint.command,
+                           functools.partial(str, endpoint.base_url),
+                           config.health_timeout_s, output=logs)
+
+
+def _save_logs(log_dir: Path | None, spec: StackSpec, logs: Callable[[], str]) -> None:
+    if log_dir is not None:  # one file per stack, a section per start
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / f"compose-{spec.name}.log").open("a", encoding="utf-8") as fh:
+            fh.write(logs())
+
+
+@contextlib.contextmanager
+def _open_docker(config: Config, spec: StackSpec, log_dir: Path | None, execute: Execute,
+                 cli: list[str]) -> Iterator[StackHandle]:
     up = up_argv(cli, spec.name)
 
     def logs() -> str:
@@ -342,21 +314,57 @@ def open_compose(config: Config, spec: StackSpec, log_dir: Path | None,
         if not started.ok:
             raise StackStartError(f"{spec.name}: docker compose up failed ({started.reason()})",
                                   up, started.stderr[-4000:])
-        down = tuple(down_argv(cli))
-        if down not in _TEARDOWNS:
-            _TEARDOWNS.add(down)
-            atexit.register(_teardown, down)
-        upstream = RemoteEndpoint(UPSTREAM_SERVICE, _published(execute, cli, UPSTREAM_SERVICE), up)
-        server = RemoteEndpoint(spec.name, _published(execute, cli, spec.name), up)
-        for endpoint in (upstream, server):
-            probe.wait_healthy(f"{endpoint.name} at {endpoint.base_url}", endpoint.command,
-                               functools.partial(str, endpoint.base_url),
-                               config.health_timeout_s, output=logs)
+        at_exit(down_argv(cli))
+        upstream = RemoteEndpoint(UPSTREAM_SERVICE,
+                                  _published(execute, port_argv(cli, UPSTREAM_SERVICE),
+                                             UPSTREAM_SERVICE), up)
+        server = RemoteEndpoint(spec.name,
+                                _published(execute, port_argv(cli, spec.name), spec.name), up)
+        _wait_healthy(config, (upstream, server), logs)
         yield StackHandle(spec, server, upstream)
     finally:
         with signals_deferred():
-            if log_dir is not None:  # one file per stack, a section per start
-                log_dir.mkdir(parents=True, exist_ok=True)
-                with (log_dir / f"compose-{spec.name}.log").open("a", encoding="utf-8") as fh:
-                    fh.write(logs())
+            _save_logs(log_dir, spec, logs)
             execute(stop_argv(cli, spec.name), DOCKER_TIMEOUT_S + 20)
+
+
+@contextlib.contextmanager
+def _open_podman(config: Config, spec: StackSpec, log_dir: Path | None, execute: Execute,
+                 compose: Mapping[str, Any]) -> Iterator[StackHandle]:
+    services: Mapping[str, Any] = compose["services"]
+    project = COMPOSE_PROJECT
+    names = [podman.container_name(project, s) for s in (UPSTREAM_SERVICE, spec.name)]
+
+    def logs() -> str:
+        parts = []
+        for name in names:
+            result = execute(podman.logs_argv(name), DOCKER_TIMEOUT_S)
+            parts.append(f"--- {name}\n{result.stdout}{result.stderr}")
+        return "".join(parts)
+
+    try:
+        with signals_deferred():  # registered before anything exists, so nothing outlives us
+            at_exit(podman.remove_project_argv(project))
+            networks = podman.networks_of(services, project)
+            if networks:
+                at_exit(podman.network_remove_argv(networks))
+            for network in networks:
+                if not execute(podman.network_exists_argv(network), DOCKER_TIMEOUT_S).ok:
+                    execute(podman.network_create_argv(project, network), DOCKER_TIMEOUT_S)
+            execute(podman.remove_argv(names), DOCKER_TIMEOUT_S + 20)  # a crashed run's
+        endpoints: list[RemoteEndpoint] = []
+        for service, name in zip((UPSTREAM_SERVICE, spec.name), names, strict=True):
+            run = podman.run_argv(project, service, services[service], os.environ)
+            started = execute(run, UP_TIMEOUT_S)
+            if not started.ok:
+                raise StackStartError(f"{service}: podman run failed ({started.reason()})",
+                                      run, started.stderr[-4000:])
+            url = _published(execute, podman.port_argv(name, CONTAINER_PORT), service)
+            pid = podman.host_pid(execute(podman.pid_argv(name), DOCKER_TIMEOUT_S).stdout)
+            endpoints.append(ContainerEndpoint(service, url, run, pid))
+        _wait_healthy(config, endpoints, logs)
+        yield StackHandle(spec, endpoints[1], endpoints[0])
+    finally:
+        with signals_deferred():
+            _save_logs(log_dir, spec, logs)
+            execute(podman.remove_argv(names), DOCKER_TIMEOUT_S + 20)

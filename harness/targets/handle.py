@@ -2,8 +2,9 @@
 two ``Endpoint`` s, the server under test and the upstream it calls.
 
 An ``Endpoint`` is a ``Protocol``: ``process.ChildProcess`` (local processes, which the
-harness can see and measure) and ``RemoteEndpoint`` (containers and servers on other
-hosts, seen over HTTP only) both satisfy it.
+harness can see and measure), ``RemoteEndpoint`` (servers on other hosts and containers of
+an engine that hides its processes, seen over HTTP only) and ``ContainerEndpoint`` (a
+container whose processes this machine's kernel shows) all satisfy it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,34 @@ class RemoteEndpoint:
         if problem is not None:
             raise StackExitedError(f"{self.name} at {self.base_url} is no longer healthy "
                                    f"({problem})", self.command)
+
+
+@dataclass
+class ContainerEndpoint(RemoteEndpoint):
+    """A container of an engine on this machine, reached over HTTP, whose processes the
+    host sees: ``pid`` is its first process (the init), and ``tree()`` that process and
+    every descendant, i.e. every process of the container, so the runner measures its
+    CPU and memory exactly as it measures a local stack. Without a pid it is remote."""
+
+    pid: int | None = None
+    _seen: set[int] = field(default_factory=set, repr=False)
+
+    @property
+    def known_pids(self) -> set[int]:
+        """Every pid of the container seen so far."""
+        return set(self._seen)
+
+    def tree(self) -> list[psutil.Process]:
+        """The container's processes now; empty once it has stopped."""
+        if self.pid is None:
+            return []
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return []
+        self._seen.update(p.pid for p in procs)
+        return procs
 
 
 @dataclass

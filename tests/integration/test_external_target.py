@@ -137,9 +137,12 @@ def test_an_upstream_that_does_not_answer_is_refused(servers: dict[str, ChildPro
 def test_compose_without_an_engine_is_refused_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    # A socket nobody listens on: no engine answers here, with or without Docker installed.
+    # A socket nobody listens on: no engine answers here, with or without Docker installed;
+    # engine = "docker", so that a Podman installed here is not asked instead.
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
-    code = main(["run", "--config", str(ROOT / "configs/quick.toml"), "--target", "compose",
+    config = tmp_path / "docker.toml"
+    config.write_text((ROOT / "configs/quick.toml").read_text() + '\n[compose]\nengine = "docker"\n')
+    code = main(["run", "--config", str(config), "--target", "compose",
                  "--out", str(tmp_path / "results")])
     line = one_line(capsys.readouterr().err)
     assert code == 2

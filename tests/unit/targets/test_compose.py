@@ -15,16 +15,11 @@ from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.load import load_config
 from harness.config.schema import Config, ScenarioSpec, StackSpec
 from harness.errors import StackStartError, TargetError
+from harness.targets import command, composefile, podman, probe, target_details
 from harness.targets import compose as targets
-from harness.targets import probe, target_details
-from harness.targets.compose import (
-    COMPOSE_FILE,
-    COMPOSE_PROJECT,
-    CommandResult,
-    interpolate,
-    is_local_engine,
-    parse_published,
-)
+from harness.targets.command import CommandResult
+from harness.targets.compose import COMPOSE_PROJECT, is_local_engine
+from harness.targets.composefile import COMPOSE_FILE, interpolate, parse_published
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -92,18 +87,18 @@ def test_compose_command_lines() -> None:
 
 
 def test_compose_refuses_settings_the_file_does_not_run() -> None:
-    compose = targets.read_compose_file()
+    compose = composefile.read_compose_file()
     quick = load_config(ROOT / "configs/quick.toml")
     for s in quick.stacks:
-        assert targets.compose_mismatch(quick, s, compose) is None
+        assert composefile.compose_mismatch(quick, s, compose) is None
     changed = dataclasses.replace(spec("flask-gunicorn"), workers=8)
-    assert "differ from its command" in (targets.compose_mismatch(quick, changed, compose) or "")
+    assert "differ from its command" in (composefile.compose_mismatch(quick, changed, compose) or "")
     pool = dataclasses.replace(spec("flask-gunicorn"), pool_size=11)
-    assert "pool size" in (targets.compose_mismatch(quick, pool, compose) or "")
-    assert (targets.compose_mismatch(quick, spec("flask-dev"), compose) or "").startswith(
+    assert "pool size" in (composefile.compose_mismatch(quick, pool, compose) or "")
+    assert (composefile.compose_mismatch(quick, spec("flask-dev"), compose) or "").startswith(
         "stack flask-dev has no service in docker-compose.yml")
     backlog = dataclasses.replace(quick, upstream_backlog=128)
-    assert (targets.compose_mismatch(backlog, spec("flask-gunicorn"), compose) or "").startswith(
+    assert (composefile.compose_mismatch(backlog, spec("flask-gunicorn"), compose) or "").startswith(
         "[run] upstream_backlog = 128")
 
 
@@ -111,9 +106,9 @@ def test_read_compose_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "docker-compose.yml"
     bad.write_text("services:\n  upstream:\n    image: x\n")
     with pytest.raises(TargetError, match="not in the JSON-compatible form"):
-        targets.read_compose_file(bad)
+        composefile.read_compose_file(bad)
     with pytest.raises(TargetError, match="cannot read the compose file"):
-        targets.read_compose_file(tmp_path / "missing.yml")
+        composefile.read_compose_file(tmp_path / "missing.yml")
 
 
 # --- compose: what it would run, against a fake docker --------------------------------------
@@ -144,23 +139,48 @@ class FakeDocker:
 
 NO_ENGINE = (1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
              "Is the docker daemon running?\n")
+NO_PODMAN = (None, "", "podman: not found on PATH")
 ENGINE = (0, '{"ServerVersion": "27.3.1", "NCPU": 8, "Name": "bench", "OperatingSystem": '
           '"Debian"}', "")
 
 
 def test_no_engine_is_one_line() -> None:
-    fake = FakeDocker({("docker", "info"): NO_ENGINE})
+    fake = FakeDocker({("docker", "info"): NO_ENGINE, ("podman", "info"): NO_PODMAN})
     with pytest.raises(TargetError) as info:
-        targets.require_engine(fake, environ={})
+        targets.require_engine(fake, environ={}, choice="docker")
     assert str(info.value) == (
         "no Docker engine answers (docker info failed: Cannot connect to the Docker daemon at "
         "unix:///var/run/docker.sock. Is the docker daemon running?); run without --target "
         "compose to use local processes")
-    assert fake.calls == [targets.ENGINE_ARGV]
+    assert fake.calls == [targets.ENGINE_ARGV]  # engine = "docker" never asks Podman
+    with pytest.raises(TargetError) as info:
+        targets.require_engine(fake, environ={})
+    assert str(info.value) == (
+        "no container engine answers (docker info failed: Cannot connect to the Docker daemon "
+        "at unix:///var/run/docker.sock. Is the docker daemon running?; podman info failed: "
+        "podman: not found on PATH); run without --target compose to use local processes")
+
+
+PODMAN_INFO = (0, '{"host": {"arch": "amd64", "cpus": 2, "ociRuntime": {"name": "runc"}, '
+               '"cgroupVersion": "v1"}, "store": {"graphDriverName": "overlay"}, '
+               '"version": {"Version": "4.3.1"}}', "")
+
+
+def test_auto_falls_back_to_podman_and_docker_wins_where_it_answers() -> None:
+    fake = FakeDocker({("docker", "info"): NO_ENGINE, ("podman", "info"): PODMAN_INFO})
+    engine = targets.require_engine(fake, environ={"CONTAINERS_CONF": "/etc/c.conf"})
+    assert engine.name == "podman" and engine.compose == ()
+    assert engine.description["server_version"] == "4.3.1"
+    assert engine.description["runtime"] == "runc" and engine.description["cpus"] == 2
+    assert engine.description["containers_conf"] == "/etc/c.conf"
+    assert fake.calls == [targets.ENGINE_ARGV, podman.INFO_ARGV]
+    fake = FakeDocker({("docker", "info"): ENGINE, ("podman", "info"): PODMAN_INFO})
+    assert targets.require_engine(fake, environ={}).name == "docker"
+    assert targets.require_engine(fake, environ={}, choice="podman").name == "podman"
 
 
 def test_real_runner_reports_a_missing_binary() -> None:
-    missing = targets.run_command(["asyncbench-no-such-binary", "info"], 5)
+    missing = command.run_command(["asyncbench-no-such-binary", "info"], 5)
     assert missing.code is None and missing.reason() == (
         "asyncbench-no-such-binary: not found on PATH")
 
@@ -185,11 +205,12 @@ def test_compose_v1_is_used_when_v2_is_absent() -> None:
                        ("docker", "context"): (0, "unix:///var/run/docker.sock\n", ""),
                        ("docker", "compose", "version"): (1, "", "unknown command"),
                        ("docker-compose", "version"): (0, "1.29.2\n", "")})
-    cli, engine = targets.require_engine(fake, environ={})
-    assert cli == ["docker-compose"]
-    assert engine["server_version"] == "27.3.1" and engine["cpus"] == 8
-    assert engine["compose_version"] == "1.29.2"
-    assert engine["endpoint"] == "unix:///var/run/docker.sock"
+    engine = targets.require_engine(fake, environ={})
+    assert engine.compose == ("docker-compose",)
+    info = engine.description
+    assert info["server_version"] == "27.3.1" and info["cpus"] == 8
+    assert info["compose_version"] == "1.29.2" and info["engine"] == "docker"
+    assert info["endpoint"] == "unix:///var/run/docker.sock"
 
 
 def compose_config() -> Config:
@@ -263,13 +284,14 @@ def test_open_compose_failed_up_is_a_stack_start_error(monkeypatch: pytest.Monke
 def test_cli_refuses_compose_without_an_engine_in_one_line(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    fake = FakeDocker({("docker", "info"): NO_ENGINE})
+    fake = FakeDocker({("docker", "info"): NO_ENGINE, ("podman", "info"): NO_PODMAN})
     monkeypatch.setattr(targets, "run_command", fake)
     code = main(["run", "--config", str(ROOT / "configs/quick.toml"), "--target", "compose",
                  "--out", str(tmp_path)])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2
-    assert err == ["asyncbench: no Docker engine answers (docker info failed: Cannot connect to "
-                   "the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon "
-                   "running?); run without --target compose to use local processes"]
+    assert err == ["asyncbench: no container engine answers (docker info failed: Cannot "
+                   "connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker "
+                   "daemon running?; podman info failed: podman: not found on PATH); run "
+                   "without --target compose to use local processes"]
     assert not list(tmp_path.glob("*/manifest.json"))

@@ -20,7 +20,7 @@ import pytest
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.schema import Config, ScenarioSpec, StackSpec
 from harness.targets.argv import app_environment, server_command, upstream_command
-from harness.targets.compose import (
+from harness.targets.composefile import (
     CONTAINER_PORT,
     CONTAINER_UPSTREAM_URL,
     UPSTREAM_SERVICE,
@@ -121,7 +121,7 @@ def test_dockerfile_installs_from_the_lock_as_a_non_root_user() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     lines = [line.strip() for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
-    assert lines[0] == "FROM python:3.11-slim"
+    assert lines[:2] == ["ARG BASE_IMAGE=python:3.11-slim", "FROM ${BASE_IMAGE}"]
     pinned = re.search(r"^ARG UV_VERSION=(\S+)$", text, re.M)
     tools = (ROOT / "tools-requirements.txt").read_text(encoding="utf-8")
     assert pinned and f"uv=={pinned.group(1)}" in tools.split()
