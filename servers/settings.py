@@ -68,8 +68,8 @@ class Settings:
         return cls(
             upstream_url=url.rstrip("/"),
             stack=env.get(ENV_STACK, DEFAULT_STACK),
-            pool_size=_env_int(env, ENV_POOL_SIZE, DEFAULT_POOL_SIZE),
-            upstream_timeout_s=_env_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
+            pool_size=env_int(env, ENV_POOL_SIZE, DEFAULT_POOL_SIZE),
+            upstream_timeout_s=env_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
         )
 
 
@@ -92,7 +92,8 @@ def _check_url(url: str) -> None:
         )
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """The integer in ``env[name]``, ``default`` when unset or blank; SettingsError otherwise."""
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
@@ -102,7 +103,8 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """The number in ``env[name]``, ``default`` when unset or blank; SettingsError otherwise."""
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default

@@ -98,3 +98,51 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
         "pool_size": 1000,
     },
 }
+
+# The stacks on PostgreSQL ([upstream] kind = "postgres"), kept apart because they need
+# it: every stack holds 10 connections per worker process, and Flask gets one thread per
+# connection so that it can use them all.
+DB_BUILTIN_STACKS: dict[str, dict[str, Any]] = {
+    "flask-gunicorn-pg": {
+        "app": "flask-pg",
+        "server": "gunicorn",
+        "worker_class": "gthread",
+        "workers": 4,
+        "threads": 10,
+        "backlog": 2048,
+        "keepalive_s": 5,
+        "pool_size": 10,
+    },
+    "quart-hypercorn-pg": {
+        "app": "quart-pg",
+        "server": "hypercorn",
+        "worker_class": "asyncio",
+        "workers": 4,
+        "backlog": 2048,
+        "keepalive_s": 5,
+        "pool_size": 10,
+    },
+    "fastapi-uvicorn-pg": {
+        "app": "fastapi-pg",
+        "server": "uvicorn",
+        "worker_class": "asyncio",
+        "workers": 4,
+        "backlog": 2048,
+        "keepalive_s": 5,
+        "pool_size": 10,
+    },
+    "fastapi-uvicorn-asyncpg": {
+        "app": "fastapi-asyncpg",
+        "server": "uvicorn",
+        "worker_class": "asyncio",
+        "workers": 4,
+        "backlog": 2048,
+        "keepalive_s": 5,
+        "pool_size": 10,
+    },
+}
+
+# The stacks a config measures when it names none, on each kind of upstream; the first
+# is the default baseline.
+MOCK_STACKS = ("flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn")
+DB_STACKS = tuple(DB_BUILTIN_STACKS)

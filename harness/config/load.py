@@ -11,8 +11,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.config.catalogue import BUILTIN_STACKS
-from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Sweep, is_int
+from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
+from harness.config.schema import (
+    Config,
+    External,
+    Limits,
+    ScenarioSpec,
+    StackSpec,
+    Sweep,
+    Upstream,
+    is_int,
+)
 from harness.errors import ConfigError
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -33,7 +42,10 @@ _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {"stack": str, "param": str, "values": list}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external")
+_UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
+    "kind": str, "database_url": str, "query": str,
+}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -59,10 +71,11 @@ def _table(data: dict[str, Any], where: str,
 
 
 def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
-    base = BUILTIN_STACKS.get(name)
+    base = BUILTIN_STACKS.get(name) or DB_BUILTIN_STACKS.get(name)
     if base is None and overrides is None:
         raise ConfigError(f"[run] stacks: unknown stack {name!r}; built-in stacks are "
-                          f"{', '.join(BUILTIN_STACKS)}, or define it in a [stacks.{name}] table")
+                          f"{', '.join([*BUILTIN_STACKS, *DB_BUILTIN_STACKS])}, or define it in a "
+                          f"[stacks.{name}] table")
     fields = dict(base or {})
     fields.update(overrides or {})
     for required in ("app", "server", "worker_class"):
@@ -114,7 +127,9 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
         raise ConfigError(f"stacks = {stack_tables!r}: must be tables [stacks.NAME]")
     for name, table in stack_tables.items():
         _table(table, f"[stacks.{name}]", _STACK_KEYS)
-    names = run.get("stacks", ["flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn"])
+    upstream = Upstream(**_table(data.get("upstream", {}), "[upstream]", _UPSTREAM_KEYS))
+    postgres = upstream.kind == "postgres"
+    names = run.get("stacks", list(DB_STACKS if postgres else MOCK_STACKS))
     for name in names:
         if not isinstance(name, str):
             raise ConfigError(f"[run] stacks = {names!r}: every stack must be a name (a string)")
@@ -129,7 +144,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
             if key not in table:
                 raise ConfigError(f"[sweep] {key}: missing (a sweep needs stack, param, values)")
         sweep = Sweep(stack=table["stack"], param=table["param"], values=tuple(table["values"]))
-        stacks = _expand_sweep(stacks, sweep, run.get("baseline", "flask-gunicorn"))
+        stacks = _expand_sweep(stacks, sweep,
+                               run.get("baseline", (DB_STACKS if postgres else MOCK_STACKS)[0]))
 
     scen_tables = data.get("scenarios", {})
     if not isinstance(scen_tables, dict):
@@ -144,10 +160,12 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
     options = {k: v for k, v in run.items() if k != "stacks"}
+    if postgres:
+        options.setdefault("baseline", DB_STACKS[0])
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
     return Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
-                  external=external, source=source, **options)
+                  external=external, upstream=upstream, source=source, **options)
 
 
 def config_from_resolved(data: dict[str, Any]) -> Config:
@@ -169,11 +187,12 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         ext = data.get("external") or {}
         external = External(upstream_url=ext.get("upstream_url"),
                             stacks=tuple((ext.get("stacks") or {}).items()))
-        skip = {"stacks", "scenarios", "limits", "sweep", "external"}
+        upstream = Upstream(**(data.get("upstream") or {}))
+        skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
-                      external=external, **options)
+                      external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"resolved config is incomplete or malformed ({exc!r})") from None
 

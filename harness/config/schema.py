@@ -7,6 +7,7 @@ A config file has these kinds of tables::
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
+    [upstream]             what the apps call: the mock (default) or PostgreSQL
 
 Every error names the file, the key and the value, on one line. Reading the TOML
 (and a manifest's resolved config) is ``harness.config.load``'s job.
@@ -24,7 +25,10 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 
-APPS = ("flask", "quart", "fastapi")
+# Apps on the mock upstream, then apps on PostgreSQL (servers/pg_*.py, one driver each).
+MOCK_APPS = ("flask", "quart", "fastapi")
+DB_APPS = ("flask-pg", "quart-pg", "fastapi-pg", "fastapi-asyncpg")
+APPS = MOCK_APPS + DB_APPS
 SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
 SCENARIOS = ("fanout", "clients", "rate")
 WORKER_CLASSES: dict[str, tuple[str, ...]] = {
@@ -33,7 +37,9 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
     "uvicorn": ("asyncio", "uvloop"),
     "dev": ("threaded", "asyncio"),
 }
-SYNC_APPS = ("flask",)
+SYNC_APPS = ("flask", "flask-pg")
+UPSTREAM_KINDS = ("mock", "postgres")
+QUERY_KINDS = ("sleep", "read")
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -78,6 +84,10 @@ class StackSpec:
         allowed = WORKER_CLASSES[self.server]
         _check(self.worker_class in allowed, f"{where} worker_class", self.worker_class,
                f"must be one of {', '.join(allowed)} for server {self.server}")
+        if self.app in DB_APPS:
+            _check(self.server != "dev" and self.worker_class != "gevent", f"{where} server",
+                   f"{self.server}/{self.worker_class}",
+                   f"a database app ({self.app}) runs on a production server, not dev or gevent")
         if self.app in SYNC_APPS:
             _check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
                    f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
@@ -255,6 +265,43 @@ class External:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """What the apps call: the mock upstream, or PostgreSQL with one of two queries.
+
+    With ``kind = "postgres"`` the harness starts its own throw-away server per round,
+    unless ``database_url`` names an existing one (then it creates and drops only its own
+    schema there).  ``query`` is ``sleep`` (``pg_sleep(delay)``) or ``read`` (an indexed
+    join on the seeded tables).  Each stack's pool is its ``pool_size`` per worker process.
+    """
+
+    kind: str = "mock"
+    database_url: str | None = None
+    query: str = "sleep"
+
+    def __post_init__(self) -> None:
+        _check(self.kind in UPSTREAM_KINDS, "[upstream] kind", self.kind,
+               f"must be one of {', '.join(UPSTREAM_KINDS)}")
+        _check(self.query in QUERY_KINDS, "[upstream] query", self.query,
+               f"must be one of {', '.join(QUERY_KINDS)}")
+        if self.database_url is not None:
+            _check(self.kind == "postgres", "[upstream] database_url", self.database_url,
+                   'only with kind = "postgres"')
+            _check(isinstance(self.database_url, str)
+                   and self.database_url.startswith(("postgresql://", "postgres://")),
+                   "[upstream] database_url", self.database_url,
+                   "must be a postgresql://USER@HOST:PORT/DATABASE URL")
+
+    @property
+    def is_default(self) -> bool:
+        """True for the mock with nothing else set (the table was absent)."""
+        return self == Upstream()
+
+    def resolved(self) -> dict[str, Any]:
+        """As written to the manifest."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment: what to measure, how often, and on which stacks."""
 
@@ -276,6 +323,7 @@ class Config:
     health_timeout_s: float = 30.0
     target: str = "local"
     external: External = field(default_factory=External)
+    upstream: Upstream = field(default_factory=Upstream)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
     source: str = "<built-in>"
@@ -322,6 +370,13 @@ class Config:
             for name in names:
                 _check(self.external.url(name) is not None, f"[external.stacks] {name}", None,
                        "required with target = \"external\" (the URL of that running stack)")
+        postgres = self.upstream.kind == "postgres"
+        _check(not postgres or self.target == "local", "[run] target", self.target,
+               'kind = "postgres" upstreams run with target = "local"')
+        for spec in self.stacks:
+            _check((spec.app in DB_APPS) == postgres, f"[stacks.{spec.name}] app", spec.app,
+                   f"must be one of {', '.join(DB_APPS if postgres else MOCK_APPS)} with "
+                   f"[upstream] kind = {self.upstream.kind!r}")
 
     @property
     def loopback_only(self) -> bool:
@@ -345,10 +400,12 @@ class Config:
         data: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external")
+            if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream")
         }
         if not self.external.empty:  # absent otherwise, so local configs keep their digest
             data["external"] = self.external.resolved()
+        if not self.upstream.is_default:  # likewise: mock configs keep their digest
+            data["upstream"] = self.upstream.resolved()
         data["sweep"] = None if self.sweep is None else {
             "stack": self.sweep.stack, "param": self.sweep.param,
             "values": list(self.sweep.values),
