@@ -29,6 +29,7 @@ class Outcome:
     kind: str
     latency_s: float
     detail: str | None = None
+    pool_wait_ms: float | None = None  # a database app's wait for pool connections
 
 
 @dataclass
@@ -50,6 +51,11 @@ class ScenarioResult:
     def ok_latencies_s(self) -> list[float]:
         """Latencies of the successful requests, in seconds."""
         return [o.latency_s for o in self.outcomes if o.kind == "ok"]
+
+    def pool_waits_ms(self) -> list[float]:
+        """The pool waits the successful requests reported (database apps only)."""
+        return [o.pool_wait_ms for o in self.outcomes
+                if o.kind == "ok" and o.pool_wait_ms is not None]
 
     def first_error(self) -> str | None:
         """A one-line summary of the failures, or None if every request succeeded."""
@@ -87,7 +93,10 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | 
             if expect_calls is not None and calls != expect_calls:
                 return Outcome("bad_body", latency,
                                f"{url} reported {calls!r} upstream calls, expected {expect_calls}")
-            return Outcome("ok", latency)
+            wait = body.get("pool_wait_ms")
+            if isinstance(wait, bool) or not isinstance(wait, int | float):
+                wait = None
+            return Outcome("ok", latency, pool_wait_ms=wait)
     except TimeoutError:
         return Outcome("timeout", clock() - start, f"no answer within {timeout_s:g} s from {url}")
     except aiohttp.ClientConnectionError as exc:

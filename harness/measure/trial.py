@@ -30,7 +30,9 @@ from harness.loadgen.schedule import RateSpec
 from harness.loadgen.tally import RateResult
 from harness.measure.plan import PlannedTrial
 from harness.rundir.format import SCHEMA_VERSION, encode_latencies, latency_summary
+from harness.targets.dbactivity import ActivitySampler
 from harness.targets.handle import StackHandle
+from harness.targets.postgres import PostgresEndpoint
 
 
 async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> dict[str, Any]:
@@ -45,30 +47,44 @@ async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> 
 
 async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         ScenarioResult | RateResult, MonitorResult, dict[str, Any]]:
+    """The trial's load, its monitor, and the upstream's own account: the mock's counters,
+    or PostgreSQL's active connections sampled over the load."""
+    database = handle.upstream if isinstance(handle.upstream, PostgresEndpoint) else None
+    async with aiohttp.ClientSession() as control:
+        if database is None:
+            await _upstream_stats(control, handle.upstream_url)
+            result, monitor = await _load(handle, trial)
+            upstream = await _upstream_stats(control, handle.upstream_url)
+        else:
+            with ActivitySampler(database.url, ACTIVITY_INTERVAL_S) as activity:
+                result, monitor = await _load(handle, trial)
+            upstream = activity.result()
+    return result, monitor, upstream
+
+
+async def _load(handle: StackHandle, trial: PlannedTrial) -> tuple[
+        ScenarioResult | RateResult, MonitorResult]:
     params = trial.params
     result: ScenarioResult | RateResult
-    async with aiohttp.ClientSession() as control:
-        await _upstream_stats(control, handle.upstream_url)
-        if trial.scenario == "rate":
-            # Load-generator processes start before the monitor, so it measures the load only.
-            url = single_url(handle.base_url, params["delay_ms"])
-            async with OpenLoop(url, RateSpec.from_params(params)) as generator:
-                with TrialMonitor(handle.server.tree) as monitor:
-                    result = await generator.run()
-        else:
-            async with client_session(params.get("clients", 1)) as session:
-                with TrialMonitor(handle.server.tree) as monitor:
-                    if trial.scenario == "fanout":
-                        result = await run_fanout(session, handle.base_url, params["n"],
-                                                  params["delay_ms"], params["timeout_s"])
-                    elif trial.scenario == "clients":
-                        result = await run_clients(session, handle.base_url, params["clients"],
-                                                   params["delay_ms"], params["timeout_s"])
-                    else:
-                        raise ValueError(f"scenario {trial.scenario!r} has no driver")
-        upstream = await _upstream_stats(control, handle.upstream_url)
+    if trial.scenario == "rate":
+        # Load-generator processes start before the monitor, so it measures the load only.
+        url = single_url(handle.base_url, params["delay_ms"])
+        async with OpenLoop(url, RateSpec.from_params(params)) as generator:
+            with TrialMonitor(handle.server.tree) as monitor:
+                result = await generator.run()
+    else:
+        async with client_session(params.get("clients", 1)) as session:
+            with TrialMonitor(handle.server.tree) as monitor:
+                if trial.scenario == "fanout":
+                    result = await run_fanout(session, handle.base_url, params["n"],
+                                              params["delay_ms"], params["timeout_s"])
+                elif trial.scenario == "clients":
+                    result = await run_clients(session, handle.base_url, params["clients"],
+                                               params["delay_ms"], params["timeout_s"])
+                else:
+                    raise ValueError(f"scenario {trial.scenario!r} has no driver")
     assert monitor.result is not None
-    return result, monitor.result, upstream
+    return result, monitor.result
 
 
 async def warm(handle: StackHandle, config: Config) -> None:
@@ -79,6 +95,8 @@ async def warm(handle: StackHandle, config: Config) -> None:
 
 
 MIN_LOADGEN_WAIT_S = 0.02
+ACTIVITY_INTERVAL_S = 0.02
+POOL_LIMITED_WAIT_MS = 1.0
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -86,8 +104,10 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
-            result: ScenarioResult | RateResult | None = None) -> dict[str, Any]:
-    """The instrument's self-checks of one trial (``config`` is for future limits).
+            result: ScenarioResult | RateResult | None = None,
+            capacity: int = 0) -> dict[str, Any]:
+    """The instrument's self-checks of one trial (``config`` is for future limits);
+    ``capacity`` is the stack's pool connections in all, for a database upstream.
 
     For a rate trial the load generator's CPU and run-queue wait are its own
     processes' (the busiest one when there are several), over the load alone.
@@ -105,6 +125,8 @@ def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
         "upstream_overshoot_ms": {k: overshoot.get(k) for k in ("mean", "p99", "max")},
         "upstream_loop_lag_max_ms": _round((upstream.get("loop_lag_ms") or {}).get("max"), 3),
     }
+    if "db_active_max" in upstream:
+        checks.update(_database_checks(upstream, result, capacity))
     if isinstance(result, RateResult):
         checks.update(
             loadgen_cpu=round(result.loadgen_cpu, 4),
@@ -118,6 +140,28 @@ def _checks(config: Config, mon: MonitorResult, upstream: dict[str, Any],
             in_flight_capped=result.in_flight_capped,
         )
     return checks
+
+
+def _database_checks(activity: dict[str, Any], result: ScenarioResult | RateResult | None,
+                     capacity: int) -> dict[str, Any]:
+    """PostgreSQL's side of a trial: its peak and mean active connections (sampled), the
+    time the requests spent waiting for a pool connection as the apps reported it, and
+    ``pool_limited``: requests waited for connections (mean wait over
+    ``POOL_LIMITED_WAIT_MS``) or every connection of the pools was busy at once."""
+    waits = result.pool_waits_ms() if isinstance(result, ScenarioResult) else []
+    peak = activity.get("db_active_max")
+    mean_wait = sum(waits) / len(waits) if waits else 0.0
+    return {
+        "pool_capacity": capacity,
+        "pool_limited": mean_wait > POOL_LIMITED_WAIT_MS or (peak or 0) >= capacity,
+        "db_active_max": activity.get("db_active_max"),
+        "db_active_mean": activity.get("db_active_mean"),
+        "db_samples": activity.get("db_samples"),
+        "db_sampling_error": activity.get("db_sampling_error"),
+        "pool_wait_ms": {"mean": _round(sum(waits) / len(waits), 3) if waits else None,
+                         "max": _round(max(waits), 3) if waits else None,
+                         "total": _round(sum(waits), 3) if waits else None},
+    }
 
 
 def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
@@ -196,7 +240,8 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     result, mon, upstream = asyncio.run(_drive(handle, trial))
     if isinstance(result, RateResult):
         record["params"].update(result.spec.record_params())
-    checks = _checks(config, mon, upstream, result)
+    checks = _checks(config, mon, upstream, result,
+                     handle.spec.workers * handle.spec.pool_size)
     counts = result.counts()
     error = None
     status = "ok"
