@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -297,8 +298,16 @@ class Upstream:
         return self == Upstream()
 
     def resolved(self) -> dict[str, Any]:
-        """As written to the manifest."""
-        return dataclasses.asdict(self)
+        """As written to the manifest, the database URL without its password."""
+        data = dataclasses.asdict(self)
+        if self.database_url is not None:
+            data["database_url"] = redacted_url(self.database_url)
+        return data
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for manifests and messages)."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 @dataclass(frozen=True)

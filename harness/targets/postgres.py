@@ -36,6 +36,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from harness.config.schema import redacted_url
 from harness.errors import StackExitedError, StackStartError, TargetError
 from harness.targets.process import ChildProcess, as_user, managed_process
 
@@ -111,13 +112,8 @@ class PostgresEndpoint:
             return
         problem = connect_problem(self.url)
         if problem is not None:
-            raise StackExitedError(f"PostgreSQL at {redacted(self.url)} no longer accepts "
+            raise StackExitedError(f"PostgreSQL at {redacted_url(self.url)} no longer accepts "
                                    f"connections ({problem})", self.command)
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for messages and the manifest."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def connect_problem(url: str, timeout_s: float = 3.0) -> str | None:
@@ -259,10 +255,11 @@ def existing_postgres(url: str) -> Iterator[PostgresEndpoint]:
     """A server someone else runs: a fresh schema of ours, seeded, dropped on any exit."""
     problem = connect_problem(url)
     if problem is not None:
-        raise TargetError(f"[upstream] database_url {redacted(url)}: cannot connect ({problem})")
+        raise TargetError(f"[upstream] database_url {redacted_url(url)}: cannot connect "
+                          f"({problem})")
     schema = f"{SCHEMA}_{os.getpid()}_{secrets.token_hex(4)}"
     try:
         seed(url, schema)
-        yield PostgresEndpoint(url=url, schema=schema, command=["external", redacted(url)])
+        yield PostgresEndpoint(url=url, schema=schema, command=["external", redacted_url(url)])
     finally:
         drop_schema(url, schema)
