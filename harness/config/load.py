@@ -227,3 +227,14 @@ def with_overrides(config: Config, **changes: Any) -> Config:
         return dataclasses.replace(config, **changes)
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
+
+
+def with_query(upstream: Upstream, query: str) -> Upstream:
+    """``upstream`` with another database query; ConfigError unless it is PostgreSQL."""
+    if upstream.kind != "postgres":
+        raise ConfigError(f"command line: --query {query}: the config's upstream is "
+                          f"{upstream.kind!r}; a query needs [upstream] kind = \"postgres\"")
+    try:
+        return dataclasses.replace(upstream, query=query)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None

@@ -284,6 +284,8 @@ class Upstream:
                f"must be one of {', '.join(UPSTREAM_KINDS)}")
         _check(self.query in QUERY_KINDS, "[upstream] query", self.query,
                f"must be one of {', '.join(QUERY_KINDS)}")
+        _check(self.query == "sleep" or self.kind == "postgres", "[upstream] query", self.query,
+               'only with kind = "postgres" (the mock only waits)')
         if self.database_url is not None:
             _check(self.kind == "postgres", "[upstream] database_url", self.database_url,
                    'only with kind = "postgres"')
