@@ -4,7 +4,8 @@
 ``{name: svg_text}``; a chart whose data is absent is left out. Names start with
 their scenario so the report can place them: ``fanout_duration``,
 ``fanout_speedup``, ``clients_throughput``, ``clients_p99``, ``clients_speedup``,
-``rate_latency``, ``rate_speedup``.
+``rate_latency``, ``rate_speedup``; and ``database_pool`` for a PostgreSQL upstream
+(``harness.report.database``).
 
 Only production stacks are drawn; development servers are reported apart, in tables.
 
@@ -25,10 +26,9 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_label
 from harness.analyse.model import expected_fanout_duration_s
-from harness.report import plotting
+from harness.report import database, plotting
+from harness.report.plotting import PALETTE
 
-# Okabe-Ito: distinguishable with every common form of colour blindness.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
 BASELINE_COLOUR = "#444444"
 
 SCENARIO_NAMES = {"fanout": "Fan-out", "clients": "Concurrent clients", "rate": "Open-loop rate"}
@@ -55,6 +55,7 @@ CAPTIONS["fanout_sweep"] = ("Fan-out: request duration against the swept stack p
                             "one line per N (mean ± sd); dotted lines are the other stacks.")
 CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept stack parameter, "
                              "one line per C (mean ± sd); dotted lines are the other stacks.")
+CAPTIONS[database.FIGURE] = database.CAPTION
 CHART_NAMES = tuple(CAPTIONS)
 
 def caption(name: str) -> str:
@@ -334,6 +335,7 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
         "fanout_sweep": lambda: _sweep(summary, manifest, "fanout"),
         "rate_latency": lambda: _rate_latency(summary, stacks, colours),
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
+        database.FIGURE: lambda: database.pool_figure(summary, manifest),
     }
     svgs: dict[str, str] = {}
     for name, make in makers.items():
