@@ -44,7 +44,27 @@ async def gather_calls(n: int, call: Callable[[], Awaitable[tuple[int, float]]],
             "pool_wait_ms": round(sum(wait for _, wait in done) * 1000, 3)}
 
 
-class PsycopgAsyncClient:
+class PooledClient:
+    """What both drivers share: ``/single`` and ``/aggregate`` over ``call``, one query on
+    its own pool connection returning (rows read, seconds waited for the connection)."""
+
+    settings: DbSettings
+
+    async def call(self, delay_ms: int) -> tuple[int, float]:
+        """One query; the subclass runs it with its driver."""
+        raise NotImplementedError
+
+    async def single(self, delay_ms: int) -> dict[str, Any]:
+        """``/single``: one query."""
+        return await gather_calls(1, lambda: self.call(delay_ms), self.settings.query) \
+            | {"mode": "single"}
+
+    async def aggregate(self, n: int, delay_ms: int) -> dict[str, Any]:
+        """``/aggregate``: ``n`` queries at once."""
+        return await gather_calls(n, lambda: self.call(delay_ms), self.settings.query)
+
+
+class PsycopgAsyncClient(PooledClient):
     """``AsyncConnectionPool(min_size=max_size=pool_size)``, autocommit connections."""
 
     def __init__(self, settings: DbSettings) -> None:
@@ -76,17 +96,8 @@ class PsycopgAsyncClient:
             raise UpstreamError(f"database query failed: {describe_cause(exc)}") from exc
         return len(rows), waited
 
-    async def single(self, delay_ms: int) -> dict[str, Any]:
-        """``/single``: one query."""
-        return await gather_calls(1, lambda: self.call(delay_ms), self.settings.query) \
-            | {"mode": "single"}
 
-    async def aggregate(self, n: int, delay_ms: int) -> dict[str, Any]:
-        """``/aggregate``: ``n`` queries at once."""
-        return await gather_calls(n, lambda: self.call(delay_ms), self.settings.query)
-
-
-class AsyncpgClient:
+class AsyncpgClient(PooledClient):
     """``asyncpg.create_pool(min_size=max_size=pool_size)``, opened by ``start``."""
 
     def __init__(self, settings: DbSettings) -> None:
@@ -122,12 +133,3 @@ class AsyncpgClient:
         except ASYNCPG_ERRORS as exc:
             raise UpstreamError(f"database query failed: {describe_cause(exc)}") from exc
         return len(rows), waited
-
-    async def single(self, delay_ms: int) -> dict[str, Any]:
-        """``/single``: one query."""
-        return await gather_calls(1, lambda: self.call(delay_ms), self.settings.query) \
-            | {"mode": "single"}
-
-    async def aggregate(self, n: int, delay_ms: int) -> dict[str, Any]:
-        """``/aggregate``: ``n`` queries at once."""
-        return await gather_calls(n, lambda: self.call(delay_ms), self.settings.query)

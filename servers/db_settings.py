@@ -25,6 +25,7 @@ from servers.settings import (
     ENV_UPSTREAM_TIMEOUT_S,
     env_float,
     env_int,
+    env_required,
 )
 
 ENV_DATABASE_URL = "ASYNCBENCH_DATABASE_URL"
@@ -87,12 +88,9 @@ class DbSettings:
             SettingsError: a variable is missing or invalid; the message names it.
         """
         env = os.environ if environ is None else environ
-        url = env.get(ENV_DATABASE_URL, "").strip()
-        if not url:
-            raise SettingsError(f"{ENV_DATABASE_URL} is required, e.g. "
-                                "postgresql://postgres@127.0.0.1:5432/postgres")
         return cls(
-            database_url=url,
+            database_url=env_required(env, ENV_DATABASE_URL,
+                                      "postgresql://postgres@127.0.0.1:5432/postgres"),
             stack=env.get(ENV_STACK, DEFAULT_STACK),
             query=env.get(ENV_DB_QUERY, "sleep").strip(),
             schema=env.get(ENV_DB_SCHEMA, DEFAULT_SCHEMA).strip(),

@@ -1,8 +1,7 @@
-"""The FastAPI app's routes and error answers, whatever upstream its calls reach.
-
-``build_app(stack, client)`` serves the contract (``/health``, ``/single``, ``/aggregate``,
-JSON errors) and hands every upstream call to ``client`` (``servers.calls``): the mock
-app and the PostgreSQL app share it.
+"""FastAPI's side of the contract: routes read raw query strings (so FastAPI's 422
+answers never occur), JSON errors, and an async upstream opened in the lifespan: the
+mock's (``servers.fastapi_app``) or a PostgreSQL pool (``servers.pg_fastapi``,
+``servers.pg_fastapi_asyncpg``).
 """
 
 from __future__ import annotations
@@ -17,16 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from servers import params
 from servers.calls import AsyncCalls
 from servers.errors import ParamError, UpstreamError
-from servers.params import (
-    http_error_body,
-    internal_error_body,
-    param_error_body,
-    parse_delay_ms,
-    parse_n,
-    upstream_error_body,
-)
 
 APP_NAME = "fastapi"
 
@@ -51,26 +43,26 @@ def build_app(stack: str, client: AsyncCalls) -> FastAPI:
 
     @app.get("/single")
     async def single(request: Request) -> dict[str, Any]:
-        delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
+        delay_ms = params.parse_delay_ms(request.query_params.get("delay_ms"))
         return await client.single(delay_ms)
 
     @app.get("/aggregate")
     async def aggregate(request: Request) -> dict[str, Any]:
-        n = parse_n(request.query_params.get("n"))
-        delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
+        n = params.parse_n(request.query_params.get("n"))
+        delay_ms = params.parse_delay_ms(request.query_params.get("delay_ms"))
         return await client.aggregate(n, delay_ms)
 
     async def bad_param(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ParamError)
-        return JSONResponse(param_error_body(exc), status_code=400)
+        return JSONResponse(params.param_error_body(exc), status_code=400)
 
     async def bad_upstream(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, UpstreamError)
-        return JSONResponse(upstream_error_body(exc), status_code=502)
+        return JSONResponse(params.upstream_error_body(exc), status_code=502)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        body = http_error_body(exc.status_code, str(exc.detail))
+        body = params.http_error_body(exc.status_code, str(exc.detail))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -79,7 +71,7 @@ def build_app(stack: str, client: AsyncCalls) -> FastAPI:
 
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises after sending this answer, so the server logs the traceback.
-        return JSONResponse(internal_error_body(exc), status_code=500)
+        return JSONResponse(params.internal_error_body(exc), status_code=500)
 
     app.add_exception_handler(ParamError, bad_param)
     app.add_exception_handler(UpstreamError, bad_upstream)

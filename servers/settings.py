@@ -62,9 +62,7 @@ class Settings:
             SettingsError: a variable is missing or invalid; the message names it.
         """
         env = os.environ if environ is None else environ
-        url = env.get(ENV_UPSTREAM_URL, "").strip()
-        if not url:
-            raise SettingsError(f"{ENV_UPSTREAM_URL} is required, e.g. http://127.0.0.1:41234")
+        url = env_required(env, ENV_UPSTREAM_URL, "http://127.0.0.1:41234")
         return cls(
             upstream_url=url.rstrip("/"),
             stack=env.get(ENV_STACK, DEFAULT_STACK),
@@ -90,6 +88,14 @@ def _check_url(url: str) -> None:
         raise SettingsError(
             f"{ENV_UPSTREAM_URL} must look like http://HOST:PORT with no path, got {url!r}"
         )
+
+
+def env_required(env: Mapping[str, str], name: str, example: str) -> str:
+    """The stripped value of ``env[name]``; SettingsError, with an example, when unset or blank."""
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required, e.g. {example}")
+    return value
 
 
 def env_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -100,46 +100,18 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
 }
 
 # The stacks on PostgreSQL ([upstream] kind = "postgres"), kept apart because they need
-# it: every stack holds 10 connections per worker process, and Flask gets one thread per
-# connection so that it can use them all.
+# it: the same 4 worker processes as above, each holding 10 connections, and Flask gets
+# one thread per connection so that it can use them all.
+_DB_STATED: dict[str, Any] = {"workers": 4, "backlog": 2048, "keepalive_s": 5, "pool_size": 10}
 DB_BUILTIN_STACKS: dict[str, dict[str, Any]] = {
-    "flask-gunicorn-pg": {
-        "app": "flask-pg",
-        "server": "gunicorn",
-        "worker_class": "gthread",
-        "workers": 4,
-        "threads": 10,
-        "backlog": 2048,
-        "keepalive_s": 5,
-        "pool_size": 10,
-    },
-    "quart-hypercorn-pg": {
-        "app": "quart-pg",
-        "server": "hypercorn",
-        "worker_class": "asyncio",
-        "workers": 4,
-        "backlog": 2048,
-        "keepalive_s": 5,
-        "pool_size": 10,
-    },
-    "fastapi-uvicorn-pg": {
-        "app": "fastapi-pg",
-        "server": "uvicorn",
-        "worker_class": "asyncio",
-        "workers": 4,
-        "backlog": 2048,
-        "keepalive_s": 5,
-        "pool_size": 10,
-    },
-    "fastapi-uvicorn-asyncpg": {
-        "app": "fastapi-asyncpg",
-        "server": "uvicorn",
-        "worker_class": "asyncio",
-        "workers": 4,
-        "backlog": 2048,
-        "keepalive_s": 5,
-        "pool_size": 10,
-    },
+    "flask-gunicorn-pg": {"app": "flask-pg", "server": "gunicorn", "worker_class": "gthread",
+                          "threads": 10, **_DB_STATED},
+    "quart-hypercorn-pg": {"app": "quart-pg", "server": "hypercorn", "worker_class": "asyncio",
+                           **_DB_STATED},
+    "fastapi-uvicorn-pg": {"app": "fastapi-pg", "server": "uvicorn", "worker_class": "asyncio",
+                           **_DB_STATED},
+    "fastapi-uvicorn-asyncpg": {"app": "fastapi-asyncpg", "server": "uvicorn",
+                                "worker_class": "asyncio", **_DB_STATED},
 }
 
 # The stacks a config measures when it names none, on each kind of upstream; the first
