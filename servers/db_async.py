@@ -69,11 +69,10 @@ class PsycopgAsyncClient(PooledClient):
 
     def __init__(self, settings: DbSettings) -> None:
         self.settings = settings
-        options = " ".join(f"-c {k}={v}" for k, v in settings.server_settings.items())
         self._pool = AsyncConnectionPool(
             settings.database_url, min_size=settings.pool_size, max_size=settings.pool_size,
-            timeout=settings.timeout_s, kwargs={"autocommit": True, "options": options},
-            open=False, name=settings.stack)
+            timeout=settings.timeout_s, open=False, name=settings.stack,
+            kwargs={"autocommit": True, "options": settings.libpq_options})
 
     async def start(self) -> None:
         """Open the pool without waiting for it to fill: a database that is down gives 502s."""

@@ -77,8 +77,15 @@ class DbSettings:
     @property
     def server_settings(self) -> dict[str, str]:
         """Session settings every pooled connection starts with."""
+        # The name goes into libpq's space-separated options: keep it to plain characters.
+        name = re.sub(r"[^A-Za-z0-9_.=\[\]-]", "_", f"asyncbench-{self.stack}")[:63]
         return {"search_path": self.schema, "statement_timeout": str(self.statement_timeout_ms),
-                "application_name": f"asyncbench-{self.stack}"[:63]}
+                "application_name": name}
+
+    @property
+    def libpq_options(self) -> str:
+        """``server_settings`` as libpq's ``options`` connection parameter (psycopg)."""
+        return " ".join(f"-c {key}={value}" for key, value in self.server_settings.items())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DbSettings:

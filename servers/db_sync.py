@@ -36,12 +36,11 @@ class SyncDbClient:
         """This process's pool, opened on first use."""
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
-                options = " ".join(f"-c {k}={v}" for k, v in self.settings.server_settings.items())
                 self._pool = ConnectionPool(
                     self.settings.database_url, min_size=self.settings.pool_size,
                     max_size=self.settings.pool_size, timeout=self.settings.timeout_s,
-                    kwargs={"autocommit": True, "options": options}, open=False,
-                    name=self.settings.stack)
+                    kwargs={"autocommit": True, "options": self.settings.libpq_options},
+                    open=False, name=self.settings.stack)
                 # Not waiting: a database that is down gives 502 answers, not a dead worker.
                 self._pool.open(wait=False)
                 self._pid = os.getpid()

@@ -46,3 +46,9 @@ def test_queries_for_both_drivers() -> None:
     assert isinstance(read.params[0], int) and 1 <= read.params[0] <= CUSTOMERS
     with pytest.raises(ValueError, match="unknown query kind"):
         make_query("write", 1)
+
+
+def test_a_stack_name_cannot_break_the_connection_options() -> None:
+    settings = DbSettings(URL, stack="my stack -c fsync=off")
+    assert settings.server_settings["application_name"] == "asyncbench-my_stack_-c_fsync=off"
+    assert settings.libpq_options.count("-c ") == 3
