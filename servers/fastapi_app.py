@@ -9,100 +9,23 @@ Query parameters are read raw and validated by ``servers.params``, so FastAPI's
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from typing import Any
+from contextlib import suppress
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from servers import devserver
 from servers.async_client import AsyncUpstreamClient
 from servers.cpu_work import CpuWork
-from servers.errors import ParamError, UpstreamError
-from servers.params import (
-    http_error_body,
-    internal_error_body,
-    param_error_body,
-    parse_cpu_ms,
-    parse_delay_ms,
-    parse_n,
-    upstream_error_body,
-)
+from servers.fastapi_routes import build_app
 from servers.settings import Settings
-
-APP_NAME = "fastapi"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the FastAPI app; ``settings`` default to ``Settings.from_env()``."""
+    """The FastAPI app on the mock upstream; ``settings`` default to ``Settings.from_env()``."""
     settings = settings if settings is not None else Settings.from_env()
     cpu = CpuWork(settings.cpu_iterations_per_ms, settings.cpu_offload)
-    client = AsyncUpstreamClient(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await client.start()
-        try:
-            yield
-        finally:
-            await client.close()
-
-    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.asyncbench_client = client
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "stack": settings.stack, "app": APP_NAME, "pid": os.getpid()}
-
-    @app.get("/single")
-    async def single(request: Request) -> dict[str, Any]:
-        delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
-        cpu_ms = parse_cpu_ms(request.query_params.get("cpu_ms"))
-        body = await client.single(delay_ms)
-        await cpu.run_async(cpu_ms)
-        return {**body, "cpu_ms": cpu_ms}
-
-    @app.get("/aggregate")
-    async def aggregate(request: Request) -> dict[str, Any]:
-        n = parse_n(request.query_params.get("n"))
-        delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
-        cpu_ms = parse_cpu_ms(request.query_params.get("cpu_ms"))
-        body = await client.aggregate(n, delay_ms)
-        await cpu.run_async(cpu_ms)
-        return {**body, "cpu_ms": cpu_ms}
-
-    async def bad_param(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ParamError)
-        return JSONResponse(param_error_body(exc), status_code=400)
-
-    async def bad_upstream(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, UpstreamError)
-        return JSONResponse(upstream_error_body(exc), status_code=502)
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        body = http_error_body(exc.status_code, str(exc.detail))
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        # Unreachable while no route declares typed parameters; kept so a 422 never leaks.
-        return JSONResponse({"error": "invalid request", "status": 400}, status_code=400)
-
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette re-raises after sending this answer, so the server logs the traceback.
-        return JSONResponse(internal_error_body(exc), status_code=500)
-
-    app.add_exception_handler(ParamError, bad_param)
-    app.add_exception_handler(UpstreamError, bad_upstream)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(Exception, internal_error)
-    return app
+    return build_app(settings.stack, AsyncUpstreamClient(settings), cpu)
 
 
 # Read ASYNCBENCH_* now, so a bad value stops the worker before it serves anything.

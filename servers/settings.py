@@ -81,14 +81,12 @@ class Settings:
             SettingsError: a variable is missing or invalid; the message names it.
         """
         env = os.environ if environ is None else environ
-        url = env.get(ENV_UPSTREAM_URL, "").strip()
-        if not url:
-            raise SettingsError(f"{ENV_UPSTREAM_URL} is required, e.g. http://127.0.0.1:41234")
+        url = env_required(env, ENV_UPSTREAM_URL, "http://127.0.0.1:41234")
         return cls(
             upstream_url=url.rstrip("/"),
             stack=env.get(ENV_STACK, DEFAULT_STACK),
-            pool_size=_env_int(env, ENV_POOL_SIZE, DEFAULT_POOL_SIZE),
-            upstream_timeout_s=_env_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
+            pool_size=env_int(env, ENV_POOL_SIZE, DEFAULT_POOL_SIZE),
+            upstream_timeout_s=env_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
             cpu_iterations_per_ms=_env_optional_int(env, ENV_CPU_ITERS_PER_MS),
             cpu_offload=_env_flag(env, ENV_CPU_OFFLOAD),
             quota_rps=_env_optional_float(env, ENV_QUOTA_RPS),
@@ -114,7 +112,16 @@ def _check_url(url: str) -> None:
         )
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+def env_required(env: Mapping[str, str], name: str, example: str) -> str:
+    """The stripped value of ``env[name]``; SettingsError, with an example, when unset or blank."""
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required, e.g. {example}")
+    return value
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """The integer in ``env[name]``, ``default`` when unset or blank; SettingsError otherwise."""
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
@@ -124,7 +131,8 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """The number in ``env[name]``, ``default`` when unset or blank; SettingsError otherwise."""
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
@@ -136,12 +144,12 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _env_optional_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
-    return None if raw is None or not raw.strip() else _env_int(env, name, 0)
+    return None if raw is None or not raw.strip() else env_int(env, name, 0)
 
 
 def _env_optional_float(env: Mapping[str, str], name: str) -> float | None:
     raw = env.get(name)
-    return None if raw is None or not raw.strip() else _env_float(env, name, 0.0)
+    return None if raw is None or not raw.strip() else env_float(env, name, 0.0)
 
 
 def _env_flag(env: Mapping[str, str], name: str) -> bool:

@@ -1,8 +1,11 @@
 """What a simple model predicts, for comparison with each measurement.
 
-Fan-out: a sequential handler waits N x delay, a concurrent one about one delay.
+Fan-out: a sequential handler waits N x delay, a concurrent one about one delay, or
+ceil(N / pool) delays when its upstream pool holds fewer than N connections.
 Concurrent clients: a stack serving ``slots`` requests at once finishes a burst of C
 in ceil(C / slots) waves of one delay; an event loop (no slot limit) in one.
+A database upstream bounds every stack by its pool: at most ``pool_size / query_time``
+requests per second (:func:`pool_bound_rps`), however many clients wait.
 A stack far below its model is flagged in the summary (:func:`model_rows`).
 """
 
@@ -19,10 +22,12 @@ from harness.analyse.metrics import is_higher_better, sort_key
 FANOUT_MODES = ("sequential", "concurrent")
 
 
-def expected_fanout_duration_s(n: int, delay_s: float, fanout_mode: str) -> float:
+def expected_fanout_duration_s(n: int, delay_s: float, fanout_mode: str,
+                               pool: int | None = None) -> float:
     """Model duration of one fan-out request making ``n`` upstream calls of ``delay_s``.
 
-    Sequential handlers wait ``n * delay_s``; concurrent ones wait one ``delay_s``.
+    Sequential handlers wait ``n * delay_s``; concurrent ones wait one ``delay_s``, or
+    ``ceil(n / pool)`` of them when the process's upstream pool holds ``pool`` connections.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -31,7 +36,7 @@ def expected_fanout_duration_s(n: int, delay_s: float, fanout_mode: str) -> floa
     if fanout_mode == "sequential":
         return n * delay_s
     if fanout_mode == "concurrent":
-        return delay_s
+        return delay_s if pool is None or pool >= n else math.ceil(n / max(1, pool)) * delay_s
     raise ValueError(f"fanout_mode must be one of {FANOUT_MODES}, got {fanout_mode!r}")
 
 
@@ -55,6 +60,20 @@ def expected_clients_duration_s(c: int, delay_s: float, slots: int | None) -> fl
 def expected_clients_throughput(c: int, delay_s: float, slots: int | None) -> float:
     """Model throughput (req/s) of the burst of :func:`expected_clients_duration_s`."""
     return c / expected_clients_duration_s(c, delay_s, slots)
+
+
+def pool_bound_rps(connections: int, query_s: float) -> float:
+    """The pool model's line: ``connections`` each serving one query of ``query_s`` at a
+    time finish at most ``connections / query_s`` queries per second.
+
+    Raises:
+        ValueError: ``connections`` below 1 or ``query_s`` not positive.
+    """
+    if connections < 1:
+        raise ValueError(f"connections must be at least 1, got {connections}")
+    if not query_s > 0:
+        raise ValueError(f"query_s must be positive, got {query_s}")
+    return connections / query_s
 
 
 def efficiency(measured: float, expected: float, higher_is_better: bool) -> float:
@@ -85,6 +104,11 @@ def model_rows(
     """Measured cell means beside the simple model of DESIGN.md, flagged when far below."""
     delay_ms = config.get("delay_ms")
     stacks = config.get("stacks")
+    if (config.get("upstream") or {}).get("query") == "read":
+        if values:
+            warnings.append("the database query is a read of unknown duration, not a delay: "
+                            "no model")
+        return []
     if not is_number(delay_ms) or delay_ms <= 0 or not isinstance(stacks, dict):
         if values:
             warnings.append("manifest config lacks a positive delay_ms or a stacks table: no model")
@@ -130,7 +154,9 @@ def _expected(
     scenario: str, metric: str, level: int, delay_s: float, stack_cfg: Mapping[str, Any]
 ) -> float:
     if scenario == "fanout":
-        duration = expected_fanout_duration_s(level, delay_s, stack_cfg["fanout_mode"])
+        pool = stack_cfg.get("pool_size")
+        duration = expected_fanout_duration_s(level, delay_s, stack_cfg["fanout_mode"],
+                                              pool if isinstance(pool, int) else None)
         return duration if metric == "duration_s" else level / duration
     slots = stack_cfg["concurrency_slots"]
     if slots is not None and (not isinstance(slots, int) or isinstance(slots, bool)):

@@ -30,8 +30,9 @@ from harness.cli.common import (
     positive_int,
 )
 from harness.cli.reading import print_tables, render_report
-from harness.config.load import load_config, with_overrides
+from harness.config.load import load_config, with_overrides, with_query
 from harness.config.schema import TARGETS
+from harness.config.upstream import QUERY_KINDS
 from harness.errors import StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
@@ -114,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 target=args.target)
         if args.min_rounds is not None:
             config = with_overrides(config, rounds=args.min_rounds)
+        if args.query is not None:
+            config = with_overrides(config, upstream=with_query(config.upstream, args.query))
         with RichProgress() as progress:
             outcome = start_run(config, args.out, progress, argv=args.argv)
     out(f"run folder: {outcome.run_dir}")
@@ -196,6 +199,9 @@ def register(sub: Any) -> None:
     p.add_argument("--target", choices=TARGETS, help="where the stacks run: local processes "
                    "(the default), compose (docker-compose.yml on this machine's Docker "
                    "engine) or external (servers already running, URLs in [external])")
+    p.add_argument("--query", choices=QUERY_KINDS, help="the database query of a "
+                   "[upstream] kind = \"postgres\" config: sleep (pg_sleep(delay)) or read "
+                   "(an indexed join)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
     p.set_defaults(func=cmd_run)

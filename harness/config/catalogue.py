@@ -102,3 +102,23 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
 # The careful async port: handler CPU work (cpu_ms) runs in a thread pool, off the loop.
 for _name in ("quart-hypercorn", "fastapi-uvicorn"):
     BUILTIN_STACKS[f"{_name}-offload"] = {**BUILTIN_STACKS[_name], "cpu_offload": True}
+
+# The stacks on PostgreSQL ([upstream] kind = "postgres"), kept apart because they need
+# it: the same 4 worker processes as above, each holding 10 connections, and Flask gets
+# one thread per connection so that it can use them all.
+_DB_STATED: dict[str, Any] = {"workers": 4, "backlog": 2048, "keepalive_s": 5, "pool_size": 10}
+DB_BUILTIN_STACKS: dict[str, dict[str, Any]] = {
+    "flask-gunicorn-pg": {"app": "flask-pg", "server": "gunicorn", "worker_class": "gthread",
+                          "threads": 10, **_DB_STATED},
+    "quart-hypercorn-pg": {"app": "quart-pg", "server": "hypercorn", "worker_class": "asyncio",
+                           **_DB_STATED},
+    "fastapi-uvicorn-pg": {"app": "fastapi-pg", "server": "uvicorn", "worker_class": "asyncio",
+                           **_DB_STATED},
+    "fastapi-uvicorn-asyncpg": {"app": "fastapi-asyncpg", "server": "uvicorn",
+                                "worker_class": "asyncio", **_DB_STATED},
+}
+
+# The stacks a config measures when it names none, on each kind of upstream; the first
+# is the default baseline.
+MOCK_STACKS = ("flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn")
+DB_STACKS = tuple(DB_BUILTIN_STACKS)

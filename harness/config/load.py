@@ -11,11 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
 from harness.config.placement import Placement
 from harness.config.rules import is_int
-from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Upstream
+from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec
 from harness.config.sweep import STACK_PARAMS, Sweep, sweep_from_resolved
+from harness.config.upstream import Upstream
 from harness.errors import ConfigError
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -41,7 +42,7 @@ _SWEEP_KEYS: dict[str, type | tuple[type, ...]] = {**_AXIS_KEYS, "second": dict}
 _EXTERNAL_KEYS: dict[str, type | tuple[type, ...]] = {"upstream_url": str, "stacks": dict}
 _UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
     key: (int, float) for key in Upstream().resolved()}
-_UPSTREAM_KEYS.update(profile=str, seed=int)
+_UPSTREAM_KEYS.update(profile=str, seed=int, kind=str, database_url=str, query=str)
 _COMPOSE_KEYS: dict[str, type | tuple[type, ...]] = {"engine": str}
 _TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream", "compose")
 
@@ -70,10 +71,11 @@ def _table(data: dict[str, Any], where: str,
 
 
 def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
-    base = BUILTIN_STACKS.get(name)
+    base = BUILTIN_STACKS.get(name) or DB_BUILTIN_STACKS.get(name)
     if base is None and overrides is None:
         raise ConfigError(f"[run] stacks: unknown stack {name!r}; built-in stacks are "
-                          f"{', '.join(BUILTIN_STACKS)}, or define it in a [stacks.{name}] table")
+                          f"{', '.join([*BUILTIN_STACKS, *DB_BUILTIN_STACKS])}, or define it in a "
+                          f"[stacks.{name}] table")
     fields = dict(base or {})
     fields.update(overrides or {})
     for required in ("app", "server", "worker_class"):
@@ -144,7 +146,10 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
         raise ConfigError(f"stacks = {stack_tables!r}: must be tables [stacks.NAME]")
     for name, table in stack_tables.items():
         _table(table, f"[stacks.{name}]", _STACK_KEYS)
-    names = run.get("stacks", ["flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn"])
+    upstream = Upstream.from_table(_table(data.get("upstream", {}), "[upstream]",
+                                          _UPSTREAM_KEYS))
+    postgres = upstream.kind == "postgres"
+    names = run.get("stacks", list(DB_STACKS if postgres else MOCK_STACKS))
     for name in names:
         if not isinstance(name, str):
             raise ConfigError(f"[run] stacks = {names!r}: every stack must be a name (a string)")
@@ -153,7 +158,7 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     if unused:
         raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
     sweep = None
-    baseline = run.get("baseline", "flask-gunicorn")
+    baseline = run.get("baseline", (DB_STACKS if postgres else MOCK_STACKS)[0])
     if "sweep" in data:
         sweep = _axis_from(data["sweep"], "[sweep]", _SWEEP_KEYS)
         stacks, sweep, baseline = _expand_sweep(stacks, sweep, baseline)
@@ -170,8 +175,6 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
                                       duration_s=table.get("duration_s", 5.0)))
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
-    upstream = Upstream.from_table(_table(data.get("upstream", {}), "[upstream]",
-                                          _UPSTREAM_KEYS))
     options = {k: v for k, v in run.items() if k != "stacks"}
     if "placement" in options:
         options["placement"] = Placement.from_value(options["placement"])
@@ -180,6 +183,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     engine = _table(data.get("compose", {}), "[compose]", _COMPOSE_KEYS).get("engine")
     if engine is not None:
         options["compose_engine"] = engine
+    if postgres:
+        options.setdefault("baseline", DB_STACKS[0])
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
     config = Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
@@ -253,5 +258,16 @@ def with_overrides(config: Config, **changes: Any) -> Config:
         changes["max_rounds"] = max(changes["rounds"], config.max_rounds)
     try:
         return dataclasses.replace(config, **changes)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None
+
+
+def with_query(upstream: Upstream, query: str) -> Upstream:
+    """``upstream`` with another database query; ConfigError unless it is PostgreSQL."""
+    if upstream.kind != "postgres":
+        raise ConfigError(f"command line: --query {query}: the config's upstream is "
+                          f"{upstream.kind!r}; a query needs [upstream] kind = \"postgres\"")
+    try:
+        return dataclasses.replace(upstream, query=query)
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None

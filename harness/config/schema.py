@@ -7,7 +7,8 @@ A config file has these kinds of tables::
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
-    [upstream]             the mock upstream's latency profile, error rate and quota
+    [upstream]             what the apps call: the mock (its latency profile, error rate and
+                           quota) or PostgreSQL
     [sweep]                one or two axes: a stack parameter or a workload parameter
 
 Every error names the file, the key and the value, on one line. Reading the TOML
@@ -27,10 +28,13 @@ from harness.config.placement import Placement
 from harness.config.rules import check as _check
 from harness.config.rules import is_int, is_number
 from harness.config.sweep import UPSTREAM_PARAMS, Sweep
+from harness.config.upstream import Upstream
 from harness.errors import ConfigError
-from servers.profiles import Profile
 
-APPS = ("flask", "quart", "fastapi")
+# Apps on the mock upstream, then apps on PostgreSQL (servers/pg_*.py, one driver each).
+MOCK_APPS = ("flask", "quart", "fastapi")
+DB_APPS = ("flask-pg", "quart-pg", "fastapi-pg", "fastapi-asyncpg")
+APPS = MOCK_APPS + DB_APPS
 SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
 SCENARIOS = ("fanout", "clients", "rate")
 WORKER_CLASSES: dict[str, tuple[str, ...]] = {
@@ -39,7 +43,7 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
     "uvicorn": ("asyncio", "uvloop"),
     "dev": ("threaded", "asyncio"),
 }
-SYNC_APPS = ("flask",)
+SYNC_APPS = ("flask", "flask-pg")
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 COMPOSE_ENGINES = ("auto", "docker", "podman")  # auto: Docker where it answers, else Podman
@@ -73,6 +77,10 @@ class StackSpec:
         allowed = WORKER_CLASSES[self.server]
         _check(self.worker_class in allowed, f"{where} worker_class", self.worker_class,
                f"must be one of {', '.join(allowed)} for server {self.server}")
+        if self.app in DB_APPS:
+            _check(self.server != "dev" and self.worker_class != "gevent", f"{where} server",
+                   f"{self.server}/{self.worker_class}",
+                   f"a database app ({self.app}) runs on a production server, not dev or gevent")
         if self.app in SYNC_APPS:
             _check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
                    f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
@@ -154,57 +162,6 @@ class ScenarioSpec:
                "levels must be distinct")
         _check(is_number(self.duration_s) and 0.5 <= self.duration_s <= 600,
                f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """The upstream the apps call: the mock's latency profile, error rate and quota.
-
-    The profile (``fixed``, ``uniform``, ``lognormal``, ``bimodal`` and their fields,
-    ``error_rate``) is the mock upstream's own record, ``servers.profiles.Profile``,
-    defined once where it is served; the config's ``[upstream]`` table spells it flat
-    (``profile = "lognormal"``, ``median_ms = 80`` ...). Beyond ``quota_rps`` calls per
-    second the upstream answers 429 and the apps pace themselves to stay within it.
-    ``seed`` defaults to the run's seed. New upstream kinds add their fields here.
-    """
-
-    profile: Profile = field(default_factory=Profile)
-    quota_rps: float | None = None
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        _check(self.quota_rps is None or (is_number(self.quota_rps) and 0 < self.quota_rps
-                                          <= 1_000_000),
-               "[upstream] quota_rps", self.quota_rps, "must be a number in (0, 1000000]")
-        _check(self.seed is None or (is_int(self.seed) and 0 <= self.seed < 2**63),
-               "[upstream] seed", self.seed, "must be a non-negative integer")
-
-    @classmethod
-    def from_table(cls, table: dict[str, Any]) -> Upstream:
-        """From the flat ``[upstream]`` table (or its resolved form in a manifest)."""
-        fields = dict(table)
-        quota, seed = fields.pop("quota_rps", None), fields.pop("seed", None)
-        fields["kind"] = fields.pop("profile", "fixed")
-        try:
-            profile = Profile(**fields)
-        except ValueError as exc:
-            raise ConfigError(f"[upstream] {exc}") from None
-        return cls(profile=profile, quota_rps=quota, seed=seed)
-
-    def with_values(self, values: dict[str, Any]) -> Upstream:
-        """A copy with some table values changed (a sweep's), re-validated."""
-        return Upstream.from_table({**self.resolved(), **values})
-
-    @property
-    def is_default(self) -> bool:
-        """True for a plain fixed-delay upstream without errors or quota."""
-        return self == Upstream()
-
-    def resolved(self) -> dict[str, Any]:
-        """As written to the manifest: the flat ``[upstream]`` table."""
-        profile = dataclasses.asdict(self.profile)
-        return {"profile": profile.pop("kind"), **profile, "quota_rps": self.quota_rps,
-                "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -376,6 +333,13 @@ class Config:
             for name in names:
                 _check(self.external.url(name) is not None, f"[external.stacks] {name}", None,
                        "required with target = \"external\" (the URL of that running stack)")
+        postgres = self.upstream.kind == "postgres"
+        _check(not postgres or self.target == "local", "[run] target", self.target,
+               'kind = "postgres" upstreams run with target = "local"')
+        for spec in self.stacks:
+            _check((spec.app in DB_APPS) == postgres, f"[stacks.{spec.name}] app", spec.app,
+                   f"must be one of {', '.join(DB_APPS if postgres else MOCK_APPS)} with "
+                   f"[upstream] kind = {self.upstream.kind!r}")
 
     @property
     def loopback_only(self) -> bool:

@@ -31,6 +31,7 @@ class Outcome:
     latency_s: float
     detail: str | None = None
     status: int | None = None
+    pool_wait_ms: float | None = None  # a database app's wait for pool connections
 
 
 @dataclass
@@ -56,6 +57,11 @@ class ScenarioResult:
         several), in seconds."""
         outcomes = self.outcomes if self.steady is None else self.steady
         return [o.latency_s for o in outcomes if o.kind == "ok"]
+
+    def pool_waits_ms(self) -> list[float]:
+        """The pool waits the successful requests reported (database apps only)."""
+        return [o.pool_wait_ms for o in self.outcomes
+                if o.kind == "ok" and o.pool_wait_ms is not None]
 
     def first_error(self, tolerated: Collection[int] = ()) -> str | None:
         """A one-line summary of the failures, or None if every request succeeded.
@@ -98,7 +104,10 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | 
             if expect_calls is not None and calls != expect_calls:
                 return Outcome("bad_body", latency,
                                f"{url} reported {calls!r} upstream calls, expected {expect_calls}")
-            return Outcome("ok", latency)
+            wait = body.get("pool_wait_ms")
+            if isinstance(wait, bool) or not isinstance(wait, int | float):
+                wait = None
+            return Outcome("ok", latency, pool_wait_ms=wait)
     except TimeoutError:
         return Outcome("timeout", clock() - start, f"no answer within {timeout_s:g} s from {url}")
     except aiohttp.ClientConnectionError as exc:

@@ -9,6 +9,7 @@ names the check), ``ok`` otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ from harness.loadgen.schedule import RateSpec
 from harness.loadgen.tally import RateResult
 from harness.measure.plan import PlannedTrial
 from harness.rundir.format import SCHEMA_VERSION, encode_latencies, latency_summary
+from harness.targets.dbactivity import ActivitySampler
 from harness.targets.handle import StackHandle
+from harness.targets.postgres import PostgresEndpoint
 
 
 async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> dict[str, Any]:
@@ -85,22 +88,30 @@ async def _load(handle: StackHandle, trial: PlannedTrial,
 
 async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         ScenarioResult | RateResult, Observed]:
+    """The trial's load and what the instrument saw around it; the upstream's own account
+    is the mock's counters, or PostgreSQL's active connections sampled over the load."""
     params = trial.params
     result: ScenarioResult | RateResult
     monitor = TrialMonitor(handle.server.tree)
+    database = handle.upstream if isinstance(handle.upstream, PostgresEndpoint) else None
     async with aiohttp.ClientSession() as control:
-        await _upstream_stats(control, handle.upstream_url)
+        if database is None:
+            await _upstream_stats(control, handle.upstream_url)
         before = foreign.snapshot()
-        if trial.scenario == "rate":
-            # Load-generator processes start before the monitor, so it measures the load only.
-            url = single_url(handle.base_url, params["delay_ms"], params.get("cpu_ms", 0))
-            async with OpenLoop(url, RateSpec.from_params(params)) as generator:
-                with monitor:
-                    result = await generator.run()
-        else:
-            result = await _load(handle, trial, monitor)
+        with contextlib.ExitStack() as stack:
+            activity = (None if database is None else
+                        stack.enter_context(ActivitySampler(database.url, ACTIVITY_INTERVAL_S)))
+            if trial.scenario == "rate":
+                # Load-generator processes start before the monitor: it measures the load only.
+                url = single_url(handle.base_url, params["delay_ms"], params.get("cpu_ms", 0))
+                async with OpenLoop(url, RateSpec.from_params(params)) as generator:
+                    with monitor:
+                        result = await generator.run()
+            else:
+                result = await _load(handle, trial, monitor)
         after = foreign.snapshot()
-        upstream = await _upstream_stats(control, handle.upstream_url)
+        upstream = (activity.result() if activity is not None
+                    else await _upstream_stats(control, handle.upstream_url))
     assert monitor.result is not None
     own = foreign.own_pids(handle.pids())
     return result, Observed(monitor.result, upstream, foreign.foreign_load(before, after, own),
@@ -119,6 +130,8 @@ MIN_LOADGEN_WAIT_S = 0.02
 FOREIGN_REASON = "foreign load:"
 UPSTREAM_ERROR_STATUS = 502  # the apps' answer when the upstream failed
 PROFILE_CHECK_MIN_CALLS = 100  # fewer upstream calls make too noisy a served p99 to judge
+ACTIVITY_INTERVAL_S = 0.02
+POOL_LIMITED_WAIT_MS = 1.0
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -126,8 +139,9 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult | None = None,
-            stack: str | None = None) -> dict[str, Any]:
-    """The instrument's self-checks of one trial against ``stack``'s upstream profile.
+            stack: str | None = None, capacity: int = 0) -> dict[str, Any]:
+    """The instrument's self-checks of one trial against ``stack``'s upstream profile;
+    ``capacity`` is the stack's pool connections in all, for a database upstream.
 
     For a rate trial the load generator's CPU and run-queue wait are its own
     processes' (the busiest one when there are several), over the load alone.
@@ -156,6 +170,8 @@ def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult 
         "upstream_refused_429": upstream.get("refused_429"),
         "upstream_answered_503": upstream.get("answered_503"),
     }
+    if "db_active_max" in upstream:
+        checks.update(_database_checks(upstream, result, capacity))
     if isinstance(result, RateResult):
         checks.update(
             loadgen_cpu=round(result.loadgen_cpu, 4),
@@ -169,6 +185,28 @@ def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult 
             in_flight_capped=result.in_flight_capped,
         )
     return checks
+
+
+def _database_checks(activity: dict[str, Any], result: ScenarioResult | RateResult | None,
+                     capacity: int) -> dict[str, Any]:
+    """PostgreSQL's side of a trial: its peak and mean active connections (sampled), the
+    time the requests spent waiting for a pool connection as the apps reported it, and
+    ``pool_limited``: requests waited for connections (mean wait over
+    ``POOL_LIMITED_WAIT_MS``) or every connection of the pools was busy at once."""
+    waits = result.pool_waits_ms() if isinstance(result, ScenarioResult) else []
+    peak = activity.get("db_active_max")
+    mean_wait = sum(waits) / len(waits) if waits else 0.0
+    return {
+        "pool_capacity": capacity,
+        "pool_limited": mean_wait > POOL_LIMITED_WAIT_MS or (peak or 0) >= capacity,
+        "db_active_max": activity.get("db_active_max"),
+        "db_active_mean": activity.get("db_active_mean"),
+        "db_samples": activity.get("db_samples"),
+        "db_sampling_error": activity.get("db_sampling_error"),
+        "pool_wait_ms": {"mean": _round(sum(waits) / len(waits), 3) if waits else None,
+                         "max": _round(max(waits), 3) if waits else None,
+                         "total": _round(sum(waits), 3) if waits else None},
+    }
 
 
 def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
@@ -274,7 +312,8 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     mon = seen.monitor
     if isinstance(result, RateResult):
         record["params"].update(result.spec.record_params())
-    checks = _checks(config, seen, result, trial.stack)
+    checks = _checks(config, seen, result, trial.stack,
+                     handle.spec.workers * handle.spec.pool_size)
     counts = result.counts()
     error = None
     status = "ok"

@@ -14,6 +14,7 @@ from harness.analyse.crossover import crossover_maps, crossover_table
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 from harness.analyse.verdicts import DEFAULT_EQUIVALENCE_PCT, VOCABULARY
+from harness.report.database import database_section
 from harness.report.figures import caption
 from harness.report.filters import show
 from harness.report.manifest_view import (
@@ -347,6 +348,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "dev_headlines": _headlines(summary, view, dev=True),
         "sections": _sections(summary, view, dev=False, figures=figures),
         "dev_sections": _sections(summary, view, dev=True, figures=figures),
+        "database": database_section(summary, manifest, figures),
         "dev_stacks": [s["name"] for s in view["stacks"] if s["kind"] == "dev"],
         "stacks": view["stacks"],
         "methodology": _methodology(summary, view),

@@ -4,7 +4,8 @@
 ``{name: svg_text}``; a chart whose data is absent is left out. Names start with
 their scenario so the report can place them: ``fanout_duration``,
 ``fanout_speedup``, ``clients_throughput``, ``clients_p99``, ``clients_speedup``,
-``rate_latency``, ``rate_spectrum``, ``rate_speedup``.
+``rate_latency``, ``rate_spectrum``, ``rate_speedup``; ``database_pool`` for a PostgreSQL
+upstream (``harness.report.database``); crossover maps under a two-axis sweep.
 
 Only production stacks are drawn; development servers are reported apart, in tables.
 
@@ -25,10 +26,9 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_label
 from harness.analyse.model import expected_fanout_duration_s
-from harness.report import crossover, plotting
+from harness.report import crossover, database, plotting
+from harness.report.plotting import PALETTE
 
-# Okabe-Ito: distinguishable with every common form of colour blindness.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
 BASELINE_COLOUR = "#444444"
 
 SCENARIO_NAMES = {"fanout": "Fan-out", "clients": "Concurrent clients", "rate": "Open-loop rate"}
@@ -61,6 +61,7 @@ CAPTIONS["fanout_sweep"] = ("Fan-out: request duration against the swept stack p
 CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept stack parameter, "
                              "one line per C (mean ± sd); dotted lines are the other stacks.")
 CAPTIONS.update({f"{s}_crossover": crossover.CAPTION for s in ("fanout", "clients", "rate")})
+CAPTIONS[database.FIGURE] = database.CAPTION
 CHART_NAMES = tuple(CAPTIONS)
 
 def caption(name: str) -> str:
@@ -393,6 +394,7 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
         "rate_latency": lambda: _rate_latency(summary, stacks, colours),
         "rate_spectrum": lambda: _rate_spectrum(summary, stacks, colours),
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
+        database.FIGURE: lambda: database.pool_figure(summary, manifest),
     }
     svgs: dict[str, str] = {}
     for name, make in makers.items():

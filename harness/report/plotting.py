@@ -61,6 +61,9 @@ _FIGSIZE = (6.4, 3.4)
 _ID = re.compile(r'\bid="([^"]+)"')
 
 
+# Okabe-Ito: distinguishable with every common form of colour blindness.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+
 
 def plain(value: float, _pos: object = None) -> str:
     """A tick label without scientific notation: 0.1, 1, 20, 1,000."""

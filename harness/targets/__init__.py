@@ -5,6 +5,9 @@
     compose    docker-compose.yml's services on this machine's engine (``compose``)
     external   servers someone else started, by URL (``external``)
 
+With ``[upstream] kind = "postgres"`` the local target starts PostgreSQL as each stack's
+upstream (``postgres``), or uses the server ``database_url`` names.
+
 ``open_stack`` yields a ``handle.StackHandle``; ``target_details`` checks a target before
 a run starts (``TargetError``, one line, when it cannot be used) and describes it for the
 manifest.
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.schema import Config, StackSpec
-from harness.targets import compose, external, local
+from harness.targets import compose, external, local, postgres
 from harness.targets.command import Execute
 from harness.targets.handle import StackHandle
 
@@ -38,6 +41,10 @@ def open_stack(config: Config, spec: StackSpec, log_dir: Path | None = None,
         opened = compose.open_compose(config, spec, log_dir)
     elif config.target == "external":
         opened = external.open_external(config, spec)
+    elif config.upstream.kind == "postgres":
+        opened = local.running_db_stack(spec, config.upstream, config.host,
+                                        health_timeout_s=config.health_timeout_s, log_dir=log_dir,
+                                        cpus=cpus)
     else:
         opened = local.running_stack(spec, config.host, upstream_backlog=config.upstream_backlog,
                                      health_timeout_s=config.health_timeout_s, log_dir=log_dir,
@@ -59,4 +66,7 @@ def target_details(config: Config, execute: Execute | None = None) -> dict[str, 
         return compose.compose_details(config, execute)
     if config.target == "external":
         return external.external_details(config)
+    if config.upstream.kind == "postgres" and config.upstream.database_url is None:
+        return {"target": config.target, "controlled": True,
+                "postgres_bin": str(postgres.find_bin_dir())}
     return {"target": config.target, "controlled": True}

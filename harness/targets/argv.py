@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.config.schema import StackSpec, Upstream
+from harness.config.schema import StackSpec
+from harness.config.upstream import Upstream
 from servers.profiles import PROFILE_FIELDS
 
 APP_MODULES = {"flask": "servers.flask_app", "quart": "servers.quart_app",
-               "fastapi": "servers.fastapi_app"}
+               "fastapi": "servers.fastapi_app", "flask-pg": "servers.pg_flask",
+               "quart-pg": "servers.pg_quart", "fastapi-pg": "servers.pg_fastapi",
+               "fastapi-asyncpg": "servers.pg_fastapi_asyncpg"}
 
 
 def upstream_command(python: str, host: str, port: int = 0, backlog: int = 4096,
@@ -104,4 +107,15 @@ def app_environment(stack: StackSpec, upstream_url: str,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     })
+    return env
+
+
+def database_environment(stack: StackSpec, database_url: str, query: str, schema: str,
+                         base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a database app's processes: where the database is, which query,
+    which schema, and the pool size per process."""
+    env = app_environment(stack, "", base)
+    del env["ASYNCBENCH_UPSTREAM_URL"]
+    env.update({"ASYNCBENCH_DATABASE_URL": database_url, "ASYNCBENCH_DB_QUERY": query,
+                "ASYNCBENCH_DB_SCHEMA": schema})
     return env

@@ -3,7 +3,8 @@ the harness, on 127.0.0.1 (or the config's host), on ports the OS chooses.
 
 ``running_stack`` starts the upstream, then the server with the upstream's URL in its
 environment, waits for both to answer ``/health``, yields their handle, and stops and
-reaps both on any exit.
+reaps both on any exit.  ``running_db_stack`` does the same with PostgreSQL as the
+upstream (``harness.targets.postgres``) and a database app as the server.
 """
 
 from __future__ import annotations
@@ -13,10 +14,22 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.config.schema import StackSpec, Upstream
+from harness.config.schema import StackSpec
+from harness.config.upstream import Upstream
 from harness.paths import PROJECT_ROOT, child_environment
-from harness.targets.argv import app_environment, server_command, upstream_command
+from harness.targets.argv import (
+    app_environment,
+    database_environment,
+    server_command,
+    upstream_command,
+)
 from harness.targets.handle import StackHandle
+from harness.targets.postgres import (
+    RESERVED_CONNECTIONS,
+    PostgresEndpoint,
+    existing_postgres,
+    running_postgres,
+)
 from harness.targets.process import ChildProcess, managed_process
 
 
@@ -36,13 +49,14 @@ def running_upstream(host: str = "127.0.0.1", *, backlog: int = 4096,
 def running_server(spec: StackSpec, upstream_url: str, host: str = "127.0.0.1", *,
                    health_timeout_s: float = 30.0, log_dir: Path | None = None,
                    cpu_iterations_per_ms: int | None = None, quota_rps: float | None = None,
-                   python: str = sys.executable,
+                   python: str = sys.executable, env: dict[str, str] | None = None,
                    cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
-    """One stack's server, calling ``upstream_url``, on an OS-chosen port (and only on
-    ``cpus``, when given)."""
+    """One stack's server, calling ``upstream_url`` (or told its upstream by ``env``), on an
+    OS-chosen port (and only on ``cpus``, when given)."""
     command = server_command(python, spec, host, 0)
-    env = app_environment(spec, upstream_url, child_environment(),
-                          cpu_iterations_per_ms=cpu_iterations_per_ms, quota_rps=quota_rps)
+    env = env or app_environment(spec, upstream_url, child_environment(),
+                                 cpu_iterations_per_ms=cpu_iterations_per_ms,
+                                 quota_rps=quota_rps)
     with managed_process(spec.name, command, env, host, cwd=PROJECT_ROOT,
                          health_timeout_s=health_timeout_s, log_dir=log_dir,
                          cpus=cpus) as child:
@@ -69,3 +83,37 @@ def running_stack(spec: StackSpec, host: str = "127.0.0.1", *, upstream_backlog:
                         log_dir=log_dir, cpu_iterations_per_ms=cpu_iterations_per_ms,
                         quota_rps=quota, cpus=cpus) as server:
         yield StackHandle(spec=spec, server=server, upstream=mock)
+
+
+def max_connections(spec: StackSpec) -> int:
+    """PostgreSQL's ``max_connections`` for ``spec``: every worker's pool, plus the harness's."""
+    return spec.workers * spec.pool_size + RESERVED_CONNECTIONS
+
+
+@contextlib.contextmanager
+def running_database(upstream: Upstream, max_conns: int, host: str = "127.0.0.1", *,
+                     health_timeout_s: float = 30.0,
+                     log_dir: Path | None = None) -> Iterator[PostgresEndpoint]:
+    """The config's PostgreSQL: one started here, or the one ``database_url`` names."""
+    if upstream.database_url is not None:
+        with existing_postgres(upstream.database_url) as database:
+            yield database
+    else:
+        with running_postgres(max_conns, host=host, health_timeout_s=max(health_timeout_s, 60),
+                              log_dir=log_dir) as database:
+            yield database
+
+
+@contextlib.contextmanager
+def running_db_stack(spec: StackSpec, upstream: Upstream, host: str = "127.0.0.1", *,
+                     health_timeout_s: float = 30.0, log_dir: Path | None = None,
+                     cpus: frozenset[int] | None = None) -> Iterator[StackHandle]:
+    """Start PostgreSQL (seeded) and ``spec``'s database app (on ``cpus`` when given);
+    yield both; stop both on exit."""
+    with running_database(upstream, max_connections(spec), host,
+                          health_timeout_s=health_timeout_s, log_dir=log_dir) as database:
+        env = database_environment(spec, database.url, upstream.query, database.schema,
+                                   child_environment())
+        with running_server(spec, database.url, host, health_timeout_s=health_timeout_s,
+                            log_dir=log_dir, env=env, cpus=cpus) as server:
+            yield StackHandle(spec=spec, server=server, upstream=database)

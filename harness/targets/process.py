@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pwd
 import re
 import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -208,18 +210,20 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(pending[0])
 
 
-def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
-    """Terminate, then kill, the child's process group and every descendant; reap."""
+def stop_process(child: ChildProcess, grace_s: float = 5.0,
+                 stop_signal: signal.Signals = signal.SIGTERM) -> None:
+    """Signal (``stop_signal``), then kill, the child's process group and every descendant;
+    reap them all."""
     with signals_deferred():
-        _stop(child, grace_s)
+        _stop(child, grace_s, stop_signal)
 
 
-def _stop(child: ChildProcess, grace_s: float) -> None:
+def _stop(child: ChildProcess, grace_s: float, stop_signal: signal.Signals) -> None:
     child.tree()
     procs = [p for p in child.known.values() if _same_process(p)]
     pgid = child.pid
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, stop_signal)
     for proc in procs:  # descendants that left the group (setsid) still get the signal
         with contextlib.suppress(psutil.Error):
             proc.terminate()
@@ -253,10 +257,16 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                     *, port: int = 0, health_timeout_s: float = 30.0,
                     log_dir: Path | None = None, cwd: str | Path | None = None,
                     health_path: str = "/health",
-                    cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
+                    cpus: frozenset[int] | None = None,
+                    ready: Callable[[ChildProcess, float], None] | None = None,
+                    user: int | None = None,
+                    stop_signal: signal.Signals = signal.SIGTERM) -> Iterator[ChildProcess]:
     """Run ``command`` until the block exits; yield it once it answers ``health_path``.
 
     With ``cpus``, the command and every process it forks may run only on those CPUs.
+    A server that speaks no HTTP passes ``ready(child, deadline_s)`` instead, which blocks
+    until it is ready and raises StackStartError otherwise.  ``user`` runs the command as
+    that uid (and its primary group); ``stop_signal`` is what asks it to stop.
     """
     become_subreaper()
     with contextlib.ExitStack() as stack:
@@ -271,13 +281,24 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
             with signals_deferred(), log_path.open("ab") as log, thread_affinity(cpus):
                 popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
                                          stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         **as_user(user))
                 child = ChildProcess(name=name, command=command, popen=popen,
                                      log_path=log_path, host=host, port=port)
                 child.tree()
-            wait_healthy(child, health_timeout_s, health_path)
+            if ready is None:
+                wait_healthy(child, health_timeout_s, health_path)
+            else:
+                ready(child, health_timeout_s)
             child.tree()
             yield child
         finally:
             if child is not None:
-                stop_process(child)
+                stop_process(child, stop_signal=stop_signal)
+
+
+def as_user(uid: int | None) -> dict[str, Any]:
+    """Popen's arguments that drop to ``uid`` and its primary group, with no other groups."""
+    if uid is None:
+        return {}
+    return {"user": uid, "group": pwd.getpwuid(uid).pw_gid, "extra_groups": []}

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from harness.config.catalogue import BUILTIN_STACKS
-from harness.config.schema import StackSpec, Upstream
+from harness.config.schema import StackSpec
+from harness.config.upstream import Upstream
 from harness.targets.local import running_stack, running_upstream
 from servers.profiles import Profile
 

@@ -61,3 +61,18 @@ def test_level_words() -> None:
     assert level_label("rate", 400) == "400 req/s"
     assert level_title("fanout", 1) == "N = 1 upstream call per request"
     assert level_title("clients", 10) == "C = 10 concurrent clients"
+
+
+def test_a_pool_smaller_than_n_makes_concurrent_fanout_wait_in_waves() -> None:
+    assert model.expected_fanout_duration_s(50, 0.1, "concurrent", pool=10) == pytest.approx(0.5)
+    assert model.expected_fanout_duration_s(50, 0.1, "concurrent", pool=1000) == 0.1
+    assert model.expected_fanout_duration_s(5, 0.1, "sequential", pool=1) == pytest.approx(0.5)
+
+
+def test_the_pool_model_line() -> None:
+    assert model.pool_bound_rps(10, 0.1) == pytest.approx(100.0)
+    assert model.pool_bound_rps(100, 0.05) == pytest.approx(2000.0)
+    with pytest.raises(ValueError, match="connections"):
+        model.pool_bound_rps(0, 0.1)
+    with pytest.raises(ValueError, match="query_s"):
+        model.pool_bound_rps(10, 0.0)

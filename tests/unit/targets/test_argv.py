@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 
 from harness.config.catalogue import BUILTIN_STACKS
-from harness.config.schema import StackSpec, Upstream
+from harness.config.schema import StackSpec
+from harness.config.upstream import Upstream
 from harness.targets.argv import app_environment, server_command, upstream_command
 from servers.profiles import Profile
 
