@@ -27,8 +27,8 @@ from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_aggregate,
     parse_delay_ms,
-    parse_n,
     upstream_error_body,
 )
 from servers.settings import Settings
@@ -63,8 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/aggregate")
     async def aggregate(request: Request) -> dict[str, Any]:
-        n = parse_n(request.query_params.get("n"))
-        delay_ms = parse_delay_ms(request.query_params.get("delay_ms"))
+        query = request.query_params
+        n, delay_ms = parse_aggregate(query.get("n"), query.get("delay_ms"))
         return await client.aggregate(n, delay_ms)
 
     async def bad_param(request: Request, exc: Exception) -> JSONResponse:

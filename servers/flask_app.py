@@ -22,8 +22,8 @@ from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_aggregate,
     parse_delay_ms,
-    parse_n,
     upstream_error_body,
 )
 from servers.settings import Settings
@@ -50,8 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/aggregate")
     def aggregate() -> dict[str, Any]:
-        n = parse_n(request.args.get("n"))
-        delay_ms = parse_delay_ms(request.args.get("delay_ms"))
+        n, delay_ms = parse_aggregate(request.args.get("n"), request.args.get("delay_ms"))
         return client.aggregate(n, delay_ms)
 
     @app.errorhandler(ParamError)

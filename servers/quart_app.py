@@ -23,8 +23,8 @@ from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_aggregate,
     parse_delay_ms,
-    parse_n,
     upstream_error_body,
 )
 from servers.settings import Settings
@@ -58,8 +58,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.get("/aggregate")
     async def aggregate() -> dict[str, Any]:
-        n = parse_n(request.args.get("n"))
-        delay_ms = parse_delay_ms(request.args.get("delay_ms"))
+        n, delay_ms = parse_aggregate(request.args.get("n"), request.args.get("delay_ms"))
         return await client.aggregate(n, delay_ms)
 
     @app.errorhandler(ParamError)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import safefs
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.config.load import config_from_resolved
 from harness.config.schema import Config, StackSpec
@@ -162,7 +163,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
             start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0) -> RunOutcome:
     """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds."""
     manifest_path = run_dir / MANIFEST_NAME
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = json.loads(safefs.read_bytes(manifest_path))
     run_id = manifest["run_id"]
     skip_ids = set(skip)
     log_dir = run_dir / LOGS_DIR
@@ -221,6 +222,19 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     return RunOutcome(run_dir, stop_reason, rounds_done, counts)
 
 
+def recorded_config(run_dir: Path) -> Config:
+    """The config an interrupted run folder recorded; nothing is written.
+
+    Raises:
+        RunDirError: not a run folder, or the run already finished.
+    """
+    manifest = load_run(run_dir).manifest
+    if str(manifest.get("stop_reason", "")).startswith(("fixed rounds", "target reached",
+                                                         "max rounds")):
+        raise RunDirError(f"{run_dir}: the run already finished ({manifest['stop_reason']})")
+    return config_from_resolved(manifest["config"])
+
+
 @dataclass(frozen=True)
 class ResumePoint:
     """Where an interrupted run picks up: the config, the trials done and the first round."""
@@ -239,17 +253,14 @@ def resume_point(run_dir: Path) -> ResumePoint:
     line is touched. Trials already recorded, ok or not, are not run again.
     """
     trials_path = run_dir / TRIALS_NAME
-    if not (run_dir / MANIFEST_NAME).is_file() or not trials_path.is_file():
+    if not safefs.check_regular(run_dir / MANIFEST_NAME) or not safefs.check_regular(trials_path):
         raise RunDirError(f"{run_dir}: not a run folder ({MANIFEST_NAME} or {TRIALS_NAME} "
                           "missing)")
+    config = recorded_config(run_dir)
     repair = repair_tail(trials_path)
     dropped = (f"dropped an incomplete last line ({repair.dropped_bytes} bytes: "
                f"{repair.dropped_text!r})" if repair.dropped_bytes else None)
     run = load_run(run_dir)
-    if run.manifest.get("stop_reason", "").startswith(("fixed rounds", "target reached",
-                                                       "max rounds")):
-        raise RunDirError(f"{run_dir}: the run already finished ({run.manifest['stop_reason']})")
-    config = config_from_resolved(run.manifest["config"])
     done = frozenset(str(t["trial_id"]) for t in run.trials)
     per_round = trials_per_round(config)
     complete = 0
@@ -280,5 +291,5 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     run_dir = new_run_dir(results_root, run_id)
     manifest["run_id"] = run_dir.name
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)
-    (run_dir / TRIALS_NAME).touch()
+    safefs.open_append(run_dir / TRIALS_NAME).close()
     return execute(config, run_dir, progress)

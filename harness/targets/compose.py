@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import safefs
 from harness.config.schema import Config, StackSpec
 from harness.errors import StackStartError, TargetError
 from harness.paths import COMPOSE_FILE
@@ -355,7 +356,7 @@ def open_compose(config: Config, spec: StackSpec, log_dir: Path | None,
     finally:
         with signals_deferred():
             if log_dir is not None:  # one file per stack, a section per start
-                log_dir.mkdir(parents=True, exist_ok=True)
-                with (log_dir / f"compose-{spec.name}.log").open("a", encoding="utf-8") as fh:
-                    fh.write(logs())
+                safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
+                with safefs.open_append(log_dir / f"compose-{spec.name}.log") as fh:
+                    fh.write(logs().encode("utf-8"))
             execute(stop_argv(cli, spec.name), DOCKER_TIMEOUT_S + 20)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from harness import safefs
 from harness.errors import StackExitedError
 from harness.targets import probe
 
@@ -218,13 +219,13 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
     with contextlib.ExitStack() as stack:
         if log_dir is None:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
-        log_dir.mkdir(parents=True, exist_ok=True)
+        safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
         # Stack names come from configs: never let one choose where its log goes.
         log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=-]", "_", name).lstrip(".") + ".log")
         child: ChildProcess | None = None
         try:
             # A signal between the fork and the try below would leak the child: hold it.
-            with signals_deferred(), log_path.open("ab") as log:
+            with signals_deferred(), safefs.open_append(log_path) as log:
                 popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
