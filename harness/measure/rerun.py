@@ -31,10 +31,10 @@ from harness.measure import envinfo
 from harness.measure.plan import PlannedTrial
 from harness.measure.trial import failed_record, run_trial
 from harness.measure.trial import warm as warm_like_the_runner
-from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, RERUNS_DIR, TRIALS_NAME
+from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, RERUNS_DIR, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter
-from harness.targets import open_stack
+from harness.targets import leftovers, open_stack
 
 DEFAULT_REPEAT = 5
 
@@ -217,7 +217,7 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
         if on_record is not None:
             on_record(record)
 
-    with TrialWriter(path) as writer:
+    with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME):
         while len(records) < repeat:
             try:
                 with open_stack(config, spec, log_dir) as handle:

@@ -27,10 +27,10 @@ from harness.errors import RunDirError, StackError, Terminated
 from harness.measure.manifest import build_manifest, make_run_id, new_run_dir
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.trial import failed_record, run_trial, warm
-from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, TRIALS_NAME
+from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
-from harness.targets import open_stack
+from harness.targets import leftovers, open_stack
 
 
 class Progress(Protocol):
@@ -178,8 +178,11 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     order = (start_round - 1) * per_round
 
     counting = _CountingProgress(progress, counts)
+    for line in leftovers.end_leftovers(sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))):
+        progress.note(line)
     try:
-        with TrialWriter(run_dir / TRIALS_NAME) as writer:
+        with TrialWriter(run_dir / TRIALS_NAME) as writer, \
+                leftovers.recording(run_dir / PIDS_NAME):
             while True:
                 round_no += 1
                 planned = plan_round(config, round_no, order)

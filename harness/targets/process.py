@@ -1,9 +1,11 @@
 """Child processes behind context managers: start, wait until healthy, always reap.
 
 ``managed_process`` starts a command in its own session (so its process group is
-its own), finds the port the OS gave it from its listening socket, waits for
-``/health``, and on any exit (normal, exception, KeyboardInterrupt) terminates,
-then kills, the whole group and every descendant, and reaps them.
+its own) under ``guard.py`` (the group dies with the harness, even by SIGKILL), records
+it in the run's pid file (``leftovers``), finds the port the OS gave it from its
+listening socket, waits for ``/health``, and on any exit (normal, exception,
+KeyboardInterrupt) terminates, then kills, the whole group and every descendant, and
+reaps them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -24,9 +27,10 @@ import psutil
 
 from harness import safefs
 from harness.errors import StackExitedError
-from harness.targets import probe
+from harness.targets import leftovers, probe
 
 TAIL_LINES = 15
+GUARD = Path(__file__).with_name("guard.py")
 PR_SET_CHILD_SUBREAPER = 36
 _SUBREAPER: bool | None = None
 
@@ -49,9 +53,19 @@ class ChildProcess:
         return set(self.known)
 
     @property
-    def pid(self) -> int:
-        """The process id of the command itself (also its process group id)."""
+    def pgid(self) -> int:
+        """The process group (and session) id: the guard's pid."""
         return self.popen.pid
+
+    @property
+    def pid(self) -> int:
+        """The process id of the command itself: the guard's child (the guard's own pid
+        when the command has not started yet or has exited)."""
+        try:
+            children = psutil.Process(self.popen.pid).children()
+        except psutil.Error:
+            return self.popen.pid
+        return children[0].pid if children else self.popen.pid
 
     @property
     def base_url(self) -> str:
@@ -85,7 +99,7 @@ class ChildProcess:
     def tree(self) -> list[psutil.Process]:
         """The process and all its living descendants; remembers every pid it saw."""
         try:
-            root = psutil.Process(self.pid)
+            root = psutil.Process(self.pgid)
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
@@ -124,6 +138,12 @@ def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/he
 
     probe.wait_healthy(child.name, child.command, address, deadline_s, path=health_path,
                        exited=child.popen.poll, output=child.tail)
+
+
+def guarded(command: list[str]) -> list[str]:
+    """``command`` run under ``guard.py``, which ends its process group when the harness
+    dies (``PR_SET_PDEATHSIG`` without a ``preexec_fn``)."""
+    return [sys.executable, "-I", "-S", str(GUARD), *command]
 
 
 def become_subreaper() -> bool:
@@ -178,7 +198,7 @@ def stop_process(child: ChildProcess, grace_s: float = 5.0) -> None:
 def _stop(child: ChildProcess, grace_s: float) -> None:
     child.tree()
     procs = [p for p in child.known.values() if _same_process(p)]
-    pgid = child.pid
+    pgid = child.pgid
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
     for proc in procs:  # descendants that left the group (setsid) still get the signal
@@ -186,7 +206,7 @@ def _stop(child: ChildProcess, grace_s: float) -> None:
             proc.terminate()
     with contextlib.suppress(subprocess.TimeoutExpired):
         child.popen.wait(timeout=grace_s)
-    _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pid], timeout=grace_s)
+    _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pgid], timeout=grace_s)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
     for proc in survivors:
@@ -226,12 +246,14 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
         try:
             # A signal between the fork and the try below would leak the child: hold it.
             with signals_deferred(), safefs.open_append(log_path) as log:
-                popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
-                                         stdin=subprocess.DEVNULL, stdout=log,
+                token = leftovers.new_token()
+                popen = subprocess.Popen(guarded(command), env={**env, leftovers.GUARD_ENV: token},
+                                         cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
                 child = ChildProcess(name=name, command=command, popen=popen,
                                      log_path=log_path, host=host, port=port)
                 child.tree()
+                leftovers.record(popen.pid, token, command)
             wait_healthy(child, health_timeout_s, health_path)
             child.tree()
             yield child
