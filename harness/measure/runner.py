@@ -291,6 +291,8 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)
+    for warning in manifest.get("target_details", {}).get("warnings", []):
+        progress.note(f"warning: {warning}")
     run_dir = new_run_dir(results_root, run_id)
     manifest["run_id"] = run_dir.name
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)

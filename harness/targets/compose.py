@@ -200,7 +200,8 @@ _ENGINE_KEYS = {"ServerVersion": "server_version", "OperatingSystem": "os",
 
 def parse_published(output: str) -> str:
     """``docker compose port`` output (``127.0.0.1:18001``) as a base URL; a wildcard
-    address (``0.0.0.0``, ``::``) is reached on 127.0.0.1."""
+    address (``0.0.0.0``, ``::``) is reached on 127.0.0.1 (``publish_warnings`` has
+    already said that it listens on every interface)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         raise ValueError("no published port")
@@ -211,6 +212,28 @@ def parse_published(output: str) -> str:
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+_LOOPBACK_PUBLISH = ("127.0.0.1", "localhost", "::1")
+
+
+def publish_warnings(compose: Mapping[str, Any], services: Sequence[str],
+                     environ: Mapping[str, str]) -> list[str]:
+    """One line per service whose ports the compose file publishes beyond loopback
+    (``0.0.0.0``, no address at all, or another interface): it is reachable from the
+    network while it is measured."""
+    warnings = []
+    for name in services:
+        service = compose.get("services", {}).get(name, {})
+        for entry in service.get("ports", []) if isinstance(service, dict) else []:
+            text = interpolate(str(entry), environ)
+            parts = text.rsplit(":", 2)
+            address = parts[0].strip("[]") if len(parts) == 3 else ""
+            if address not in _LOOPBACK_PUBLISH:
+                warnings.append(f"compose service {name} publishes {text!r} on "
+                                f"{address or 'every interface'}: reachable from the network "
+                                "while it is measured (set ASYNCBENCH_PUBLISH_ADDRESS=127.0.0.1)")
+    return warnings
 
 
 def is_local_engine(endpoint: str) -> bool:
@@ -302,6 +325,8 @@ def compose_details(config: Config, execute: Execute | None = None) -> dict[str,
             "restarts": "containers stopped after a stack's trials and started again "
                         "for its next round",
             "note": "resources are not measured: the processes run inside containers",
+            "warnings": publish_warnings(compose, [UPSTREAM_SERVICE,
+                                                   *(s.name for s in config.stacks)], os.environ),
         },
     }
 
