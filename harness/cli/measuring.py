@@ -35,7 +35,7 @@ from harness.config.schema import TARGETS, Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
-from harness.measure.runner import recorded_config, resume_run, start_run
+from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
 from harness.targets import network_summary, open_stack, target_details
 from harness.targets.contract import check_contract
@@ -119,8 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the configured matrix into a new run folder and print the tables."""
     if args.resume is not None:
         announce_network(recorded_config(args.resume), args.resume, args.allow_remote)
+        point = resume_point(args.resume)  # a refusal comes before the progress bar
         with RichProgress() as progress:
-            outcome = resume_run(args.resume, progress)
+            outcome = resume_run(args.resume, progress, point)
     else:
         config = with_overrides(load_config(args.config), rounds=args.rounds, seed=args.seed,
                                 max_rounds=args.max_rounds, target_ci=args.target_ci,

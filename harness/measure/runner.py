@@ -260,6 +260,7 @@ def resume_point(run_dir: Path) -> ResumePoint:
         raise RunDirError(f"{run_dir}: not a run folder ({MANIFEST_NAME} or {TRIALS_NAME} "
                           "missing)")
     config = recorded_config(run_dir)
+    safefs.ensure_dir(run_dir / LOGS_DIR)  # a linked logs/ is refused before anything starts
     repair = repair_tail(trials_path)
     dropped = (f"dropped an incomplete last line ({repair.dropped_bytes} bytes: "
                f"{repair.dropped_text!r})" if repair.dropped_bytes else None)
@@ -275,9 +276,10 @@ def resume_point(run_dir: Path) -> ResumePoint:
     return ResumePoint(config, done, complete + 1, complete, dropped)
 
 
-def resume_run(run_dir: Path, progress: Progress) -> RunOutcome:
-    """Continue an interrupted run in its own folder, in the same seeded order."""
-    point = resume_point(run_dir)
+def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = None) -> RunOutcome:
+    """Continue an interrupted run in its own folder, in the same seeded order (from
+    ``point`` when the caller has read it already)."""
+    point = point or resume_point(run_dir)
     if point.dropped:
         progress.note(point.dropped)
     return execute(point.config, run_dir, progress, start_round=point.start_round,
