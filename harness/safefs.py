@@ -77,6 +77,7 @@ def ensure_dir(path: Path) -> Path:
 
 
 def _open(path: Path, flags: int) -> int:
+    check_regular(path)  # a FIFO or device is refused before open could block or fail
     try:
         fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK, FILE_MODE)
     except OSError as exc:
