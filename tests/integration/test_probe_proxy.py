@@ -13,15 +13,14 @@ import pytest
 
 from harness.targets import probe
 
-
-SEEN: list[str] = []  # every URL the proxy was asked for
+seen_by_proxy: list[str] = []  # every URL the proxy was asked for
 
 
 class AnswersEverything(http.server.BaseHTTPRequestHandler):
     """A proxy that answers 200 for any URL, as a misconfigured corporate proxy might."""
 
     def do_GET(self) -> None:
-        SEEN.append(self.path)
+        seen_by_proxy.append(self.path)
         body = b'{"status": "ok"}'
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -42,7 +41,7 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv(name, url)
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    SEEN.clear()
+    seen_by_proxy.clear()
     try:
         yield url
     finally:
@@ -62,8 +61,8 @@ def test_a_health_check_of_a_dead_port_fails_despite_the_proxy(proxy: str) -> No
     # The trap is real: an ordinary urllib opener asks the proxy, which answers 200.
     with urllib.request.build_opener().open(url + "/health", timeout=3) as resp:
         assert resp.status == 200
-    assert SEEN == [url + "/health"]
+    assert seen_by_proxy == [url + "/health"]
     problem = probe.health_problem(url)
     assert problem is not None and problem.startswith("no answer")
     assert probe.fetch_json(url + "/stats")[0] is None
-    assert SEEN == [url + "/health"]  # the probes never reached it
+    assert seen_by_proxy == [url + "/health"]  # the probes never reached it

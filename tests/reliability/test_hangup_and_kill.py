@@ -9,31 +9,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """
-[run]
-stacks = ["flask-gunicorn", "quart-hypercorn"]
-rounds = 3
-seed = 5
-delay_ms = 20
-warmup_requests = 2
+from tests.reliability.test_interrupts import CONFIG as INTERRUPT_CONFIG
+from tests.reliability.test_interrupts import harness
 
-[scenarios.fanout]
-levels = [1, 3]
-
-[stacks.flask-gunicorn]
-workers = 2
-
-[stacks.quart-hypercorn]
-workers = 2
-"""
+# A longer run than the interrupt tests' so that it is still going when signalled.
+CONFIG = INTERRUPT_CONFIG.replace("rounds = 2", "rounds = 3")
 
 
 def still_running(pids: set[int]) -> list[int]:
@@ -56,10 +42,7 @@ def start_and_wait_for_servers(tmp_path: Path) -> tuple[subprocess.Popen[str], s
     config = tmp_path / "hangup.toml"
     config.write_text(CONFIG)
     out = tmp_path / "results"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--config", str(config),
-                             "--out", str(out), "--no-report"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = harness("run", "--config", str(config), "--out", str(out), "--no-report")
     seen: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
