@@ -12,11 +12,13 @@ group: the command, its workers and itself. Setting the flag here, not in a
 ``preexec_fn``, keeps ``subprocess`` fork-safe in a threaded harness.
 
 SIGTERM and SIGINT are the command's business: the harness signals the whole group, so
-the guard ignores them and waits for the command, then exits with its status.
+the guard ignores them and waits for the command, then exits with its status (or dies
+of the signal that ended it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -27,7 +29,7 @@ DEATH_SIGNAL = signal.SIGUSR1
 
 
 def main(argv: list[str]) -> int:
-    """Run ``argv`` as a child; return its exit code (128+N when signal N ended it)."""
+    """Run ``argv`` as a child; return its exit code, or die of the signal that ended it."""
     if not argv:
         sys.stderr.write("usage: guard.py COMMAND [ARGS...]\n")
         return 2
@@ -50,10 +52,16 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             sys.stderr.write(f"guard: cannot run {argv[0]}: {exc.strerror}\n")
             os._exit(127)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+    for ignored in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(ignored, signal.SIG_IGN)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    if os.WIFSIGNALED(status):  # end the same way, so the harness sees the same status
+        sig = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL cannot be reset: no need
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    return os.waitstatus_to_exitcode(status)
 
 
 if __name__ == "__main__":
