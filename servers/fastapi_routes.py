@@ -53,8 +53,8 @@ def build_app(stack: str, client: AsyncCalls, cpu: CpuWork | None = None) -> Fas
 
     @app.get("/aggregate")
     async def aggregate(request: Request) -> dict[str, Any]:
-        n = params.parse_n(request.query_params.get("n"))
-        delay_ms = params.parse_delay_ms(request.query_params.get("delay_ms"))
+        query = request.query_params
+        n, delay_ms = params.parse_aggregate(query.get("n"), query.get("delay_ms"))
         cpu_ms = params.parse_cpu_ms(request.query_params.get("cpu_ms"))
         body = await client.aggregate(n, delay_ms)
         await cpu.run_async(cpu_ms)

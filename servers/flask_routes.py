@@ -42,8 +42,7 @@ def build_app(stack: str, client: SyncCalls, cpu: CpuWork | None = None) -> Flas
 
     @app.get("/aggregate")
     def aggregate() -> dict[str, Any]:
-        n = params.parse_n(request.args.get("n"))
-        delay_ms = params.parse_delay_ms(request.args.get("delay_ms"))
+        n, delay_ms = params.parse_aggregate(request.args.get("n"), request.args.get("delay_ms"))
         cpu_ms = params.parse_cpu_ms(request.args.get("cpu_ms"))
         body = client.aggregate(n, delay_ms)
         cpu.run(cpu_ms)

@@ -14,12 +14,14 @@ from servers.errors import ParamError, UpstreamError
 
 __all__ = [
     "DEFAULT_DELAY_MS",
+    "MAX_AGGREGATE_MS",
     "MAX_DELAY_MS",
     "MAX_N",
     "ParamError",
     "http_error_body",
     "internal_error_body",
     "param_error_body",
+    "parse_aggregate",
     "parse_cpu_ms",
     "parse_delay_ms",
     "parse_int",
@@ -32,6 +34,10 @@ __all__ = [
 MAX_N = 1000
 MAX_DELAY_MS = 60_000
 MAX_CPU_MS = 10_000
+
+# N x delay bounds how long one /aggregate holds a sync worker's thread (its calls run
+# one after another): without it n=1000, delay_ms=29999 holds a thread for 8 hours.
+MAX_AGGREGATE_MS = 120_000
 DEFAULT_DELAY_MS = 100
 MAX_DIGITS = 12
 
@@ -76,6 +82,16 @@ def parse_delay_ms(raw: str | None) -> int:
 def parse_cpu_ms(raw: str | None) -> int:
     """``cpu_ms`` of the apps: 0..10000 milliseconds of handler CPU work, 0 when absent."""
     return parse_int("cpu_ms", raw, 0, MAX_CPU_MS, default=0)
+
+
+def parse_aggregate(n_raw: str | None, delay_raw: str | None) -> tuple[int, int]:
+    """``n`` and ``delay_ms`` of ``/aggregate``, each in range and ``n x delay_ms`` at most
+    ``MAX_AGGREGATE_MS`` (120 s: the sequential worst case of a sync app)."""
+    n, delay_ms = parse_n(n_raw), parse_delay_ms(delay_raw)
+    if n * delay_ms > MAX_AGGREGATE_MS:
+        raise ParamError("n", f"n x delay_ms must be at most {MAX_AGGREGATE_MS} ms, got "
+                              f"{n} x {delay_ms} = {n * delay_ms}")
+    return n, delay_ms
 
 
 def parse_ms(raw: str | None) -> int:

@@ -50,8 +50,7 @@ def build_app(stack: str, client: AsyncCalls, cpu: CpuWork | None = None) -> Qua
 
     @app.get("/aggregate")
     async def aggregate() -> dict[str, Any]:
-        n = params.parse_n(request.args.get("n"))
-        delay_ms = params.parse_delay_ms(request.args.get("delay_ms"))
+        n, delay_ms = params.parse_aggregate(request.args.get("n"), request.args.get("delay_ms"))
         cpu_ms = params.parse_cpu_ms(request.args.get("cpu_ms"))
         body = await client.aggregate(n, delay_ms)
         await cpu.run_async(cpu_ms)

@@ -31,13 +31,14 @@ from harness.cli.common import (
 )
 from harness.cli.reading import print_tables, render_report
 from harness.config.load import load_config, with_overrides, with_query
-from harness.config.schema import TARGETS
+from harness.config.schema import TARGETS, Config
 from harness.config.upstream import QUERY_KINDS
-from harness.errors import StackError
+from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
-from harness.measure.runner import resume_run, start_run
-from harness.targets import open_stack, target_details
+from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
+from harness.rundir.format import MANIFEST_NAME
+from harness.targets import network_summary, open_stack, target_details
 from harness.targets.contract import check_contract
 
 
@@ -104,11 +105,24 @@ class RichProgress:
         self.bar.console.log(message)
 
 
+def announce_network(config: Config, run_dir: Path, allow_remote: bool) -> None:
+    """Print where a recorded run would bind and send requests; refuse to reach beyond
+    loopback without ``--allow-remote`` (a run folder may be someone else's)."""
+    lines, reasons = network_summary(config)
+    for line in lines:
+        out(line)
+    if reasons and not allow_remote:
+        raise RunDirError(f"{run_dir / MANIFEST_NAME}: refusing: {'; '.join(reasons)}; pass "
+                          "--allow-remote if you trust this run folder")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the configured matrix into a new run folder and print the tables."""
     if args.resume is not None:
+        announce_network(recorded_config(args.resume), args.resume, args.allow_remote)
+        point = resume_point(args.resume)  # a refusal comes before the progress bar
         with RichProgress() as progress:
-            outcome = resume_run(args.resume, progress)
+            outcome = resume_run(args.resume, progress, point)
     else:
         config = with_overrides(load_config(args.config), rounds=args.rounds, seed=args.seed,
                                 max_rounds=args.max_rounds, target_ci=args.target_ci,
@@ -132,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Run one recorded trial again K times on a fresh stack; print original against reruns."""
     target = rerun.load_target(args.run_dir, args.trial_id)
+    announce_network(target.config, args.run_dir, args.allow_remote)
     identity = rerun.current_identity()
     for warning in rerun.environment_warnings(target.manifest, identity):
         err(f"asyncbench: warning: {warning}")
@@ -178,6 +193,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def allow_remote_arg(parser: argparse.ArgumentParser) -> None:
+    """``--allow-remote``: obey a recorded non-loopback host or non-local target."""
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="with a recorded run folder: allow a non-loopback [run] host or a "
+                             "compose or external target (refused otherwise)")
+
+
 def register(sub: Any) -> None:
     """Add the measuring commands to ``sub`` (from ``add_subparsers``)."""
     p = sub.add_parser("check", help="start every stack and check the app contract")
@@ -204,6 +226,7 @@ def register(sub: Any) -> None:
                    "(an indexed join)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
+    allow_remote_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("rerun", help="run one recorded trial again K times and compare")
@@ -211,6 +234,7 @@ def register(sub: Any) -> None:
     p.add_argument("trial_id", help="the trial to rerun, e.g. r002-flask-gunicorn-fanout-5")
     p.add_argument("--repeat", type=positive_int, default=5, metavar="K",
                    help="how many times to run it (default 5)")
+    allow_remote_arg(p)
     p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser(

@@ -17,10 +17,11 @@ from harness.analyse.compare import (
 )
 from harness.analyse.summary import summarise
 from harness.cli.common import RESULTS, err, newest_run, out, percent, warn_skipped
-from harness.errors import RunDirError
-from harness.report.bundle import publish, verify
+from harness.errors import BundleError, RunDirError
+from harness.report.bundle import publish
 from harness.report.render import render_run_report
 from harness.report.tables import render_tables
+from harness.report.verify import verify
 from harness.rundir.reader import load_run
 
 
@@ -98,10 +99,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Check a bundle against its SHA256SUMS and its own records."""
-    result = verify(args.bundle)
+    """Check a bundle against its SHA256SUMS and its own records; print its sha256.
+
+    A refused bundle (not gzip, a limit, a sparse, link or device member) exits 1 too.
+    """
+    try:
+        result = verify(args.bundle)
+    except BundleError as exc:
+        err(f"asyncbench: {exc}")
+        return 1
+    out(f"sha256 {result.sha256}  {args.bundle}")
     if result.ok:
-        out(f"ok: {result.files_verified} files verified")
+        out(f"ok: {result.files_verified} files verified (integrity only: compare the sha256 "
+            "above with the one the publisher announced)")
         return 0
     for problem in result.problems:
         out(problem)

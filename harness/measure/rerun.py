@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, safefs
 from harness.analyse import stats
 from harness.analyse.metrics import HEADLINE_METRICS
 from harness.config.load import config_from_resolved
@@ -31,10 +31,10 @@ from harness.measure import envinfo
 from harness.measure.plan import PlannedTrial
 from harness.measure.trial import failed_record, run_trial
 from harness.measure.trial import warm as warm_like_the_runner
-from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, RERUNS_DIR, TRIALS_NAME
+from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, RERUNS_DIR, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter
-from harness.targets import open_stack
+from harness.targets import leftovers, open_stack
 
 DEFAULT_REPEAT = 5
 
@@ -176,12 +176,12 @@ def environment_warnings(manifest: Mapping[str, Any], now: Mapping[str, str]) ->
 def records_path(run_dir: Path, trial_id: str, now: dt.datetime | None = None) -> Path:
     """A new ``reruns/<trial_id>-<UTC timestamp>.jsonl`` path that does not exist yet."""
     now = now or dt.datetime.now(dt.UTC)
-    folder = run_dir / RERUNS_DIR
+    folder = safefs.ensure_dir(run_dir / RERUNS_DIR)  # never through a link
     safe_id = re.sub(r"[^A-Za-z0-9._-]+", "-", trial_id).strip(".-") or "trial"
     stem = f"{safe_id}-{now:%Y%m%dT%H%M%SZ}"
     for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
         path = folder / f"{stem}{suffix}.jsonl"
-        if not path.exists():
+        if not safefs.check_regular(path):
             return path
     raise RunDirError(f"{folder}: too many reruns named {stem}")
 
@@ -208,7 +208,6 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
     config, spec = target.config, target.config.stack(target.trial.stack)
     run_id = str(target.manifest["run_id"])
     path = records_path(target.run_dir, target.trial_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
     log_dir = path.parent / LOGS_DIR
     records: list[dict[str, Any]] = []
 
@@ -218,7 +217,7 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
         if on_record is not None:
             on_record(record)
 
-    with TrialWriter(path) as writer:
+    with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME):
         while len(records) < repeat:
             try:
                 # The original run's CPU-work calibration, so cpu_ms means the same work.

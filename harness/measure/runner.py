@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import safefs
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.config.load import config_from_resolved
 from harness.config.schema import Config, StackSpec
@@ -29,10 +30,10 @@ from harness.measure.manifest import build_manifest, make_run_id, new_run_dir
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
-from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, TRIALS_NAME
+from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
-from harness.targets import open_stack
+from harness.targets import leftovers, open_stack
 from harness.targets.process import pin_this_process, unpin
 
 
@@ -187,7 +188,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
             start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0) -> RunOutcome:
     """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds."""
     manifest_path = run_dir / MANIFEST_NAME
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = json.loads(safefs.read_bytes(manifest_path))
     run_id = manifest["run_id"]
     cpu_iterations = (manifest.get("cpu_work") or {}).get("iterations_per_ms")
     skip_ids = set(skip)
@@ -203,10 +204,13 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     order = (start_round - 1) * per_round
 
     counting = _CountingProgress(progress, counts)
+    for line in leftovers.end_leftovers(sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))):
+        progress.note(line)
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
-        with TrialWriter(run_dir / TRIALS_NAME) as writer:
+        with TrialWriter(run_dir / TRIALS_NAME) as writer, \
+                leftovers.recording(run_dir / PIDS_NAME):
             while True:
                 round_no += 1
                 planned = plan_round(config, round_no, order)
@@ -256,6 +260,19 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     return RunOutcome(run_dir, stop_reason, rounds_done, counts)
 
 
+def recorded_config(run_dir: Path) -> Config:
+    """The config an interrupted run folder recorded; nothing is written.
+
+    Raises:
+        RunDirError: not a run folder, or the run already finished.
+    """
+    manifest = load_run(run_dir).manifest
+    if str(manifest.get("stop_reason", "")).startswith(("fixed rounds", "target reached",
+                                                         "max rounds")):
+        raise RunDirError(f"{run_dir}: the run already finished ({manifest['stop_reason']})")
+    return config_from_resolved(manifest["config"])
+
+
 @dataclass(frozen=True)
 class ResumePoint:
     """Where an interrupted run picks up: the config, the trials done and the first round."""
@@ -274,17 +291,15 @@ def resume_point(run_dir: Path) -> ResumePoint:
     line is touched. Trials already recorded, ok or not, are not run again.
     """
     trials_path = run_dir / TRIALS_NAME
-    if not (run_dir / MANIFEST_NAME).is_file() or not trials_path.is_file():
+    if not safefs.check_regular(run_dir / MANIFEST_NAME) or not safefs.check_regular(trials_path):
         raise RunDirError(f"{run_dir}: not a run folder ({MANIFEST_NAME} or {TRIALS_NAME} "
                           "missing)")
+    config = recorded_config(run_dir)
+    safefs.ensure_dir(run_dir / LOGS_DIR)  # a linked logs/ is refused before anything starts
     repair = repair_tail(trials_path)
     dropped = (f"dropped an incomplete last line ({repair.dropped_bytes} bytes: "
                f"{repair.dropped_text!r})" if repair.dropped_bytes else None)
     run = load_run(run_dir)
-    if run.manifest.get("stop_reason", "").startswith(("fixed rounds", "target reached",
-                                                       "max rounds")):
-        raise RunDirError(f"{run_dir}: the run already finished ({run.manifest['stop_reason']})")
-    config = config_from_resolved(run.manifest["config"])
     done = frozenset(str(t["trial_id"]) for t in run.trials)
     per_round = trials_per_round(config)
     complete = 0
@@ -296,9 +311,10 @@ def resume_point(run_dir: Path) -> ResumePoint:
     return ResumePoint(config, done, complete + 1, complete, dropped)
 
 
-def resume_run(run_dir: Path, progress: Progress) -> RunOutcome:
-    """Continue an interrupted run in its own folder, in the same seeded order."""
-    point = resume_point(run_dir)
+def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = None) -> RunOutcome:
+    """Continue an interrupted run in its own folder, in the same seeded order (from
+    ``point`` when the caller has read it already)."""
+    point = point or resume_point(run_dir)
     if point.dropped:
         progress.note(point.dropped)
     return execute(point.config, run_dir, progress, start_round=point.start_round,
@@ -312,10 +328,12 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)
+    for warning in manifest.get("target_details", {}).get("warnings", []):
+        progress.note(f"warning: {warning}")
     run_dir = new_run_dir(results_root, run_id)
     manifest["run_id"] = run_dir.name
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)
-    (run_dir / TRIALS_NAME).touch()
+    safefs.open_append(run_dir / TRIALS_NAME).close()
     for warning in manifest["warnings"]:
         progress.note(f"warning: {warning}")
     return execute(config, run_dir, progress)

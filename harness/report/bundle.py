@@ -13,7 +13,11 @@ A bundle holds, under a top folder named after the run::
 The same run folder always gives the same bytes: members sorted by name, a fixed
 mtime, uid, gid and mode, no user or group names, and a gzip header with mtime 0
 and no file name. ``cd <run_id> && sha256sum -c SHA256SUMS`` checks an unpacked
-bundle; :func:`verify` checks one without unpacking it.
+bundle; ``harness.report.verify`` checks one without unpacking it.
+
+A run folder may be someone else's: its files are read without following links, its
+``run_id`` must be a plain name equal to the folder's, and the config file its manifest
+names is packed only from inside the project and only when it gives the recorded hash.
 """
 
 from __future__ import annotations
@@ -25,17 +29,18 @@ import json
 import os
 import re
 import tarfile
-import zlib
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import Any
 
+from harness import safefs
 from harness.config.load import load_config
-from harness.errors import BundleError, ConfigError
+from harness.errors import BundleError, ConfigError, RunDirError
 from harness.paths import LOCK_FILE, PROJECT_ROOT
 from harness.report.render import render_run_report
 from harness.rundir.format import FIGURES_DIR, MANIFEST_NAME, REPORT_FILES, TRIALS_NAME
-from harness.rundir.reader import load_run, parse_trials
+from harness.rundir.reader import load_run
 
 SUMS_NAME = "SHA256SUMS"
 CONFIG_JSON = "config.json"
@@ -58,21 +63,6 @@ class Published:
     sha256: str
     rendered_report: bool
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What :func:`verify` found: files whose checksum matched, and every problem."""
-
-    path: Path
-    run_id: str | None
-    files_verified: int
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is wrong."""
-        return not self.problems
 
 
 def _sha256(data: bytes) -> str:
@@ -102,14 +92,35 @@ def tar_bytes(top: str, files: dict[str, bytes]) -> bytes:
 
 # --- publish ------------------------------------------------------------------------------
 
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def checked_run_id(run_dir: Path, manifest: Mapping[str, Any]) -> str:
+    """The manifest's ``run_id`` when it is a plain name equal to the folder's name.
+
+    Raises:
+        RunDirError: anything else (``../x`` would place the bundle outside the results).
+    """
+    run_id = manifest.get("run_id")
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or run_id in ("..", "."):
+        raise RunDirError(f"{run_dir / MANIFEST_NAME}: run_id {run_id!r} is not a plain name "
+                          "(letters, digits, '.', '_', '-'); refusing to publish")
+    if run_id != run_dir.resolve().name:
+        raise RunDirError(f"{run_dir / MANIFEST_NAME}: run_id {run_id!r} differs from the "
+                          f"folder's name {run_dir.resolve().name!r}; refusing to publish")
+    return run_id
+
+
 def _config_toml(source: object, project_root: Path) -> Path | None:
+    """The config file the run named, only when it lies inside the project."""
     if not isinstance(source, str) or not source or source.startswith("<"):
         return None
     path = Path(source)
-    for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, project_root / path]):
-        if candidate.is_file():
-            return candidate
-    return None
+    root = project_root.resolve()
+    candidate = (path if path.is_absolute() else root / path).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
 
 
 def _needs_report(run_dir: Path) -> bool:
@@ -117,38 +128,61 @@ def _needs_report(run_dir: Path) -> bool:
             or not (run_dir / FIGURES_DIR).is_dir())
 
 
+def _figures(run_dir: Path) -> dict[str, bytes]:
+    """The figures' files, walked without following links; a link is a refusal."""
+    folder = safefs.ensure_dir(run_dir / FIGURES_DIR)
+    files: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in sorted(dirnames):
+            if (Path(dirpath) / name).is_symlink():
+                raise RunDirError(f"{Path(dirpath) / name}: a symbolic link where a run file "
+                                  "belongs; refusing to use it")
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            files[path.relative_to(run_dir).as_posix()] = safefs.read_bytes(path)
+    return files
+
+
 def collect_files(run_dir: Path, *, lock_file: Path = LOCK_FILE,
                   project_root: Path = PROJECT_ROOT) -> tuple[str, dict[str, bytes], list[str]]:
     """The run id, the bundle's files (relative path -> bytes, no SHA256SUMS) and warnings.
 
+    Run files are read without following links. The config file is packed only from
+    inside ``project_root`` and only when it gives the manifest's ``config_hash``.
+
     Raises:
-        RunDirError: not a run folder.
+        RunDirError: not a run folder, a bad run_id, or a link where a run file belongs.
         BundleError: the lock file or a run file cannot be read.
     """
     run = load_run(run_dir)
     manifest = run.manifest
+    run_id = checked_run_id(run_dir, manifest)
     warnings: list[str] = []
     files: dict[str, bytes] = {}
     try:
         for name in (TRIALS_NAME, MANIFEST_NAME, *REPORT_FILES):
-            files[name] = (run_dir / name).read_bytes()
-        figures = sorted(p for p in (run_dir / FIGURES_DIR).rglob("*") if p.is_file())
-        for path in figures:
-            files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
+            files[name] = safefs.read_bytes(run_dir / name)
+        files.update(_figures(run_dir))
     except OSError as exc:
         raise BundleError(f"{run_dir}: cannot read {exc.filename}: {exc.strerror}") from None
     files[CONFIG_JSON] = (json.dumps(manifest["config"], indent=2, sort_keys=True,
                                      allow_nan=False) + "\n").encode()
-    toml = _config_toml(manifest["config"].get("source"), project_root)
+    source = manifest["config"].get("source")
+    toml = _config_toml(source, project_root)
     if toml is not None:
-        files[CONFIG_TOML] = toml.read_bytes()
         try:
             matches = load_config(toml).digest() == manifest.get("config_hash")
         except ConfigError:
             matches = False
-        if not matches:
+        if matches:
+            files[CONFIG_TOML] = toml.read_bytes()
+        else:
             warnings.append(f"{toml} no longer gives the run's config (edited since, or options "
-                            "were overridden on the command line); config.json is what ran")
+                            "were overridden on the command line); left out, config.json is "
+                            "what ran")
+    elif isinstance(source, str) and source and not source.startswith("<"):
+        warnings.append(f"config file {source!r} is not inside the project {project_root} (or "
+                        "is gone); left out, config.json is what ran")
     try:
         files[LOCK_NAME] = lock_file.read_bytes()
     except OSError as exc:
@@ -156,17 +190,7 @@ def collect_files(run_dir: Path, *, lock_file: Path = LOCK_FILE,
     if manifest.get("lock_hash") and _sha256(files[LOCK_NAME]) != manifest["lock_hash"]:
         warnings.append(f"{lock_file} has changed since the run (its hash differs from the "
                         "manifest's lock_hash); the bundle holds the current one")
-    return str(manifest["run_id"]), files, warnings
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BundleError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return run_id, files, warnings
 
 
 def publish(run_dir: Path, out: Path | None = None, *, lock_file: Path = LOCK_FILE,
@@ -176,7 +200,7 @@ def publish(run_dir: Path, out: Path | None = None, *, lock_file: Path = LOCK_FI
     The report is rendered into the run folder first when it is missing. ``out``
     may be a file or an existing folder.
     """
-    load_run(run_dir)  # a clear error for a bad folder before anything is written
+    checked_run_id(run_dir, load_run(run_dir).manifest)  # before anything is written
     rendered = _needs_report(run_dir)
     if rendered:
         render_run_report(run_dir)
@@ -187,40 +211,17 @@ def publish(run_dir: Path, out: Path | None = None, *, lock_file: Path = LOCK_FI
     target = out if out is not None else run_dir.resolve().parent / f"{run_id}.tar.gz"
     if target.is_dir():
         target = target / f"{run_id}.tar.gz"
-    _atomic_write(target, data)
+    try:
+        safefs.write_atomic(target, data)
+    except OSError as exc:
+        raise BundleError(f"cannot write {target}: {exc.strerror or exc}") from None
     return Published(target, run_id, sorted(files), _sha256(data), rendered, warnings)
 
 
-# --- verify -------------------------------------------------------------------------------
+# --- the checksum file --------------------------------------------------------------------
 
-def read_bundle(path: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
-    """Every member of a tar file with the bytes of the regular ones.
-
-    Raises:
-        BundleError: the file cannot be read or is not a (compressed) tar archive.
-    """
-    members: list[tuple[tarfile.TarInfo, bytes | None]] = []
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for info in tar:
-                data = None
-                if info.isfile():
-                    handle = tar.extractfile(info)
-                    data = handle.read() if handle is not None else b""
-                members.append((info, data))
-    except FileNotFoundError:
-        raise BundleError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BundleError(f"{path}: a folder, not a bundle") from None
-    except tarfile.ReadError:
-        raise BundleError(f"{path}: not a tar.gz bundle (not a readable tar archive)") from None
-    except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BundleError(f"{path}: not a readable tar.gz bundle ({reason})") from None
-    return members
-
-
-def _parse_sums(text: str, where: str, problems: list[str]) -> dict[str, str]:
+def parse_sums(text: str, where: str, problems: list[str]) -> dict[str, str]:
+    """``sha256sum`` lines (name -> digest); a bad or repeated line is added to ``problems``."""
     sums: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         match = _SUMS_LINE.match(line)
@@ -232,93 +233,3 @@ def _parse_sums(text: str, where: str, problems: list[str]) -> dict[str, str]:
             problems.append(f"{where} line {number}: {name} listed twice")
         sums[name] = digest
     return sums
-
-
-def _split_top(members: list[tuple[tarfile.TarInfo, bytes | None]],
-               problems: list[str]) -> tuple[str | None, dict[str, bytes]]:
-    """The top folder and the regular files under it (relative path -> bytes)."""
-    tops = Counter(PurePosixPath(info.name).parts[0] for info, _ in members
-                   if PurePosixPath(info.name).parts)
-    top = tops.most_common(1)[0][0] if tops else None
-    files: dict[str, bytes] = {}
-    names = Counter(info.name for info, _ in members)
-    for name, count in sorted(names.items()):
-        if count > 1:
-            problems.append(f"{name}: appears {count} times")
-    for info, data in members:
-        parts = PurePosixPath(info.name).parts
-        if info.name.startswith("/") or ".." in parts:
-            problems.append(f"{info.name}: unsafe path")
-        elif not parts or parts[0] != top or (len(parts) == 1 and not info.isdir()):
-            problems.append(f"{info.name}: outside the top folder {top}/")
-        elif info.isdir():
-            continue
-        elif data is None:
-            problems.append(f"{info.name}: not a regular file")
-        else:
-            files["/".join(parts[1:])] = data
-    return top, files
-
-
-def _check_contents(top: str, files: dict[str, bytes], problems: list[str]) -> str | None:
-    """trials.jsonl parses and its run_id matches manifest.json's; returns the run id."""
-    run_id = None
-    manifest_bytes = files.get(MANIFEST_NAME)
-    if manifest_bytes is not None:
-        try:
-            manifest = json.loads(manifest_bytes)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            problems.append(f"{top}/{MANIFEST_NAME}: not valid JSON ({exc})")
-        else:
-            if isinstance(manifest, dict) and isinstance(manifest.get("run_id"), str):
-                run_id = manifest["run_id"]
-            else:
-                problems.append(f"{top}/{MANIFEST_NAME}: no run_id")
-    if run_id is not None and run_id != top:
-        problems.append(f"{top}/: the top folder is not named after the run {run_id!r}")
-    trials_bytes = files.get(TRIALS_NAME)
-    if trials_bytes is not None:
-        trials, skipped = parse_trials(trials_bytes)
-        for line, reason in skipped:
-            problems.append(f"{top}/{TRIALS_NAME} line {line}: {reason}")
-        others = Counter(str(t.get("run_id")) for t in trials if t.get("run_id") != run_id)
-        if run_id is not None:
-            for other, count in sorted(others.items()):
-                problems.append(f"{top}/{TRIALS_NAME}: {count} trial(s) of run {other!r}, "
-                                f"not the manifest's {run_id!r}")
-    return run_id
-
-
-def verify(path: Path) -> Verification:
-    """Check a bundle: checksums, nothing missing or extra, trials and manifest agree.
-
-    Raises:
-        BundleError: the file is not a readable tar archive (problems inside a
-            readable bundle are listed in the result instead).
-    """
-    problems: list[str] = []
-    top, files = _split_top(read_bundle(path), problems)
-    if top is None:
-        return Verification(path, None, 0, [f"{path}: the archive is empty"])
-    sums_bytes = files.pop(SUMS_NAME, None)
-    sums: dict[str, str] = {}
-    if sums_bytes is None:
-        problems.append(f"{top}/{SUMS_NAME}: missing")
-    else:
-        sums = _parse_sums(sums_bytes.decode("utf-8", "replace"), f"{top}/{SUMS_NAME}", problems)
-    verified = 0
-    for name, digest in sorted(sums.items()):
-        if name not in files:
-            problems.append(f"{top}/{name}: missing (listed in {SUMS_NAME})")
-        elif _sha256(files[name]) != digest:
-            problems.append(f"{top}/{name}: checksum mismatch ({SUMS_NAME} has "
-                            f"{digest[:12]}…, the member is {_sha256(files[name])[:12]}…)")
-        else:
-            verified += 1
-    for name in sorted(set(files) - set(sums)):
-        problems.append(f"{top}/{name}: extra member, not listed in {SUMS_NAME}")
-    for name in REQUIRED:
-        if name not in files and name not in sums:
-            problems.append(f"{top}/{name}: missing (every bundle holds it)")
-    run_id = _check_contents(top, files, problems)
-    return Verification(path, run_id, verified, problems)

@@ -31,25 +31,37 @@ class MdSafe(str):
     __slots__ = ()
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#$])")
+# GitHub turns bare URLs, www. names and e-mail addresses into links (its autolink
+# extension); an HTML entity for the colon, the dot or the @ reads the same and stops it.
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto)(:)|\b(www)(\.)")
 
 
 def md_escape(text: object) -> MdSafe:
     """``text`` made inert in a Markdown table cell or paragraph.
 
     Newlines become spaces; ``&``, ``<`` and ``>`` become entities (no raw HTML);
-    backslash, backtick, ``*``, ``_``, brackets, ``|`` and ``#`` get a backslash.
+    backslash, backtick, ``*``, ``_``, brackets, ``|``, ``#`` and ``$`` (maths) get a
+    backslash; the ``:`` of a URL scheme, the ``.`` after ``www`` and ``@`` become
+    entities, so a recorded string never turns into a link.
     """
     if isinstance(text, MdSafe):
         return text
     s = " ".join(str(text).splitlines())
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return MdSafe(_MD_SPECIAL.sub(r"\\\1", s))
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    return MdSafe(_AUTOLINK.sub(_break_link, s).replace("@", "&#64;"))
+
+
+def _break_link(match: re.Match[str]) -> str:
+    scheme, _, www, _ = match.groups()
+    return f"{scheme}&#58;" if scheme else f"{www}&#46;"
 
 
 def md_code_block(text: object) -> MdSafe:
-    """``text`` as a fenced code block whose fence is longer than any backtick run in it."""
-    s = str(text)
+    """``text`` as a one-line fenced code block whose fence is longer than any backtick run
+    in it; newlines are flattened, so a recorded string cannot add lines of its own."""
+    s = " ".join(str(text).splitlines())
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     fence = "`" * max(3, longest + 1)
     return MdSafe(f"{fence}\n{s}\n{fence}")

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from harness import safefs
 from harness.analyse.summary import summarise
 from harness.report.context import build_context
 from harness.report.figures import CHART_NAMES, make_figures
@@ -62,8 +63,7 @@ def render_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
 
 
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
+    return safefs.write_atomic(path, text.encode("utf-8"))
 
 
 def write_report(run_dir: Path, summary: Mapping[str, Any],
@@ -76,8 +76,7 @@ def write_report(run_dir: Path, summary: Mapping[str, Any],
         The paths written: the figures in report order, then report.md, report.html.
     """
     svgs = make_figures(summary, manifest)
-    fig_dir = run_dir / FIGURES_DIR
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = safefs.ensure_dir(run_dir / FIGURES_DIR)  # never through a link
     for name in CHART_NAMES:  # a chart an earlier rendering drew but this one has no data for
         if name not in svgs:
             (fig_dir / f"{name}.svg").unlink(missing_ok=True)

@@ -6,6 +6,8 @@ A run folder (``results/<run_id>/``)::
     manifest.json      the resolved config, seed, versions, machine, why the run stopped
     trials.jsonl       one trial record per line, flushed and synced as each trial ends
     logs/              the output of every process the harness started
+    pids.jsonl         every child started (group, start time, token), to end them if the
+                       harness was killed
     reruns/            records of ``rerun``, never mixed into trials.jsonl
     report.md, report.html, figures/*.svg
 
@@ -22,6 +24,7 @@ from hdrh.histogram import HdrHistogram
 MANIFEST_NAME = "manifest.json"
 TRIALS_NAME = "trials.jsonl"
 LOGS_DIR = "logs"
+PIDS_NAME = "pids.jsonl"
 RERUNS_DIR = "reruns"
 FIGURES_DIR = "figures"
 REPORT_FILES = ("report.md", "report.html")

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from harness import safefs
 from harness.rundir.format import STATUSES
 
 
@@ -26,15 +27,18 @@ class TrialWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = path.open("a", encoding="utf-8")
+        self._fh = safefs.open_append(path)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record and make it durable before returning."""
         if record.get("status") not in STATUSES:
             raise ValueError(f"record status {record.get('status')!r} is not one of {STATUSES}")
-        self._fh.write(dumps(record) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write((dumps(record) + "\n").encode("utf-8"))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:  # a full disk names the file it could not extend
+            raise safefs.named(exc, self.path) from None
 
     def close(self) -> None:
         """Close the file."""
@@ -63,7 +67,7 @@ def repair_tail(path: Path) -> Repair:
     Earlier lines are never touched: the file is truncated at the end of the last
     complete, parseable line.
     """
-    data = path.read_bytes() if path.exists() else b""
+    data = safefs.read_bytes(path) if safefs.check_regular(path) else b""
     end = len(data)
     cut = end
     if data and not data.endswith(b"\n"):
@@ -74,7 +78,7 @@ def repair_tail(path: Path) -> Repair:
             cut = last_start
     dropped = data[cut:]
     if dropped:
-        with path.open("r+b") as fh:
+        with safefs.open_update(path) as fh:
             fh.truncate(cut)
             fh.flush()
             os.fsync(fh.fileno())
@@ -90,8 +94,7 @@ def _parses(line: bytes) -> bool:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write a JSON file through a temporary file and a rename, so it is never half-written."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a JSON file through a temporary file and a rename, so it is never half-written
+    (``safefs.write_atomic``: never through a link)."""
+    text = json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n"
+    safefs.write_atomic(path, text.encode("utf-8"))

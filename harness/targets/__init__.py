@@ -70,3 +70,26 @@ def target_details(config: Config, execute: Execute | None = None) -> dict[str, 
         return {"target": config.target, "controlled": True,
                 "postgres_bin": str(postgres.find_bin_dir())}
     return {"target": config.target, "controlled": True}
+
+
+def network_summary(config: Config) -> tuple[list[str], list[str]]:
+    """Where a run of ``config`` would bind and send requests, before anything starts.
+
+    Returns lines to show the user (target, host, URLs) and the reasons the run would
+    reach beyond this machine's loopback interface (empty when it would not): a
+    non-loopback ``[run] host``, or a target other than ``local``.
+    """
+    lines = [f"target: {config.target}", f"host: {config.host} (the address servers bind)"]
+    reasons = []
+    if not config.loopback_only:
+        reasons.append(f"host {config.host!r} is not a loopback address (servers would "
+                       "listen on the network)")
+    if config.target == "external":
+        urls = [config.external.upstream_url, *(config.external.url(s.name) for s in config.stacks)]
+        lines.append("URLs: " + ", ".join(url for url in urls if url))
+        reasons.append("target 'external' sends requests (/stats?reset=1 included) to the URLs "
+                       "above")
+    elif config.target == "compose":
+        reasons.append("target 'compose' starts containers from docker-compose.yml on this "
+                       "machine's Docker engine")
+    return lines, reasons

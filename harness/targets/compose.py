@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import safefs
 from harness.config.schema import Config, StackSpec
 from harness.errors import StackStartError, TargetError
 from harness.paths import COMPOSE_FILE
@@ -97,6 +98,28 @@ COMPOSE_CLIS = (("docker", "compose"), ("docker-compose",))
 _ENGINE_KEYS = {"ServerVersion": "server_version", "OperatingSystem": "os",
                 "KernelVersion": "kernel", "Architecture": "architecture", "NCPU": "cpus",
                 "MemTotal": "memory_bytes", "Name": "host_name"}
+
+
+_LOOPBACK_PUBLISH = ("127.0.0.1", "localhost", "::1")
+
+
+def publish_warnings(compose: Mapping[str, Any], services: Sequence[str],
+                     environ: Mapping[str, str]) -> list[str]:
+    """One line per service whose ports the compose file publishes beyond loopback
+    (``0.0.0.0``, no address at all, or another interface): it is reachable from the
+    network while it is measured."""
+    warnings = []
+    for name in services:
+        service = compose.get("services", {}).get(name, {})
+        for entry in service.get("ports", []) if isinstance(service, dict) else []:
+            text = interpolate(str(entry), environ)
+            parts = text.rsplit(":", 2)
+            address = parts[0].strip("[]") if len(parts) == 3 else ""
+            if address not in _LOOPBACK_PUBLISH:
+                warnings.append(f"compose service {name} publishes {text!r} on "
+                                f"{address or 'every interface'}: reachable from the network "
+                                "while it is measured (set ASYNCBENCH_PUBLISH_ADDRESS=127.0.0.1)")
+    return warnings
 
 
 def is_local_engine(endpoint: str) -> bool:
@@ -232,6 +255,8 @@ def compose_details(config: Config, execute: Execute | None = None) -> dict[str,
             "note": ("resources: the server container's processes as the host sees them, "
                      "measured like local processes" if podman_run else
                      "resources are not measured: the processes run inside containers"),
+            "warnings": publish_warnings(compose, [UPSTREAM_SERVICE,
+                                                   *(s.name for s in config.stacks)], os.environ),
         },
     }
 
@@ -295,9 +320,9 @@ def _wait_healthy(config: Config, endpoints: Sequence[RemoteEndpoint],
 
 def _save_logs(log_dir: Path | None, spec: StackSpec, logs: Callable[[], str]) -> None:
     if log_dir is not None:  # one file per stack, a section per start
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with (log_dir / f"compose-{spec.name}.log").open("a", encoding="utf-8") as fh:
-            fh.write(logs())
+        safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
+        with safefs.open_append(log_dir / f"compose-{spec.name}.log") as fh:
+            fh.write(logs().encode("utf-8"))
 
 
 @contextlib.contextmanager

@@ -1,9 +1,11 @@
 """Child processes behind context managers: start, wait until healthy, always reap.
 
 ``managed_process`` starts a command in its own session (so its process group is
-its own), finds the port the OS gave it from its listening socket, waits for
-``/health``, and on any exit (normal, exception, KeyboardInterrupt) terminates,
-then kills, the whole group and every descendant, and reaps them.
+its own) under ``guard.py`` (the group dies with the harness, even by SIGKILL), records
+it in the run's pid file (``leftovers``), finds the port the OS gave it from its
+listening socket, waits for ``/health``, and on any exit (normal, exception,
+KeyboardInterrupt) terminates, then kills, the whole group and every descendant, and
+reaps them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pwd
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -24,10 +27,12 @@ from typing import Any
 
 import psutil
 
+from harness import safefs
 from harness.errors import StackExitedError
-from harness.targets import probe
+from harness.targets import leftovers, probe
 
 TAIL_LINES = 15
+GUARD = Path(__file__).with_name("guard.py")
 PR_SET_CHILD_SUBREAPER = 36
 _SUBREAPER: bool | None = None
 
@@ -43,6 +48,7 @@ class ChildProcess:
     host: str
     port: int = 0
     known: dict[int, psutil.Process] = field(default_factory=dict)
+    guarded: bool = True  # run under guard.py (the command is the guard's child)
 
     @property
     def known_pids(self) -> set[int]:
@@ -50,9 +56,21 @@ class ChildProcess:
         return set(self.known)
 
     @property
-    def pid(self) -> int:
-        """The process id of the command itself (also its process group id)."""
+    def pgid(self) -> int:
+        """The process group (and session) id: the guard's pid."""
         return self.popen.pid
+
+    @property
+    def pid(self) -> int:
+        """The process id of the command itself: the guard's child (the guard's own pid
+        when the command has not started yet or has exited)."""
+        if not self.guarded:
+            return self.popen.pid
+        try:
+            children = psutil.Process(self.popen.pid).children()
+        except psutil.Error:
+            return self.popen.pid
+        return children[0].pid if children else self.popen.pid
 
     @property
     def base_url(self) -> str:
@@ -86,7 +104,7 @@ class ChildProcess:
     def tree(self) -> list[psutil.Process]:
         """The process and all its living descendants; remembers every pid it saw."""
         try:
-            root = psutil.Process(self.pid)
+            root = psutil.Process(self.pgid)
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
@@ -167,6 +185,12 @@ def unpin(previous: dict[int, set[int]]) -> None:
             os.sched_setaffinity(tid, cpus)
 
 
+def guarded(command: list[str]) -> list[str]:
+    """``command`` run under ``guard.py``, which ends its process group when the harness
+    dies (``PR_SET_PDEATHSIG`` without a ``preexec_fn``)."""
+    return [sys.executable, "-I", "-S", str(GUARD), *command]
+
+
 def become_subreaper() -> bool:
     """Make this process adopt orphaned descendants (Linux), so that it can reap them.
 
@@ -221,7 +245,7 @@ def stop_process(child: ChildProcess, grace_s: float = 5.0,
 def _stop(child: ChildProcess, grace_s: float, stop_signal: signal.Signals) -> None:
     child.tree()
     procs = [p for p in child.known.values() if _same_process(p)]
-    pgid = child.pid
+    pgid = child.pgid
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, stop_signal)
     for proc in procs:  # descendants that left the group (setsid) still get the signal
@@ -229,7 +253,7 @@ def _stop(child: ChildProcess, grace_s: float, stop_signal: signal.Signals) -> N
             proc.terminate()
     with contextlib.suppress(subprocess.TimeoutExpired):
         child.popen.wait(timeout=grace_s)
-    _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pid], timeout=grace_s)
+    _, survivors = psutil.wait_procs([p for p in procs if p.pid != child.pgid], timeout=grace_s)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
     for proc in survivors:
@@ -272,20 +296,26 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
     with contextlib.ExitStack() as stack:
         if log_dir is None:
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
-        log_dir.mkdir(parents=True, exist_ok=True)
+        safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
         # Stack names come from configs: never let one choose where its log goes.
         log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=-]", "_", name).lstrip(".") + ".log")
         child: ChildProcess | None = None
         try:
             # A signal between the fork and the try below would leak the child: hold it.
-            with signals_deferred(), log_path.open("ab") as log, thread_affinity(cpus):
-                popen = subprocess.Popen(command, env=dict(env), cwd=cwd,
-                                         stdin=subprocess.DEVNULL, stdout=log,
+            with signals_deferred(), safefs.open_append(log_path) as log, thread_affinity(cpus):
+                token = leftovers.new_token()
+                # The guard runs as the harness's user; a command run as another user (a
+                # database server) is ended through the pid file instead.
+                argv = guarded(command) if user is None else command
+                popen = subprocess.Popen(argv, env={**env, leftovers.GUARD_ENV: token},
+                                         cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          **as_user(user))
                 child = ChildProcess(name=name, command=command, popen=popen,
-                                     log_path=log_path, host=host, port=port)
+                                     log_path=log_path, host=host, port=port,
+                                     guarded=user is None)
                 child.tree()
+                leftovers.record(popen.pid, token, command)
             if ready is None:
                 wait_healthy(child, health_timeout_s, health_path)
             else:

@@ -62,7 +62,7 @@ def test_contract_of_every_app_under_its_development_server(name: str) -> None:
 def test_server_killed_from_outside_is_reported() -> None:
     with running_stack(spec("flask-gunicorn", workers=1, threads=1)) as handle:
         handle.ensure_alive()
-        os.killpg(handle.server.pid, signal.SIGKILL)
+        os.killpg(handle.server.pgid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         with pytest.raises(StackExitedError) as info:
             while time.monotonic() < deadline:

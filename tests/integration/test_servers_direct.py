@@ -249,6 +249,8 @@ BAD_PARAMS = [
     ("/aggregate?n=abc&delay_ms=5", "n"),
     ("/aggregate?n=1.5", "n"),
     ("/aggregate?n=2&delay_ms=-1", "delay_ms"),
+    ("/aggregate?n=1000&delay_ms=29999", "n"),  # N x delay over 120 s: 8 hours of a thread
+    ("/aggregate?n=3&delay_ms=40001", "n"),
     ("/single?delay_ms=60001", "delay_ms"),
     ("/single?delay_ms=1e3", "delay_ms"),
     ("/single?delay_ms=", "delay_ms"),

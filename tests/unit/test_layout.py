@@ -2,8 +2,8 @@
 
 Read from the source with ``ast``; nothing is imported. The wings and their floors are
 those of README's layout: cli -> {report, measure} -> {analyse, loadgen} -> {rundir,
-targets} -> config -> {paths, errors}. A module may import its own wing or any wing on a
-lower floor, except that ``analyse`` and ``report`` never reach the measuring wings.
+targets} -> {config, safefs} -> {paths, errors}. A module may import its own wing or any
+wing on a lower floor, except that ``analyse`` and ``report`` never reach the measuring wings.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "harness"
 FLOORS = {"__main__": 6, "cli": 5, "report": 4, "measure": 4, "analyse": 3, "loadgen": 3,
-          "rundir": 2, "targets": 2, "config": 1, "paths": 0, "errors": 0, "__init__": 0}
+          "rundir": 2, "targets": 2, "config": 1, "paths": 0, "errors": 0, "safefs": 1,
+          "__init__": 0}
 MEASURING = {"measure", "loadgen", "targets"}
 MAX_LINES = 450
 

@@ -104,7 +104,6 @@ def test_records_path_is_new_and_safe(tmp_path: Path) -> None:
     now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     first = records_path(tmp_path, "r001-a-fanout-5", now)
     assert first == tmp_path / "reruns" / "r001-a-fanout-5-20260102T030405Z.jsonl"
-    first.parent.mkdir()
     first.touch()
     assert records_path(tmp_path, "r001-a-fanout-5", now).name.endswith("Z-2.jsonl")
     assert records_path(tmp_path, "../../x", now).parent == tmp_path / "reruns"

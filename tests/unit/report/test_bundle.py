@@ -18,7 +18,8 @@ from harness.cli.main import main
 from harness.config.load import config_from_dict
 from harness.errors import BundleError, RunDirError
 from harness.measure.manifest import build_manifest
-from harness.report.bundle import MTIME, SUMS_NAME, publish, verify
+from harness.report.bundle import MTIME, SUMS_NAME, publish
+from harness.report.verify import verify
 
 RUN_ID = "20260101-120000-unit"
 CONFIG = config_from_dict({
@@ -92,6 +93,7 @@ def rewrite(path: Path, change: Callable[[dict[str, bytes]], object]) -> Path:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
+            info.mtime = MTIME
             tar.addfile(info, io.BytesIO(data))
     return out
 
@@ -159,7 +161,7 @@ def test_the_config_toml_is_included_when_it_exists(tmp_path: Path, lock: Path) 
     toml.write_text('[run]\nstacks = ["flask-gunicorn", "quart-hypercorn"]\nrounds = 3\n'
                     'delay_ms = 50\n\n[scenarios.fanout]\nlevels = [1, 5]\n')
     run_dir = write_run(tmp_path / "results", source=str(toml))
-    published = publish(run_dir, lock_file=lock)
+    published = publish(run_dir, lock_file=lock, project_root=tmp_path)
     assert read_members(published.path)[f"{RUN_ID}/config.toml"] == toml.read_bytes()
     assert published.warnings == [
         f"{lock} has changed since the run (its hash differs from the manifest's lock_hash); "
@@ -170,8 +172,10 @@ def test_the_config_toml_is_included_when_it_exists(tmp_path: Path, lock: Path) 
 def test_an_edited_config_toml_is_warned_about(tmp_path: Path, lock: Path) -> None:
     toml = tmp_path / "exp.toml"
     toml.write_text('[run]\nstacks = ["flask-gunicorn"]\n\n[scenarios.fanout]\nlevels = [1]\n')
-    published = publish(write_run(tmp_path / "results", source=str(toml)), lock_file=lock)
+    published = publish(write_run(tmp_path / "results", source=str(toml)), lock_file=lock,
+                        project_root=tmp_path)
     assert any("no longer gives the run's config" in w for w in published.warnings)
+    assert f"{RUN_ID}/config.toml" not in read_members(published.path)
 
 
 def test_a_missing_config_source_is_left_out(tmp_path: Path, lock: Path) -> None:
@@ -319,7 +323,11 @@ def test_cli_publish_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["publish", str(run_dir), "--out", str(out)]) == 0
     assert f"bundle: {out}" in capsys.readouterr().out
     assert main(["verify", str(out)]) == 0
-    assert capsys.readouterr().out == f"ok: {len(FILES) - 1} files verified\n"
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert capsys.readouterr().out.splitlines() == [
+        f"sha256 {digest}  {out}",
+        f"ok: {len(FILES) - 1} files verified (integrity only: compare the sha256 above with "
+        "the one the publisher announced)"]
 
 
 def test_cli_verify_fails_with_one_line_per_problem(bundle: Path,
@@ -330,20 +338,20 @@ def test_cli_verify_fails_with_one_line_per_problem(bundle: Path,
 
     assert main(["verify", str(rewrite(bundle, both))]) == 1
     captured = capsys.readouterr()
-    assert captured.out.splitlines() == [
+    assert captured.out.splitlines()[1:] == [
         f"{RUN_ID}/report.html: missing (listed in SHA256SUMS)",
         f"{RUN_ID}/extra.bin: extra member, not listed in SHA256SUMS"]
     assert "verification failed (2 problem(s))" in captured.err
 
 
-def test_cli_verify_of_a_non_tar_exits_2(tmp_path: Path,
+def test_cli_verify_of_a_non_tar_exits_1(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "x.tar.gz"
     path.write_text("hello\n")
-    assert main(["verify", str(path)]) == 2
+    assert main(["verify", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
-    assert main(["verify", str(tmp_path / "missing.tar.gz")]) == 2
+    assert main(["verify", str(tmp_path / "missing.tar.gz")]) == 1
 
 
 def test_cli_publish_of_a_bad_folder_exits_2(tmp_path: Path,

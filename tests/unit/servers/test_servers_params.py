@@ -20,6 +20,7 @@ from servers.params import (
     http_error_body,
     internal_error_body,
     param_error_body,
+    parse_aggregate,
     parse_delay_ms,
     parse_int,
     parse_ms,
@@ -325,3 +326,15 @@ def test_upstream_stats_keep_the_worst_loop_lag_until_reset() -> None:
         stats.loop_lag(lag)
     assert stats.snapshot(reset=True)["loop_lag_ms"] == {"max": 950.0, "beats": 3}
     assert stats.snapshot()["loop_lag_ms"] == {"max": None, "beats": 0}
+
+
+@pytest.mark.parametrize(("n", "delay", "ok"), [
+    ("1000", "120", True), ("1000", "121", False), ("2", "60000", True), ("3", "40001", False),
+    ("1000", "29999", False), ("1", "60000", True)])
+def test_aggregate_caps_n_times_delay(n: str, delay: str, ok: bool) -> None:
+    if ok:
+        assert parse_aggregate(n, delay) == (int(n), int(delay))
+    else:
+        with pytest.raises(ParamError, match=r"n x delay_ms must be at most 120000 ms") as info:
+            parse_aggregate(n, delay)
+        assert info.value.param == "n"

@@ -18,7 +18,7 @@ from harness.errors import StackStartError, TargetError
 from harness.targets import command, composefile, podman, probe, target_details
 from harness.targets import compose as targets
 from harness.targets.command import CommandResult
-from harness.targets.compose import COMPOSE_PROJECT, is_local_engine
+from harness.targets.compose import COMPOSE_PROJECT, is_local_engine, publish_warnings
 from harness.targets.composefile import COMPOSE_FILE, interpolate, parse_published
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -295,3 +295,17 @@ def test_cli_refuses_compose_without_an_engine_in_one_line(
                    "daemon running?; podman info failed: podman: not found on PATH); run "
                    "without --target compose to use local processes"]
     assert not list(tmp_path.glob("*/manifest.json"))
+
+
+def test_a_publish_address_beyond_loopback_is_warned_about() -> None:
+    compose = {"services": {
+        "upstream": {"ports": ["${ASYNCBENCH_PUBLISH_ADDRESS:-127.0.0.1}:18000:8000"]},
+        "flask-gunicorn": {"ports": ["${ASYNCBENCH_PUBLISH_ADDRESS:-127.0.0.1}:18001:8000"]},
+        "bare": {"ports": ["18002:8000"]}}}
+    services = ["upstream", "flask-gunicorn", "bare"]
+    warnings = publish_warnings(compose, services, {})
+    assert len(warnings) == 1 and "bare publishes '18002:8000' on every interface" in warnings[0]
+    warnings = publish_warnings(compose, services, {"ASYNCBENCH_PUBLISH_ADDRESS": "0.0.0.0"})
+    assert [w.split(" publishes ")[0] for w in warnings] == [
+        "compose service upstream", "compose service flask-gunicorn", "compose service bare"]
+    assert "on 0.0.0.0: reachable from the network" in warnings[0]

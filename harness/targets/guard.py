@@ -1,0 +1,68 @@
+"""A tiny parent for every child the harness starts: it dies with the harness, and takes
+its whole process group with it.
+
+    python -I -S guard.py COMMAND [ARGS...]
+
+Run as a script (no harness import, so it starts in milliseconds). The harness starts
+it in a session of its own; it asks the kernel for ``PR_SET_PDEATHSIG`` (delivered when
+the harness dies, SIGKILL included), then forks and execs ``COMMAND`` in the same
+process group. When the signal comes and the harness is really gone (the parent pid
+changed: the signal also fires when merely the starting thread ends), it SIGKILLs the
+group: the command, its workers and itself. Setting the flag here, not in a
+``preexec_fn``, keeps ``subprocess`` fork-safe in a threaded harness.
+
+SIGTERM and SIGINT are the command's business: the harness signals the whole group, so
+the guard ignores them and waits for the command, then exits with its status (or dies
+of the signal that ended it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+DEATH_SIGNAL = signal.SIGUSR1
+
+
+def main(argv: list[str]) -> int:
+    """Run ``argv`` as a child; return its exit code, or die of the signal that ended it."""
+    if not argv:
+        sys.stderr.write("usage: guard.py COMMAND [ARGS...]\n")
+        return 2
+    parent = os.getppid()
+
+    def parent_died(signum: int, frame: object) -> None:
+        if os.getppid() != parent:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    signal.signal(DEATH_SIGNAL, parent_died)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, int(DEATH_SIGNAL), 0, 0, 0)
+    if os.getppid() != parent:  # the harness died before the flag was set
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(DEATH_SIGNAL, signal.SIG_DFL)
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            sys.stderr.write(f"guard: cannot run {argv[0]}: {exc.strerror}\n")
+            os._exit(127)
+    for ignored in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(ignored, signal.SIG_IGN)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):  # end the same way, so the harness sees the same status
+        sig = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL cannot be reset: no need
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    return os.waitstatus_to_exitcode(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
