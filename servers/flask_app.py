@@ -32,10 +32,12 @@ from servers.sync_client import SyncUpstreamClient
 APP_NAME = "flask"
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app; ``settings`` default to ``Settings.from_env()``."""
+def create_app(settings: Settings | None = None,
+               client_class: type[SyncUpstreamClient] = SyncUpstreamClient) -> Flask:
+    """Build the Flask app; ``settings`` default to ``Settings.from_env()``; the
+    ``client_class`` makes the upstream calls (sequential unless it says otherwise)."""
     settings = settings if settings is not None else Settings.from_env()
-    client = SyncUpstreamClient(settings)
+    client = client_class(settings)
     app = Flask(__name__)
     app.extensions["asyncbench_client"] = client
 

@@ -37,7 +37,7 @@ from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
 from harness.measure.runner import resume_run, start_run
 from harness.targets import open_stack, target_details
-from harness.targets.contract import check_contract
+from harness.targets.contract import check_contract, check_own_app
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -48,7 +48,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for spec in config.stacks:
         try:
             with open_stack(config, spec) as handle:
-                results = check_contract(handle.base_url, spec.name)
+                results = (check_own_app(handle.base_url, spec) if spec.own
+                           else check_contract(handle.base_url, spec.name))
         except StackError as exc:
             failures += 1
             out(f"FAIL {spec.name:<26} {exc}")
@@ -61,7 +62,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
         else:
             out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
-                f"({spec.server} {spec.worker_class}, {spec.workers} workers)")
+                f"({spec.server or 'own command'} {spec.worker_class}, {spec.workers} workers)")
     total = len(config.stacks)
     out(f"{total - failures}/{total} stacks passed the contract check")
     return 0 if failures == 0 else 1

@@ -17,121 +17,25 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+# The stack record lives in its own module; re-exported here with the rest of the schema.
+from harness.config.stack import APPS as APPS
+from harness.config.stack import PARADIGMS as PARADIGMS
+from harness.config.stack import SERVERS as SERVERS
+from harness.config.stack import WORKER_CLASSES as WORKER_CLASSES
+from harness.config.stack import StackSpec as StackSpec
+from harness.config.stack import check, is_int, is_number
 from harness.errors import ConfigError
 
-APPS = ("flask", "quart", "fastapi")
-SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
 SCENARIOS = ("fanout", "clients", "rate")
-WORKER_CLASSES: dict[str, tuple[str, ...]] = {
-    "gunicorn": ("gthread", "sync", "gevent", "asgi"),
-    "hypercorn": ("asyncio", "uvloop"),
-    "uvicorn": ("asyncio", "uvloop"),
-    "dev": ("threaded", "asyncio"),
-}
-SYNC_APPS = ("flask",)
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-
-def _check(cond: bool, key: str, value: object, expectation: str) -> None:
-    if not cond:
-        raise ConfigError(f"{key} = {value!r}: {expectation}")
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: object) -> bool:
-    return (is_int(value) or isinstance(value, float)) and math.isfinite(float(value))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    """One server setting of one app: everything needed to start it, stated."""
-
-    name: str
-    app: str
-    server: str
-    worker_class: str
-    workers: int = 1
-    threads: int = 1
-    worker_connections: int = 1000
-    backlog: int = 2048
-    keepalive_s: int = 5
-    pool_size: int = 100
-    upstream_timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        where = f"[stacks.{self.name}]"
-        _check(bool(self.name) and self.name.strip() == self.name, f"{where} name", self.name,
-               "must be a non-empty name without surrounding spaces")
-        _check(self.app in APPS, f"{where} app", self.app, f"must be one of {', '.join(APPS)}")
-        _check(self.server in SERVERS, f"{where} server", self.server,
-               f"must be one of {', '.join(SERVERS)}")
-        allowed = WORKER_CLASSES[self.server]
-        _check(self.worker_class in allowed, f"{where} worker_class", self.worker_class,
-               f"must be one of {', '.join(allowed)} for server {self.server}")
-        if self.app in SYNC_APPS:
-            _check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
-                   f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
-        else:
-            _check(self.worker_class not in ("gthread", "sync", "gevent", "threaded"),
-                   f"{where} worker_class", self.worker_class,
-                   f"an ASGI app ({self.app}) needs an async worker class")
-        for key, low, high in (("workers", 1, 64), ("threads", 1, 1024),
-                               ("worker_connections", 1, 100_000), ("backlog", 1, 65_535),
-                               ("keepalive_s", 0, 3600), ("pool_size", 1, 100_000)):
-            value = getattr(self, key)
-            _check(is_int(value) and low <= value <= high, f"{where} {key}", value,
-                   f"must be an integer in {low}..{high}")
-        _check(is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
-               f"{where} upstream_timeout_s", self.upstream_timeout_s,
-               "must be a number in (0, 600]")
-
-    @property
-    def kind(self) -> str:
-        """``production`` or ``dev`` (development servers are reported apart)."""
-        return "dev" if self.server == "dev" else "production"
-
-    @property
-    def fanout_mode(self) -> str:
-        """How ``/aggregate`` makes its calls: ``sequential`` (sync) or ``concurrent``."""
-        return "sequential" if self.app in SYNC_APPS else "concurrent"
-
-    @property
-    def concurrency_slots(self) -> int | None:
-        """Requests the stack can serve at once; ``None`` when bounded by nothing stated.
-
-        The server's slots (gthread: workers x threads; sync: workers; gevent and
-        gunicorn's asgi worker: workers x worker_connections), capped by the apps'
-        upstream pools (workers x pool_size).
-        """
-        pool = self.workers * self.pool_size
-        if self.worker_class == "gthread":
-            server: int | None = self.workers * self.threads
-        elif self.worker_class == "sync":
-            server = self.workers
-        elif self.worker_class in ("gevent", "asgi"):
-            server = self.workers * self.worker_connections
-        else:
-            server = None
-        if server is None:
-            return pool
-        return min(server, pool)
-
-    def describe(self) -> dict[str, Any]:
-        """The stated settings plus the derived ones, as written to the manifest."""
-        data = dataclasses.asdict(self)
-        data.update(kind=self.kind, fanout_mode=self.fanout_mode,
-                    concurrency_slots=self.concurrency_slots)
-        return data
+_check = check
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,13 @@ class ScenarioResult:
 
 
 async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | None,
-                  timeout_s: float, clock: Clock = time.perf_counter) -> Outcome:
+                  timeout_s: float, clock: Clock = time.perf_counter,
+                  calls_field: str | None = "calls") -> Outcome:
     """Send one GET and classify it; a wrong ``calls`` count in the body is ``bad_body``.
 
-    ``expect_calls=None`` accepts any JSON object (used on the upstream itself).
+    ``expect_calls=None`` accepts any JSON object (used on the upstream itself);
+    ``calls_field=None`` accepts any 200 answer (an own app whose body is not checked);
+    otherwise the count is read from the body's ``calls_field``.
     """
     start = clock()
     try:
@@ -77,16 +80,19 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | 
             latency = clock() - start
             if resp.status != 200:
                 return Outcome("http_status", latency, f"HTTP {resp.status} from {url}")
+            if calls_field is None:
+                return Outcome("ok", latency)
             try:
                 body: Any = json.loads(raw)
             except ValueError:
                 return Outcome("bad_body", latency, f"non-JSON body from {url}")
             if not isinstance(body, dict):
                 return Outcome("bad_body", latency, f"body of {url} is not a JSON object")
-            calls = body.get("calls")
+            calls = body.get(calls_field)
             if expect_calls is not None and calls != expect_calls:
                 return Outcome("bad_body", latency,
-                               f"{url} reported {calls!r} upstream calls, expected {expect_calls}")
+                               f"{url} reported {calls_field} = {calls!r}, expected "
+                               f"{expect_calls}")
             return Outcome("ok", latency)
     except TimeoutError:
         return Outcome("timeout", clock() - start, f"no answer within {timeout_s:g} s from {url}")
@@ -96,34 +102,25 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | 
         return Outcome("bad_body", clock() - start, f"{type(exc).__name__} on {url}")
 
 
-def fanout_url(base_url: str, n: int, delay_ms: int) -> str:
-    """The ``/aggregate`` URL of a fanout trial."""
-    return f"{base_url}/aggregate?n={n}&delay_ms={delay_ms}"
-
-
-def single_url(base_url: str, delay_ms: int) -> str:
-    """The ``/single`` URL of one client's request."""
-    return f"{base_url}/single?delay_ms={delay_ms}"
-
-
-async def run_fanout(session: aiohttp.ClientSession, base_url: str, n: int, delay_ms: int,
-                     timeout_s: float, clock: Clock = time.perf_counter) -> ScenarioResult:
-    """One request whose handler makes ``n`` upstream calls."""
-    outcome = await request(session, fanout_url(base_url, n, delay_ms), n, timeout_s, clock)
+async def run_fanout(session: aiohttp.ClientSession, url: str, n: int, timeout_s: float,
+                     clock: Clock = time.perf_counter,
+                     calls_field: str | None = "calls") -> ScenarioResult:
+    """One request to ``url`` whose handler makes ``n`` upstream calls."""
+    outcome = await request(session, url, n, timeout_s, clock, calls_field)
     duration = outcome.latency_s
     metrics = {"duration_s": duration, "calls_per_s": n / duration if duration > 0 else 0.0}
     return ScenarioResult([outcome], duration, metrics)
 
 
-async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: int,
-                      delay_ms: int, timeout_s: float,
-                      clock: Clock = time.perf_counter) -> ScenarioResult:
-    """``clients`` coroutines released together, each sending one ``/single`` request.
+async def run_clients(session: aiohttp.ClientSession, url: str, clients: int, timeout_s: float,
+                      clock: Clock = time.perf_counter,
+                      calls_field: str | None = "calls") -> ScenarioResult:
+    """``clients`` coroutines released together, each sending one request to ``url``
+    (a single-call path).
 
     Total duration runs from the release to the last answer; throughput is
     clients / duration, as in the original scripts.
     """
-    url = single_url(base_url, delay_ms)
     release = asyncio.Event()
     ready = 0
     all_ready = asyncio.Event()
@@ -134,7 +131,7 @@ async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: in
         if ready == clients:
             all_ready.set()
         await release.wait()
-        return await request(session, url, 1, timeout_s, clock)
+        return await request(session, url, 1, timeout_s, clock, calls_field)
 
     tasks = [asyncio.create_task(client()) for _ in range(clients)]
     await all_ready.wait()
@@ -151,17 +148,24 @@ async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: in
     return ScenarioResult(outcomes, duration, metrics)
 
 
-async def warm_up(session: aiohttp.ClientSession, base_url: str, requests: int,
-                  delay_ms: int, timeout_s: float) -> list[Outcome]:
+async def warm_up(session: aiohttp.ClientSession, single: str | None, fanout: str | None,
+                  requests: int, timeout_s: float,
+                  calls_field: str | None = "calls") -> list[Outcome]:
     """Discarded requests before measuring: first one at a time, then all at once,
-    so every worker process has served and opened its upstream connections."""
+    so every worker process has served and opened its upstream connections.
+
+    ``single`` is a one-call URL and ``fanout`` a two-call URL; either may be None
+    when the stack does not serve it."""
     outcomes = []
-    for _ in range(min(requests, 3)):
-        outcomes.append(await request(session, single_url(base_url, delay_ms), 1, timeout_s))
-    burst = [request(session, single_url(base_url, delay_ms), 1, timeout_s)
-             for _ in range(requests)]
-    outcomes.extend(await asyncio.gather(*burst))
-    outcomes.append(await request(session, fanout_url(base_url, 2, delay_ms), 2, timeout_s))
+    if single is not None:
+        for _ in range(min(requests, 3)):
+            outcomes.append(await request(session, single, 1, timeout_s,
+                                          calls_field=calls_field))
+        burst = [request(session, single, 1, timeout_s, calls_field=calls_field)
+                 for _ in range(requests)]
+        outcomes.extend(await asyncio.gather(*burst))
+    if fanout is not None:
+        outcomes.append(await request(session, fanout, 2, timeout_s, calls_field=calls_field))
     return outcomes
 
 

@@ -15,7 +15,7 @@ from harness.config.schema import Config
 from harness.errors import RunDirError
 from harness.measure import envinfo
 from harness.measure.calibrate import load_calibration
-from harness.measure.plan import trials_per_round
+from harness.measure.plan import skipped, trials_per_round
 from harness.rundir.format import SCHEMA_VERSION
 from harness.targets import target_details
 
@@ -75,6 +75,7 @@ def build_manifest(config: Config, run_id: str, command: str,
         "machine_id": machine_id,
         "calibration": calibration,
         "trials_per_round": trials_per_round(config),
+        "skipped": skipped(config),
         "stop_reason": "running",
         "rounds_completed": 0,
     }

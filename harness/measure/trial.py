@@ -21,7 +21,6 @@ from harness.loadgen.drivers import (
     client_session,
     run_clients,
     run_fanout,
-    single_url,
     warm_up,
 )
 from harness.loadgen.monitor import MonitorResult, TrialMonitor
@@ -46,24 +45,27 @@ async def _upstream_stats(session: aiohttp.ClientSession, upstream_url: str) -> 
 async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         ScenarioResult | RateResult, MonitorResult, dict[str, Any]]:
     params = trial.params
+    spec = handle.spec
+    url = spec.url(handle.base_url, trial.scenario, params)
     result: ScenarioResult | RateResult
     async with aiohttp.ClientSession() as control:
         await _upstream_stats(control, handle.upstream_url)
         if trial.scenario == "rate":
             # Load-generator processes start before the monitor, so it measures the load only.
-            url = single_url(handle.base_url, params["delay_ms"])
-            async with OpenLoop(url, RateSpec.from_params(params)) as generator:
+            async with OpenLoop(url, RateSpec.from_params(params),
+                                calls_field=spec.calls_field) as generator:
                 with TrialMonitor(handle.server.tree) as monitor:
                     result = await generator.run()
         else:
             async with client_session(params.get("clients", 1)) as session:
                 with TrialMonitor(handle.server.tree) as monitor:
                     if trial.scenario == "fanout":
-                        result = await run_fanout(session, handle.base_url, params["n"],
-                                                  params["delay_ms"], params["timeout_s"])
+                        result = await run_fanout(session, url, params["n"], params["timeout_s"],
+                                                  calls_field=spec.calls_field)
                     elif trial.scenario == "clients":
-                        result = await run_clients(session, handle.base_url, params["clients"],
-                                                   params["delay_ms"], params["timeout_s"])
+                        result = await run_clients(session, url, params["clients"],
+                                                   params["timeout_s"],
+                                                   calls_field=spec.calls_field)
                     else:
                         raise ValueError(f"scenario {trial.scenario!r} has no driver")
         upstream = await _upstream_stats(control, handle.upstream_url)
@@ -72,9 +74,14 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
 
 
 async def warm(handle: StackHandle, config: Config) -> None:
+    """Warm the stack up on the paths it declares (see ``drivers.warm_up``)."""
+    spec, params = handle.spec, {"delay_ms": config.delay_ms, "n": 2}
+    single, fanout = (spec.url(handle.base_url, scenario, params)
+                      if spec.path(scenario) is not None else None
+                      for scenario in ("clients", "fanout"))
     async with client_session(max(1, config.warmup_requests)) as session:
-        await warm_up(session, handle.base_url, config.warmup_requests, config.delay_ms,
-                      config.request_timeout_s)
+        await warm_up(session, single, fanout, config.warmup_requests,
+                      config.request_timeout_s, spec.calls_field)
 
 
 

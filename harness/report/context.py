@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ METHOD_LABELS = {
     "insufficient-trials": "insufficient trials",
 }
 STACK_SETTINGS = (
+    ("Paradigm", "paradigm", ""), ("Command", "command_line", ""), ("Folder", "cwd", ""),
+    ("Ready path", "ready_path", ""), ("Request paths", "request_paths", ""),
     ("App", "app", ""), ("Server", "server", ""), ("Worker class", "worker_class", ""),
     ("Workers", "workers", ""), ("Threads per worker", "threads", ""),
     ("Worker connections", "worker_connections", ""), ("Listen backlog", "backlog", ""),
@@ -39,7 +42,7 @@ STACK_SETTINGS = (
 )
 _STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_connections",
                "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
-               "fanout_mode", "concurrency_slots")
+               "fanout_mode", "concurrency_slots", "paradigm", "cwd", "ready_path")
 _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
                 "confidence", "host", "source", "seed", "model_min_efficiency")
 _ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
@@ -74,6 +77,15 @@ def _stack_view(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
     view: dict[str, Any] = {"name": name, **{k: spec.get(k) for k in _STACK_KEYS}}
     if view["kind"] is None:
         view["kind"] = "dev" if view["server"] == "dev" else "production"
+    if view["paradigm"] is None and view["fanout_mode"] in ("sequential", "concurrent"):
+        view["paradigm"] = "sync" if view["fanout_mode"] == "sequential" else "async"
+    command, paths = spec.get("command"), spec.get("paths")
+    # A run folder is untrusted: show only what has the recorded shape.
+    view["command_line"] = (shlex.join(command) if isinstance(command, list)
+                            and all(isinstance(a, str) for a in command) else None)
+    view["request_paths"] = (", ".join(f"{k}: {v}" for k, v in sorted(paths.items()))
+                             if isinstance(paths, dict)
+                             and all(isinstance(v, str) for v in paths.values()) else None)
     if "concurrency_slots" not in spec:
         view["slots"] = None
     elif spec["concurrency_slots"] is None:
