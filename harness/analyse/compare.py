@@ -16,7 +16,13 @@ from typing import Any
 
 from harness.analyse import stats, verdicts
 from harness.analyse.cells import MetricKey, cell_seed, finite, group_ok, metric_values, where
-from harness.analyse.metrics import HEADLINE_METRICS, is_higher_better, level_label, sort_key
+from harness.analyse.metrics import (
+    HEADLINE_METRICS,
+    is_higher_better,
+    level_label,
+    metric_title,
+    sort_key,
+)
 from harness.analyse.sentences import format_ratio as format_interval
 from harness.analyse.summary import DEFAULT_CONFIDENCE
 from harness.rundir.reader import Run
@@ -187,15 +193,15 @@ def format_ratio(row: MetricComparison) -> str:
 def render_table(comparison: Comparison) -> str:
     """One line per row: cell, metric, both means, ratio B/A with its CI, p and verdict."""
     pct = f"{comparison.confidence:.0%}"
-    header = (f"{'scenario':<8} {'level':<7} {'stack':<22} {'metric':<16} {'A mean':>10} "
+    header = (f"{'scenario':<8} {'level':<7} {'stack':<22} {'metric':<26} {'A mean':>10} "
               f"{'B mean':>10} {'B vs A (' + pct + ' CI)':<28} {'p':>8}  verdict")
     lines = [f"A = {comparison.run_a}", f"B = {comparison.run_b}",
              "ratio > 1: B is better (faster, or more throughput)", "", header,
              "-" * len(header)]
     for r in comparison.rows:
-        metric = f"{r.metric} *" if r.headline else r.metric
+        metric = f"{metric_title(r.metric)} *" if r.headline else metric_title(r.metric)
         lines.append(f"{r.scenario:<8} {level_label(r.scenario, r.level):<7} {r.stack:<22} "
-                     f"{metric:<16} {_num(r.mean_a):>10} {_num(r.mean_b):>10} "
+                     f"{metric:<26} {_num(r.mean_a):>10} {_num(r.mean_b):>10} "
                      f"{format_ratio(r):<28} {_num(r.p_value):>8}  {r.verdict}")
     if not comparison.rows:
         lines.append("(no cell has ok trials in both runs)")
@@ -206,8 +212,37 @@ def render_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
+def _md(text: str) -> str:
+    """``text`` safe in a Markdown table cell (run folders are untrusted input)."""
+    return "".join("\\" + ch if ch in "\\|*_`[]<>#" else ch
+                   for ch in text.replace("\n", " "))
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown table, for a pull request or an issue."""
+    pct = f"{comparison.confidence:.0%}"
+    lines = [f"Run B `{_md(comparison.run_b)}` against run A `{_md(comparison.run_a)}`; "
+             "a ratio above 1 means B is better (faster, or more throughput). "
+             "**Bold**: headline metric.", "",
+             f"| Scenario | Level | Stack | Metric | A mean | B mean | B vs A ({pct} CI) | p | "
+             "Verdict |", "|---|---|---|---|--:|--:|--:|--:|---|"]
+    for r in comparison.rows:
+        metric = _md(metric_title(r.metric))
+        lines.append(f"| {_md(r.scenario)} | {_md(level_label(r.scenario, r.level))} | "
+                     f"{_md(r.stack)} | {f'**{metric}**' if r.headline else metric} | "
+                     f"{_num(r.mean_a)} | {_num(r.mean_b)} | {_md(format_ratio(r))} | "
+                     f"{_num(r.p_value)} | {_md(r.verdict)} |")
+    if not comparison.rows:
+        lines.append("| - | - | - | no cell has ok trials in both runs | | | | | |")
+    for label, cells in (("Only in A", comparison.only_in_a), ("Only in B", comparison.only_in_b)):
+        if cells:
+            lines += ["", f"{label}: {_md(', '.join(cells))}"]
+    return "\n".join(lines)
+
+
 def describe_regression(row: MetricComparison) -> str:
     """One line naming a regressed row and by how much."""
     assert row.ratio is not None
-    return (f"{row.scenario} {level_label(row.scenario, row.level)} {row.stack} {row.metric}: "
+    return (f"{row.scenario} {level_label(row.scenario, row.level)} {row.stack} "
+            f"{metric_title(row.metric)}: "
             f"B is {1 - row.ratio:.1%} worse, ratio {format_ratio(row)}, {row.verdict}")

@@ -24,17 +24,21 @@ from harness.cli.common import (
     config_arg,
     err,
     fraction,
+    help_with,
+    name_list,
     nonneg_int,
     out,
     positive_float,
     positive_int,
+    scenario_levels,
 )
 from harness.cli.reading import print_tables, render_report
-from harness.config.load import load_config, with_overrides
+from harness.config.load import load_config, with_overrides, with_selection
 from harness.config.schema import TARGETS
 from harness.errors import StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
+from harness.measure.plan import skipped
 from harness.measure.runner import resume_run, start_run
 from harness.targets import open_stack, target_details
 from harness.targets.contract import check_contract, check_own_app
@@ -110,9 +114,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         with RichProgress() as progress:
             outcome = resume_run(args.resume, progress)
     else:
-        config = with_overrides(load_config(args.config), rounds=args.rounds, seed=args.seed,
+        levels: dict[str, list[int]] | None = None
+        if args.levels:
+            levels = {}
+            for scenario, values in args.levels:
+                levels.setdefault(scenario, []).extend(values)
+        config = with_selection(load_config(args.config), args.stacks, levels)
+        config = with_overrides(config, rounds=args.rounds, seed=args.seed,
                                 max_rounds=args.max_rounds, target_ci=args.target_ci,
-                                target=args.target)
+                                target=args.target, delay_ms=args.delay_ms)
+        for item in skipped(config):
+            err(f"asyncbench: note: {item['scenario']} skipped on {item['stack']}: "
+                f"{item['reason']}")
         if args.min_rounds is not None:
             config = with_overrides(config, rounds=args.min_rounds)
         with RichProgress() as progress:
@@ -178,13 +191,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the measuring commands to ``sub`` (from ``add_subparsers``)."""
-    p = sub.add_parser("check", help="start every stack and check the app contract")
+    p = sub.add_parser("check", help="start every stack and check the app contract", **help_with(
+        "  python -m harness check --config configs/quick.toml\n"
+        "  python -m harness check --config examples/falcon/asyncbench.toml -v\n"))
     config_arg(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show failing commands' output")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder")
+    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder", **help_with(
+        "  python -m harness run --config configs/quick.toml\n"
+        "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
+        "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
+        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
     config_arg(p)
+    p.add_argument("--stacks", type=name_list, metavar="A,B",
+                   help="measure these stacks (built-in or the config's; see `stacks`); the "
+                        "baseline is the config's if listed, else the first")
+    p.add_argument("--levels", type=scenario_levels, action="append", metavar="SCENARIO=L,L",
+                   help="run this scenario at these levels, e.g. fanout=1,5 (repeat for "
+                        "others); only the scenarios given run")
+    p.add_argument("--delay-ms", type=nonneg_int, help="upstream delay per call, ms "
+                   "(default: config)")
     p.add_argument("--rounds", type=positive_int,
                    help="rounds to run (the minimum, with --target-ci)")
     p.add_argument("--min-rounds", type=positive_int, help="same as --rounds")
@@ -201,7 +228,11 @@ def register(sub: Any) -> None:
                    help="continue an interrupted run from its records (other options ignored)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare")
+    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare",
+                       **help_with(
+        "  python -m harness rerun results/example r001-flask-gunicorn-fanout-5\n"
+        "  python -m harness rerun results/example r002-fastapi-uvicorn-clients-20 "
+        "--repeat 10\n"))
     p.add_argument("run_dir", type=Path, help="run folder holding the trial")
     p.add_argument("trial_id", help="the trial to rerun, e.g. r002-flask-gunicorn-fanout-5")
     p.add_argument("--repeat", type=positive_int, default=5, metavar="K",
@@ -210,7 +241,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "calibrate", help="measure the load generator's ceiling and added latency, the mock "
-                          "upstream's ceiling, and wrk beside them")
+                          "upstream's ceiling, and wrk beside them", **help_with(
+            "  python -m harness calibrate\n"
+            "  python -m harness calibrate --seconds 5 --no-wrk --json\n"))
     p.add_argument("--seconds", type=positive_float, default=3.0,
                    help="duration of each rate measurement (default 3)")
     p.add_argument("--samples", type=positive_int, default=100,

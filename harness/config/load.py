@@ -255,3 +255,35 @@ def with_overrides(config: Config, **changes: Any) -> Config:
         return dataclasses.replace(config, **changes)
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
+
+
+def with_selection(config: Config, stacks: list[str] | None = None,
+                   levels: dict[str, list[int]] | None = None) -> Config:
+    """A copy measuring only ``stacks`` (the config's own or built-in ones, in that order)
+    and only the scenarios of ``levels`` at those levels; ``None`` keeps what the config
+    says. The baseline stays when it is selected, else the first selected stack is it."""
+    changes: dict[str, Any] = {}
+    try:
+        if stacks is not None:
+            picked = []
+            for name in stacks:
+                if name in {s.name for s in config.stacks}:
+                    picked.append(config.stack(name))
+                elif name in BUILTIN_STACKS:
+                    picked.append(StackSpec(name=name, **BUILTIN_STACKS[name]))
+                else:
+                    raise ConfigError(
+                        f"--stacks {name!r}: not a built-in stack nor one of this config's "
+                        f"({', '.join(s.name for s in config.stacks)}); see `asyncbench stacks`")
+            changes["stacks"] = tuple(picked)
+            if config.baseline not in stacks and stacks:
+                changes["baseline"] = stacks[0]
+        if levels is not None:
+            durations = {s.name: s.duration_s for s in config.scenarios}
+            changes["scenarios"] = tuple(
+                ScenarioSpec(name=name, levels=tuple(values),
+                             duration_s=durations.get(name, 5.0))
+                for name, values in levels.items())
+        return dataclasses.replace(config, **changes)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None
