@@ -30,7 +30,7 @@ def harness(session: nox.Session, *args: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (unit and integration, real servers on 127.0.0.1)."""
-    install(session, "test")
+    install(session, "test", "examples")
     session.run("python", "-m", "pytest", *session.posargs)
 
 

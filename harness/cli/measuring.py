@@ -66,7 +66,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
         else:
             out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
-                f"({spec.server or 'own command'} {spec.worker_class}, {spec.workers} workers)")
+                f"({f'{spec.server} {spec.worker_class}' if spec.server else 'own command'}, "
+                f"{spec.workers} workers)")
     total = len(config.stacks)
     out(f"{total - failures}/{total} stacks passed the contract check")
     return 0 if failures == 0 else 1
