@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.config.load import project_relative
 from harness.config.schema import Config
 from harness.errors import RunDirError
 from harness.measure import envinfo
@@ -25,6 +27,22 @@ def make_run_id(config: Config, now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.UTC)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.source).stem or "config").strip("-")
     return f"{now:%Y%m%d-%H%M%S}-{stem or 'config'}"
+
+
+def typed_command(argv: list[str]) -> str:
+    """The command as the user typed it, runnable from the project's folder: every
+    argument naming an existing file or folder is rewritten relative to the project
+    (absolute when outside it)."""
+    words = ["python", "-m", "harness"]
+    for arg in argv:
+        name, sep, value = arg.partition("=")
+        if sep and name.startswith("--") and Path(value).exists():
+            words.append(f"{name}={project_relative(value, None)}")
+        elif not arg.startswith("-") and Path(arg).exists():
+            words.append(project_relative(arg, None))
+        else:
+            words.append(arg)
+    return shlex.join(words)
 
 
 def new_run_dir(root: Path, run_id: str) -> Path:

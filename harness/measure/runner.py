@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import shlex
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.analyse.summary import summarise, widest_headline_half_width
-from harness.config.load import config_from_resolved
+from harness.config.load import config_from_resolved, project_relative
 from harness.config.schema import Config, StackSpec
 from harness.errors import RunDirError, StackError, Terminated
-from harness.measure.manifest import build_manifest, make_run_id, new_run_dir
+from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.trial import failed_record, run_trial, warm
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, TRIALS_NAME
@@ -274,11 +273,12 @@ def start_run(config: Config, results_root: Path, progress: Progress,
               argv: list[str] | None = None) -> RunOutcome:
     """Create a run folder, write its manifest, and execute the run."""
     run_id = make_run_id(config)
-    command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
+    command = typed_command(argv if argv is not None else sys.argv[1:])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)
     run_dir = new_run_dir(results_root, run_id)
     manifest["run_id"] = run_dir.name
+    manifest["run_dir"] = project_relative(str(run_dir), None)
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)
     (run_dir / TRIALS_NAME).touch()
     return execute(config, run_dir, progress)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
+from harness.report.answer import answer_sentences, fanout_causes
 from harness.report.figures import caption
 from harness.report.filters import show
 
@@ -52,7 +53,10 @@ _ENV_KEYS = frozenset(k for _, k in _ENVIRONMENT)
 _MANIFEST_KEYS = frozenset({
     "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
     "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
-    "calibration", "schema_version"})
+    "calibration", "schema_version", "run_dir", "skipped"})
+
+
+FEW_TRIALS = 10  # fewer ok trials per arm than this: intervals too wide to settle much
 
 
 def is_loopback(host: str) -> bool:
@@ -125,6 +129,14 @@ def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> di
         "commit": git.get("commit"),
         "dirty": git.get("dirty"),
         "command": manifest.get("command"),
+        # Where the run folder is, relative to the project (recorded since it may be
+        # anywhere); older runs lived under results/.
+        "run_dir": (manifest["run_dir"] if isinstance(manifest.get("run_dir"), str)
+                    else f"results/{manifest['run_id']}"),
+        "skipped": [f"{x['scenario']} on {x['stack']}: {x['reason']}"
+                    for x in manifest.get("skipped") or []
+                    if isinstance(x, dict) and all(isinstance(x.get(k), str)
+                                                   for k in ("scenario", "stack", "reason"))],
         "stop_reason": manifest.get("stop_reason"),
         "rounds_completed": manifest.get("rounds_completed"),
         "calibration": manifest.get("calibration") or {},
@@ -239,6 +251,7 @@ def _sections(summary: Mapping[str, Any], view: Mapping[str, Any], dev: bool,
             "levels": _comparisons(summary, name, keep, order),
             "latency": _sort_by_level(_rows(summary["latency"], name, keep, _latency_row), order),
             "model": _sort_by_level(_rows(summary["model"], name, keep, _model_row), order),
+            "causes": fanout_causes(view["stacks"]) if name == "fanout" and not dev else [],
             "figures": [] if dev else [
                 {"name": fig, "caption": caption(fig), "ref": ref}
                 for fig, ref in figures.items() if fig.startswith(f"{name}_")],
@@ -262,11 +275,19 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
                         "hosts": remote})
     if view["dirty"]:
         notices.append({"kind": "dirty", "tone": "warn", "title": "Uncommitted changes"})
+    if view["skipped"]:
+        notices.append({"kind": "skipped", "tone": "warn", "title": "Scenarios skipped",
+                        "items": view["skipped"]})
     counts = summary.get("counts") or {}
     excluded = int(counts.get("failed", 0)) + int(counts.get("invalid", 0))
     if excluded:
         notices.append({"kind": "excluded", "tone": "warn", "title": "Trials excluded",
                         "count": excluded})
+    arms = [min(e.get("n_stack") or 0, e.get("n_baseline") or 0) for e in summary["speedups"]
+            if e.get("headline")]
+    if arms and min(arms) < FEW_TRIALS:
+        notices.append({"kind": "few", "tone": "warn", "title": "A smoke-sized run",
+                        "count": min(arms), "needed": FEW_TRIALS})
     lacking = sum(1 for e in summary["speedups"] if e["ci_low"] is None or e["ci_high"] is None)
     if lacking:
         notices.append({"kind": "insufficient", "tone": "warn", "title": "Insufficient data",
@@ -380,6 +401,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "baseline": summary["baseline"],
         "confidence_pct": None if confidence is None else confidence * 100,
         "notices": _notices(summary, view),
+        "answer": answer_sentences(summary, view["stacks"]),
         "headlines": _headlines(summary, view, dev=False),
         "dev_headlines": _headlines(summary, view, dev=True),
         "sections": _sections(summary, view, dev=False, figures=figures),
@@ -404,6 +426,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
             "lock_hash": view["lock_hash"], "compat_id": view["compat_id"],
             "commit": view["commit"], "dirty": view["dirty"], "seed": view["seed"],
             "source": view["config"]["source"], "harness_version": view["harness_version"],
+            "run_dir": view["run_dir"],
         },
     }
 

@@ -353,6 +353,7 @@ def test_unformatted_number_fails_loudly(summary: dict[str, Any], manifest: dict
                                          template: str) -> None:
     context = report_context.build_context(summary, manifest, {})
     context["run_id"] = 0.1 + 0.2
+    context["reproduce"]["run_dir"] = 0.1 + 0.2  # printed by both templates
     with pytest.raises(TypeError, match="formatting filter"):
         report.render_template(template, context)
 
