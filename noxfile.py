@@ -49,11 +49,25 @@ def check(session: nox.Session) -> None:
     harness(session, "check", *(session.posargs or ["--config", "configs/publish.toml"]))
 
 
+def with_config(default: str, args: list[str]) -> list[str]:
+    """``args`` with ``--config default`` in front unless they name a config themselves
+    (two ``--config`` options would be recorded in the manifest as typed)."""
+    named = any(a == "--config" or a.startswith("--config=") for a in args)
+    return list(args) if named else ["--config", default, *args]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the default matrix on local processes, then render its report."""
     install(session)
-    harness(session, "run", "--config", "configs/default.toml", *session.posargs)
+    harness(session, "run", *with_config("configs/default.toml", session.posargs))
+
+
+@nox.session(default=False)
+def quick(session: nox.Session) -> None:
+    """About a minute: three stacks, both scenarios, three rounds, then the report."""
+    install(session)
+    harness(session, "run", *with_config("configs/quick.toml", session.posargs))
 
 
 @nox.session
