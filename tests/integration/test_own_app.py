@@ -4,6 +4,7 @@ folder, with their own ready path, request paths and call-count field."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import textwrap
@@ -14,8 +15,10 @@ import pytest
 
 from harness.cli.main import main
 from harness.config.load import load_config
+from harness.config.schema import External
 from harness.errors import StackStartError
-from harness.targets.local import running_stack
+from harness.targets import target_details
+from harness.targets.local import running_server, running_stack, running_upstream
 from tests.procs import living_children
 
 SYNC_APP = '''
@@ -201,3 +204,16 @@ def test_the_interpreter_placeholder_is_this_python(project: Path) -> None:
     with running_stack(config.stack("mine-async")) as handle:
         assert handle.server.command[0] == sys.executable  # type: ignore[attr-defined]
         assert handle.server.command[6] == handle.server.base_url.rsplit(":", 1)[1]  # type: ignore[attr-defined]
+
+
+def test_an_own_app_started_elsewhere_passes_the_external_target_checks(project: Path) -> None:
+    config = load_config(project / "asyncbench.toml")
+    spec = config.stack("mine-async")
+    with running_upstream() as upstream, running_server(spec, upstream.base_url) as server:
+        external = dataclasses.replace(
+            config, stacks=(spec,), baseline=spec.name, target="external",
+            external=External(upstream_url=upstream.base_url,
+                              stacks=((spec.name, server.base_url),)))
+        details = target_details(external)
+    assert details["target"] == "external"
+    assert details["target_endpoints"][1] == f"mine-async {server.base_url}"
