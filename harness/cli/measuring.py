@@ -18,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.analyse.metrics import HEADLINE_METRICS, level_label
+from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_title
 from harness.cli.common import (
     RESULTS,
     config_arg,
@@ -156,7 +156,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     def show(record: dict[str, Any]) -> None:
         metrics = record.get("metrics")
         value = metrics.get(headline) if isinstance(metrics, dict) else None
-        shown = f" {headline} = {value:.6g}" if isinstance(value, int | float) else ""
+        shown = (f" {metric_title(headline)} = {value:.6g}" if isinstance(value, int | float)
+                 else "")
         error = f" ({record['error']})" if record.get("error") else ""
         out(f"  {record['trial_id']}: {record['status']}{shown}{error}")
 

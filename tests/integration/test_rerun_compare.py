@@ -87,7 +87,7 @@ def test_a_rerun_of_a_fanout_trial_agrees_with_its_original(
     # min..max only 4 times in 6 even when nothing at all has changed.
     assert 0.9 * headline.min <= headline.original <= 1.1 * headline.max
     assert 0.9 <= headline.ratio <= 1.1
-    assert "duration_s *" in out and f"original/mean = {headline.ratio:.3f}" in out
+    assert "Total duration (s) *" in out and f"original/mean = {headline.ratio:.3f}" in out
     assert not living_children()
 
 
