@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.config.load import config_from_resolved, project_relative
 from harness.config.schema import Config, StackSpec
-from harness.errors import RunDirError, StackError, Terminated
+from harness.errors import RunDirError, StackError, StackStartError, Terminated
 from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.trial import failed_record, run_trial, warm
@@ -87,6 +87,9 @@ class RunOutcome:
     counts: dict[str, int]
 
 
+START_ATTEMPTS = 2  # failed starts in a row before a stack's round is given up
+
+
 class StopRun(Exception):
     """Raised inside the runner when ``on_failure = "stop"`` meets a failed trial."""
 
@@ -97,9 +100,11 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
     """Run one stack's trials of a round, restarting it after any failure. Returns failures."""
     remaining = list(trials)
     failures = 0
+    start_failures = 0
     while remaining:
         try:
             with open_stack(config, spec, log_dir) as handle:
+                start_failures = 0
                 if config.warmup_requests:
                     asyncio.run(warm(handle, config))
                 while remaining:
@@ -115,15 +120,22 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                                       f"restarting {spec.name}")
                         break
         except StackError as exc:
-            # The stack did not start, or died outside a trial: the next trial fails with it.
-            trial = remaining.pop(0)
-            record = failed_record(run_id, trial, str(exc))
-            writer.write(record)
-            progress.advance(record)
-            failures += 1
-            if config.on_failure == "stop":
-                raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
-            progress.note(f"{trial.trial_id} failed: {exc}")
+            # The stack did not start, or died outside a trial: the next trial fails with it;
+            # after START_ATTEMPTS failed starts in a row, so do the round's other trials
+            # (a command that exits at once would fail them all, one timeout at a time).
+            start_failures = start_failures + 1 if isinstance(exc, StackStartError) else 0
+            doomed = (len(remaining) if start_failures >= START_ATTEMPTS else 1)
+            for trial in remaining[:doomed]:
+                record = failed_record(run_id, trial, str(exc))
+                writer.write(record)
+                progress.advance(record)
+                failures += 1
+                if config.on_failure == "stop":
+                    raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
+            progress.note(f"{remaining[0].trial_id} failed: {exc}" if doomed == 1 else
+                          f"{spec.name} did not start {START_ATTEMPTS} times; its {doomed} "
+                          f"remaining trials of this round are recorded failed: {exc}")
+            del remaining[:doomed]
     return failures
 
 

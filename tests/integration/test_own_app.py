@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from harness.cli.main import main
-from harness.config.load import load_config
+from harness.config.load import config_from_dict, load_config
 from harness.config.schema import External
 from harness.errors import StackStartError
+from harness.measure.runner import SilentProgress, start_run
 from harness.targets import target_details
 from harness.targets.local import running_server, running_stack, running_upstream
 from tests.procs import living_children
@@ -217,3 +218,22 @@ def test_an_own_app_started_elsewhere_passes_the_external_target_checks(project:
         details = target_details(external)
     assert details["target"] == "external"
     assert details["target_endpoints"][1] == f"mine-async {server.base_url}"
+
+
+def test_a_run_gives_up_a_stack_that_never_starts_after_two_attempts(tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts"
+    count = "import sys; open(sys.argv[1], 'a').write('x'); raise SystemExit(3)"
+    config = config_from_dict({
+        "run": {"stacks": ["broken"], "baseline": "broken", "rounds": 1, "warmup_requests": 0},
+        "scenarios": {"fanout": {"levels": [1, 2, 3]}, "clients": {"levels": [1]}},
+        "stacks": {"broken": {"command": ["{python}", "-c", count, str(attempts)],
+                              "paradigm": "sync"}}})
+    outcome = start_run(config, tmp_path, SilentProgress(), argv=["run"])
+    records = [json.loads(line) for line in
+               (outcome.run_dir / "trials.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["failed"] * 4
+    assert attempts.read_text() == "xx"  # two starts, then the round's other trials failed
+    log = outcome.run_dir / "logs" / "broken.log"
+    assert all("broken exited with code 3" in r["error"] and str(log) in r["error"]
+               for r in records)
+    assert living_children() == []
