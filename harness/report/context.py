@@ -277,7 +277,7 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
         notices.append({"kind": "dirty", "tone": "warn", "title": "Uncommitted changes"})
     if view["skipped"]:
         notices.append({"kind": "skipped", "tone": "warn", "title": "Scenarios skipped",
-                        "items": view["skipped"]})
+                        "entries": view["skipped"]})
     counts = summary.get("counts") or {}
     excluded = int(counts.get("failed", 0)) + int(counts.get("invalid", 0))
     if excluded:
