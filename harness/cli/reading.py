@@ -157,6 +157,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("verify", help="check a published bundle against its SHA256SUMS",
-                       **help_with("  python -m harness verify dist/example.tar.gz\n"))
+                       **help_with("  python -m harness verify results/example.tar.gz\n"
+                                   "  python -m harness verify dist/20261127-135220-quick.tar.gz"
+                                   "\n"))
     p.add_argument("bundle", type=Path, help="the .tar.gz bundle")
     p.set_defaults(func=cmd_verify)
