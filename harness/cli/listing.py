@@ -21,10 +21,12 @@ def describe_stack(spec: StackSpec, origin: str) -> list[str]:
     """A stack as a few lines of text: name, paradigm, settings, command, paths."""
     slots = spec.concurrency_slots
     server = f"{spec.server} {spec.worker_class}".strip() or "own server"
+    # An own app reads only what its command passes on: show the settings it can use.
+    pool = "" if spec.own else (f"; keep-alive {spec.keepalive_s} s; "
+                                f"upstream pool {spec.pool_size}")
     lines = [f"{spec.name}  [{origin}, {spec.kind}]",
              f"    {spec.paradigm}; fan-out calls {spec.fanout_mode}; {server}, "
-             f"{spec.workers} workers x {spec.threads} threads; backlog {spec.backlog}; "
-             f"keep-alive {spec.keepalive_s} s; upstream pool {spec.pool_size}; "
+             f"{spec.workers} workers x {spec.threads} threads; backlog {spec.backlog}{pool}; "
              f"concurrency slots {'no fixed limit' if slots is None else slots}",
              f"    command: {' '.join(spec.command)}"]
     if spec.cwd:
