@@ -24,3 +24,13 @@ def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def project_relative(path: str, base_dir: Path | None = None) -> str:
+    """``path`` (relative to ``base_dir``, the config's folder) as the manifest records it:
+    relative to the project when it lies inside it, absolute otherwise."""
+    full = ((base_dir or Path.cwd()) / path).resolve()
+    try:
+        return str(full.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(full)

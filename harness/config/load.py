@@ -15,7 +15,7 @@ from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec, Sweep
 from harness.config.stack import is_int
 from harness.errors import ConfigError
-from harness.paths import PROJECT_ROOT
+from harness.paths import project_relative
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "stacks": list, "baseline": str, "rounds": int, "max_rounds": int, "target_ci": (int, float),
@@ -85,16 +85,6 @@ def _own_fields(name: str, table: dict[str, Any], base_dir: Path | None) -> dict
     if "cwd" in fields:
         fields["cwd"] = project_relative(fields["cwd"], base_dir)
     return fields
-
-
-def project_relative(path: str, base_dir: Path | None) -> str:
-    """``path`` (relative to ``base_dir``, the config's folder) as the manifest records it:
-    relative to the project when it lies inside it, absolute otherwise."""
-    full = ((base_dir or Path.cwd()) / path).resolve()
-    try:
-        return str(full.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(full)
 
 
 def _stack_from(name: str, overrides: dict[str, Any] | None,

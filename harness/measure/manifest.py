@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.config.load import project_relative
 from harness.config.schema import Config
 from harness.errors import RunDirError
 from harness.measure import envinfo
 from harness.measure.calibrate import load_calibration
 from harness.measure.plan import skipped, trials_per_round
+from harness.paths import project_relative
 from harness.rundir.format import SCHEMA_VERSION
 from harness.targets import target_details
 

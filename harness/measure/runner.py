@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.analyse.summary import summarise, widest_headline_half_width
-from harness.config.load import config_from_resolved, project_relative
+from harness.config.load import config_from_resolved
 from harness.config.schema import Config, StackSpec
 from harness.errors import RunDirError, StackError, StackStartError, Terminated
 from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.trial import failed_record, run_trial, warm
+from harness.paths import project_relative
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic

@@ -491,8 +491,14 @@ def test_same_input_same_bytes(summary: dict[str, Any], manifest: dict[str, Any]
     for name, svg in svgs.items():
         assert (tmp_path / "figures" / f"{name}.svg").read_bytes() == svg.encode()
         assert f"(figures/{name}.svg)" in markdown
-    assert (tmp_path / "report.md").read_bytes() == markdown.encode()
-    assert (tmp_path / "report.html").read_bytes() == html.encode()
+    # The files name the folder they were written to in their rerun/publish commands.
+    placed = {**manifest, "run_dir": str(tmp_path)}
+    paths = {n: f"figures/{n}.svg" for n in svgs}
+    assert (tmp_path / "report.md").read_bytes() == \
+        report.render_markdown(summary, placed, paths).encode()
+    assert (tmp_path / "report.html").read_bytes() == \
+        report.render_html(summary, placed, svgs).encode()
+    assert f"python -m harness publish {tmp_path}" in (tmp_path / "report.md").read_text()
     assert report.render_html(summary, manifest, svgs) == html
 
 
