@@ -128,6 +128,6 @@ def test_a_larger_upstream_delay_is_detected_as_a_regression(
     code = main(["compare", str(runs["a"]), str(runs["b"]), "--fail-on-regression", "10"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "REGRESSION fanout N=5 flask-gunicorn duration_s" in captured.out
-    assert "REGRESSION fanout N=5 quart-hypercorn duration_s" in captured.out
+    assert "REGRESSION fanout N=5 flask-gunicorn Total duration (s)" in captured.out
+    assert "REGRESSION fanout N=5 quart-hypercorn Total duration (s)" in captured.out
     assert f"delay_ms: {DELAY_A_MS} -> {DELAY_B_MS}" in captured.err
