@@ -38,7 +38,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Check style with ruff and types with mypy."""
     install(session, "lint")
-    session.run("ruff", "check", "harness", "servers", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "check", "harness", "servers", "tests", "scripts", "examples", "noxfile.py")
     session.run("mypy")
 
 
