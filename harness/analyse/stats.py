@@ -285,7 +285,11 @@ def welch_log_test(a: Sequence[float], b: Sequence[float]) -> float:
     lb = np.log(_positive(b, "b", MIN_TRIALS_FOR_CI))
     if np.ptp(la) == 0.0 and np.ptp(lb) == 0.0:
         return 0.0 if la[0] != lb[0] else 1.0
-    return float(sps.ttest_ind(la, lb, equal_var=False).pvalue)
+    with warnings.catch_warnings():
+        # One constant arm (the same peak RSS in every trial, say) is exact, not a loss of
+        # precision; scipy warns about it all the same.
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        return float(sps.ttest_ind(la, lb, equal_var=False).pvalue)
 
 
 def _mean_ratio_statistic(a: FloatArray, b: FloatArray, axis: int = -1) -> Any:
