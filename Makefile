@@ -38,6 +38,10 @@ lint: $(TOOLS)/.stamp
 check: $(TOOLS)/.stamp
 	$(NOX) -s check -- $(if $(CONFIG),--config $(CONFIG),)
 
+.PHONY: quick ## about a minute: sync against async on three stacks, then the report
+quick: $(TOOLS)/.stamp
+	$(NOX) -s quick -- $(ARGS)
+
 .PHONY: bench ## run the default benchmark matrix and render its report (ARGS="--config ...")
 bench: $(TOOLS)/.stamp
 	$(NOX) -s bench -- $(ARGS)

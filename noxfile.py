@@ -30,7 +30,7 @@ def harness(session: nox.Session, *args: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (unit and integration, real servers on 127.0.0.1)."""
-    install(session, "test")
+    install(session, "test", "examples")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -38,7 +38,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Check style with ruff and types with mypy."""
     install(session, "lint")
-    session.run("ruff", "check", "harness", "servers", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "check", "harness", "servers", "tests", "scripts", "examples", "noxfile.py")
     session.run("mypy")
 
 
@@ -49,11 +49,25 @@ def check(session: nox.Session) -> None:
     harness(session, "check", *(session.posargs or ["--config", "configs/publish.toml"]))
 
 
+def with_config(default: str, args: list[str]) -> list[str]:
+    """``args`` with ``--config default`` in front unless they name a config themselves
+    (two ``--config`` options would be recorded in the manifest as typed)."""
+    named = any(a == "--config" or a.startswith("--config=") for a in args)
+    return list(args) if named else ["--config", default, *args]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the default matrix on local processes, then render its report."""
     install(session)
-    harness(session, "run", "--config", "configs/default.toml", *session.posargs)
+    harness(session, "run", *with_config("configs/default.toml", session.posargs))
+
+
+@nox.session(default=False)
+def quick(session: nox.Session) -> None:
+    """About a minute: three stacks, both scenarios, three rounds, then the report."""
+    install(session)
+    harness(session, "run", *with_config("configs/quick.toml", session.posargs))
 
 
 @nox.session

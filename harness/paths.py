@@ -33,3 +33,13 @@ def engine_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
     return env
+
+
+def project_relative(path: str, base_dir: Path | None = None) -> str:
+    """``path`` (relative to ``base_dir``, the config's folder) as the manifest records it:
+    relative to the project when it lies inside it, absolute otherwise."""
+    full = ((base_dir or Path.cwd()) / path).resolve()
+    try:
+        return str(full.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(full)

@@ -29,6 +29,7 @@ from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.schema import StackSpec
 from harness.loadgen.drivers import client_session, run_clients
 from harness.targets.local import running_stack
+from harness.targets.process import ChildProcess
 
 
 def held_connections(workers: list[psutil.Process], port: int) -> dict[int, int]:
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = StackSpec(name=args.stack, **BUILTIN_STACKS[args.stack])
     with running_stack(spec) as handle:
         port = int(handle.base_url.rsplit(":", 1)[1])
-        workers = [p for p in handle.server.tree() if p.pid != handle.server.tree()[0].pid]
+        # The server's own process (gunicorn's master) forks the workers that serve.
+        assert isinstance(handle.server, ChildProcess)
+        workers = psutil.Process(handle.server.pid).children()
         print(f"{args.stack}: {len(workers)} worker processes, {spec.threads} threads each, "
               f"C = {args.clients}, {args.delay_ms} ms upstream delay")
         for burst in range(1, args.bursts + 1):
@@ -76,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
             async def one() -> float:
                 async with client_session(args.clients) as session:
-                    result = await run_clients(session, handle.base_url, args.clients,
-                                               args.delay_ms, 60.0)
+                    url = spec.url(handle.base_url, "clients",
+                                   {"delay_ms": args.delay_ms, "cpu_ms": 0})
+                    result = await run_clients(session, url, args.clients, 60.0)
                 return result.duration_s
 
             duration = asyncio.run(one())

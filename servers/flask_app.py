@@ -19,11 +19,14 @@ from servers.settings import Settings
 from servers.sync_client import SyncUpstreamClient
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app on the mock upstream; ``settings`` default to ``Settings.from_env()``."""
+def create_app(settings: Settings | None = None,
+               client_class: type[SyncUpstreamClient] = SyncUpstreamClient) -> Flask:
+    """Build the Flask app on the mock upstream; ``settings`` default to
+    ``Settings.from_env()``; the ``client_class`` makes the upstream calls (sequential
+    unless it says otherwise)."""
     settings = settings if settings is not None else Settings.from_env()
     cpu = CpuWork(settings.cpu_iterations_per_ms, settings.cpu_offload)
-    return build_app(settings.stack, SyncUpstreamClient(settings), cpu)
+    return build_app(settings.stack, client_class(settings), cpu)
 
 
 # Read ASYNCBENCH_* now, so a bad value stops the worker before it serves anything.

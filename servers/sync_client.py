@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -100,3 +101,39 @@ class SyncUpstreamClient:
                     exc.message, exc.status, attempted=len(served) + 1, succeeded=len(served)
                 ) from exc
         return {"calls": len(served), "mode": "sequential", "served_ms": served}
+
+
+class ThreadPoolUpstreamClient(SyncUpstreamClient):
+    """The same client, making ``/aggregate``'s calls concurrently through one
+    ``ThreadPoolExecutor`` of ``pool_size`` threads per process (created on first use,
+    like the session, so that a forked worker never inherits its parent's threads)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
+
+    def executor(self) -> ThreadPoolExecutor:
+        """This process's thread pool."""
+        with self._lock:
+            if self._executor is None or self._executor_pid != os.getpid():
+                self._executor = ThreadPoolExecutor(max_workers=self.settings.pool_size,
+                                                    thread_name_prefix="upstream")
+                self._executor_pid = os.getpid()
+            return self._executor
+
+    def aggregate(self, n: int, delay_ms: int) -> dict[str, Any]:
+        """``/aggregate``: ``n`` upstream calls at once (at most ``pool_size`` in flight);
+        waits for all of them and fails if any failed."""
+        futures = [self.executor().submit(self.call, delay_ms) for _ in range(n)]
+        served: list[float] = []
+        first: UpstreamError | None = None
+        for future in futures:
+            try:
+                served.append(future.result())
+            except UpstreamError as exc:
+                first = first or exc
+        if first is not None:
+            raise UpstreamError(first.message, first.status, attempted=n,
+                                succeeded=len(served)) from first
+        return {"calls": len(served), "mode": "threadpool", "served_ms": served}

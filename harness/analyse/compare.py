@@ -39,6 +39,7 @@ from harness.analyse.metrics import (
     HEADLINE_METRICS,
     is_higher_better,
     level_label,
+    metric_title,
     sort_key,
     verdict_words,
 )
@@ -314,15 +315,16 @@ def render_table(comparison: Comparison) -> str:
     """One line per row: cell, metric, both means, ratio B/A with its CI (family-wise for
     the headline family), the adjusted p-value and the verdict."""
     pct = f"{comparison.confidence:.0%}"
-    header = (f"{'scenario':<8} {'level':<7} {'stack':<22} {'metric':<16} {'A mean':>10} "
+    header = (f"{'scenario':<8} {'level':<7} {'stack':<22} {'metric':<26} {'A mean':>10} "
               f"{'B mean':>10} {'B vs A (' + pct + ' CI)':<28} {'p adj.':>8}  verdict")
     lines = [f"A = {comparison.run_a}", f"B = {comparison.run_b}",
              "ratio > 1: B is better (faster, or more throughput)", "", header,
              "-" * len(header)]
     for r in comparison.rows:
-        metric = f"{r.metric} *" if r.family == family.HEADLINE else r.metric
+        title = metric_title(r.metric)
+        metric = f"{title} *" if r.family == family.HEADLINE else title
         lines.append(f"{r.scenario:<8} {level_label(r.scenario, r.level):<7} {r.stack:<22} "
-                     f"{metric:<16} {_num(r.mean_a):>10} {_num(r.mean_b):>10} "
+                     f"{metric:<26} {_num(r.mean_a):>10} {_num(r.mean_b):>10} "
                      f"{format_ratio(r):<28} {_num(r.p_adjusted):>8}  {r.verdict}"
                      + (f" ({r.verdict_why})" if r.verdict_why else ""))
     if not comparison.rows:
@@ -335,7 +337,36 @@ def render_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
+def _md(text: str) -> str:
+    """``text`` safe in a Markdown table cell (run folders are untrusted input)."""
+    return "".join("\\" + ch if ch in "\\|*_`[]<>#" else ch
+                   for ch in text.replace("\n", " "))
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown table, for a pull request or an issue."""
+    pct = f"{comparison.confidence:.0%}"
+    lines = [f"Run B `{_md(comparison.run_b)}` against run A `{_md(comparison.run_a)}`; "
+             "a ratio above 1 means B is better (faster, or more throughput). "
+             "**Bold**: headline metric.", "",
+             f"| Scenario | Level | Stack | Metric | A mean | B mean | B vs A ({pct} CI) | "
+             "p adj. | Verdict |", "|---|---|---|---|--:|--:|--:|--:|---|"]
+    for r in comparison.rows:
+        metric = _md(metric_title(r.metric))
+        shown = f"**{metric}**" if r.family == family.HEADLINE else metric
+        lines.append(f"| {_md(r.scenario)} | {_md(level_label(r.scenario, r.level))} | "
+                     f"{_md(r.stack)} | {shown} | "
+                     f"{_num(r.mean_a)} | {_num(r.mean_b)} | {_md(format_ratio(r))} | "
+                     f"{_num(r.p_adjusted)} | {_md(r.verdict)} |")
+    if not comparison.rows:
+        lines.append("| - | - | - | no cell has ok trials in both runs | | | | | |")
+    for label, cells in (("Only in A", comparison.only_in_a), ("Only in B", comparison.only_in_b)):
+        if cells:
+            lines += ["", f"{label}: {_md(', '.join(cells))}"]
+    return "\n".join(lines)
+
+
 def describe_regression(row: GateRow) -> str:
     """One line naming a failing row and why."""
-    return (f"{row.scenario} {level_label(row.scenario, row.level)} {row.stack} {row.metric}: "
-            f"{row.reason}")
+    return (f"{row.scenario} {level_label(row.scenario, row.level)} {row.stack} "
+            f"{metric_title(row.metric)}: {row.reason}")

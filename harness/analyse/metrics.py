@@ -104,6 +104,15 @@ def metric_label(metric: str) -> str:
     return known.label if known else metric
 
 
+def metric_title(metric: str) -> str:
+    """A metric as a table row or column, the one name every output uses:
+    ``Total duration (s)``, ``Upstream calls/s``; an unknown metric keeps its key."""
+    known = METRICS.get(metric)
+    if known is None:
+        return metric
+    return known.title if known.label.endswith(known.unit) else f"{known.title} ({known.unit})"
+
+
 def metric_rank(metric: str) -> tuple[int, str]:
     """Metrics in report order, unknown ones last by name."""
     names = list(METRICS)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from harness.errors import RunDirError
 from harness.rundir.format import MANIFEST_NAME, TRIALS_NAME
@@ -68,6 +68,33 @@ nonneg_int = number_in(int, 0, float("inf"), "a non-negative integer")
 positive_float = number_in(float, 1e-9, float("inf"), "a positive number")
 fraction = number_in(float, 0, 1, "in [0, 1)")
 percent = number_in(float, 0, 1e6, "a non-negative percentage (100: twice as slow)")
+
+
+def name_list(text: str) -> list[str]:
+    """An argparse type: ``a,b,c`` as a list of non-empty names."""
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of names")
+    return names
+
+
+def scenario_levels(text: str) -> tuple[str, list[int]]:
+    """An argparse type: ``fanout=1,5`` as ("fanout", [1, 5])."""
+    scenario, sep, values = text.partition("=")
+    try:
+        levels = [int(v) for v in values.split(",")]
+    except ValueError:
+        levels = []
+    if not sep or not scenario or not levels:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SCENARIO=LEVEL,LEVEL,... "
+                                         "(e.g. fanout=1,5)")
+    return scenario.strip(), levels
+
+
+def help_with(examples: str) -> dict[str, Any]:
+    """Keyword arguments of ``add_parser`` that end a command's --help with examples."""
+    return {"epilog": "examples:\n" + examples,
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 def newest_run(root: Path) -> Path:

@@ -1,5 +1,6 @@
 """asyncbench measures whether an async Python web stack serves I/O-bound work faster than a
-sync one, with repeated trials and confidence intervals.
+sync one (the built-in Flask, Quart and FastAPI apps, or your own app started from its
+command line), with repeated trials and confidence intervals.
 
 Exit codes: 0 success, 1 a check, comparison or verification failed (or a stack failed),
 2 bad input, 129 hang-up (SIGHUP), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
@@ -16,12 +17,17 @@ from contextlib import contextmanager
 from types import FrameType
 
 from harness import __version__
-from harness.cli import measuring, reading
-from harness.cli.common import Parser, err
+from harness.cli import listing, measuring, reading
+from harness.cli.common import Parser, err, help_with
 from harness.errors import AsyncbenchError, ConfigError, StackError, Terminated
 
 Command = Callable[[argparse.Namespace], int]
 TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+START = ("  python -m harness run --config configs/quick.toml     # about a minute: "
+         "sync vs async, a report at the end\n"
+         "  python -m harness stacks                              # what can be measured\n"
+         "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2"
+         "   # an own app\n")
 
 
 @contextmanager
@@ -47,9 +53,11 @@ def terminating_signals_raise() -> Iterator[None]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every subcommand."""
-    parser = Parser(prog="asyncbench", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = Parser(prog="asyncbench", description=__doc__.split("\n\n")[0] if __doc__ else None,
+                    **help_with(START))
     parser.add_argument("--version", action="version", version=f"asyncbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    listing.register(sub)
     measuring.register(sub)
     reading.register(sub)
     return parser

@@ -18,28 +18,32 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.analyse.metrics import HEADLINE_METRICS, level_label
+from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_title
 from harness.cli.common import (
     RESULTS,
     config_arg,
     err,
     fraction,
+    help_with,
+    name_list,
     nonneg_int,
     out,
     positive_float,
     positive_int,
+    scenario_levels,
 )
 from harness.cli.reading import print_tables, render_report
-from harness.config.load import load_config, with_overrides, with_query
+from harness.config.load import load_config, with_overrides, with_query, with_selection
 from harness.config.schema import TARGETS, Config
 from harness.config.upstream import QUERY_KINDS
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
+from harness.measure.plan import skipped
 from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
 from harness.targets import network_summary, open_stack, target_details
-from harness.targets.contract import check_contract
+from harness.targets.contract import check_contract, check_own_app
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -50,7 +54,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for spec in config.stacks:
         try:
             with open_stack(config, spec) as handle:
-                results = check_contract(handle.base_url, spec.name)
+                results = (check_own_app(handle.base_url, spec) if spec.own
+                           else check_contract(handle.base_url, spec.name))
         except StackError as exc:
             failures += 1
             out(f"FAIL {spec.name:<26} {exc}")
@@ -63,7 +68,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
         else:
             out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
-                f"({spec.server} {spec.worker_class}, {spec.workers} workers)")
+                f"({f'{spec.server} {spec.worker_class}' if spec.server else 'own command'}, "
+                f"{spec.workers} workers)")
     total = len(config.stacks)
     out(f"{total - failures}/{total} stacks passed the contract check")
     return 0 if failures == 0 else 1
@@ -124,9 +130,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         with RichProgress() as progress:
             outcome = resume_run(args.resume, progress, point)
     else:
-        config = with_overrides(load_config(args.config), rounds=args.rounds, seed=args.seed,
+        levels: dict[str, list[int]] | None = None
+        if args.levels:
+            levels = {}
+            for scenario, values in args.levels:
+                levels.setdefault(scenario, []).extend(values)
+        config = with_selection(load_config(args.config), args.stacks, levels)
+        config = with_overrides(config, rounds=args.rounds, seed=args.seed,
                                 max_rounds=args.max_rounds, target_ci=args.target_ci,
-                                target=args.target)
+                                target=args.target, delay_ms=args.delay_ms)
+        for item in skipped(config):
+            err(f"asyncbench: note: {item['scenario']} skipped on {item['stack']}: "
+                f"{item['reason']}")
         if args.min_rounds is not None:
             config = with_overrides(config, rounds=args.min_rounds)
         if args.query is not None:
@@ -159,7 +174,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     def show(record: dict[str, Any]) -> None:
         metrics = record.get("metrics")
         value = metrics.get(headline) if isinstance(metrics, dict) else None
-        shown = f" {headline} = {value:.6g}" if isinstance(value, int | float) else ""
+        shown = (f" {metric_title(headline)} = {value:.6g}" if isinstance(value, int | float)
+                 else "")
         error = f" ({record['error']})" if record.get("error") else ""
         out(f"  {record['trial_id']}: {record['status']}{shown}{error}")
 
@@ -202,13 +218,27 @@ def allow_remote_arg(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add the measuring commands to ``sub`` (from ``add_subparsers``)."""
-    p = sub.add_parser("check", help="start every stack and check the app contract")
+    p = sub.add_parser("check", help="start every stack and check the app contract", **help_with(
+        "  python -m harness check --config configs/quick.toml\n"
+        "  python -m harness check --config examples/falcon/asyncbench.toml -v\n"))
     config_arg(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show failing commands' output")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder")
+    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder", **help_with(
+        "  python -m harness run --config configs/quick.toml\n"
+        "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
+        "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
+        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
     config_arg(p)
+    p.add_argument("--stacks", type=name_list, metavar="A,B",
+                   help="measure these stacks (built-in or the config's; see `stacks`); the "
+                        "baseline is the config's if listed, else the first")
+    p.add_argument("--levels", type=scenario_levels, action="append", metavar="SCENARIO=L,L",
+                   help="run this scenario at these levels, e.g. fanout=1,5 (repeat for "
+                        "others); only the scenarios given run")
+    p.add_argument("--delay-ms", type=nonneg_int, help="upstream delay per call, ms "
+                   "(default: config)")
     p.add_argument("--rounds", type=positive_int,
                    help="rounds to run (the minimum, with --target-ci)")
     p.add_argument("--min-rounds", type=positive_int, help="same as --rounds")
@@ -229,7 +259,11 @@ def register(sub: Any) -> None:
     allow_remote_arg(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare")
+    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare",
+                       **help_with(
+        "  python -m harness rerun results/example r001-flask-gunicorn-fanout-5\n"
+        "  python -m harness rerun results/example r002-fastapi-uvicorn-clients-20 "
+        "--repeat 10\n"))
     p.add_argument("run_dir", type=Path, help="run folder holding the trial")
     p.add_argument("trial_id", help="the trial to rerun, e.g. r002-flask-gunicorn-fanout-5")
     p.add_argument("--repeat", type=positive_int, default=5, metavar="K",
@@ -239,7 +273,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "calibrate", help="measure the load generator's ceiling and added latency, the mock "
-                          "upstream's ceiling, and wrk beside them")
+                          "upstream's ceiling, and wrk beside them", **help_with(
+            "  python -m harness calibrate\n"
+            "  python -m harness calibrate --seconds 5 --no-wrk --json\n"))
     p.add_argument("--seconds", type=positive_float, default=3.0,
                    help="duration of each rate measurement (default 3)")
     p.add_argument("--samples", type=positive_int, default=100,

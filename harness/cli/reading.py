@@ -11,12 +11,13 @@ from typing import Any
 from harness.analyse.compare import (
     compare_runs,
     describe_regression,
+    render_markdown,
     render_table,
     threshold_words,
     to_json,
 )
 from harness.analyse.summary import summarise
-from harness.cli.common import RESULTS, err, newest_run, out, percent, warn_skipped
+from harness.cli.common import RESULTS, err, help_with, newest_run, out, percent, warn_skipped
 from harness.errors import BundleError, RunDirError
 from harness.report.bundle import publish
 from harness.report.render import render_run_report
@@ -67,14 +68,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         err(f"asyncbench: warning: {warning}")
     pct = args.fail_on_regression
     if args.json:
+        args.format = "json"
+    if args.format == "json":
         data = to_json(comparison, pct, args.allow_missing)
         out(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
+    elif args.format == "md":
+        out(render_markdown(comparison))
     else:
         out(render_table(comparison))
     if pct is None:
         return 0
     failing = comparison.regressions(pct, args.allow_missing)
-    say = err if args.json else out
+    say = err if args.format == "json" else out
     if not failing:
         say(f"gate passed: no metric is {threshold_words(pct)} (or worse on resources), "
             f"{len(comparison.rows)} rows checked")
@@ -121,7 +126,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the reading commands to ``sub`` (from ``add_subparsers``)."""
-    p = sub.add_parser("stats", help="print a run's statistics (tables, or --json summary)")
+    p = sub.add_parser("stats", help="print a run's statistics (tables, or --json summary)",
+                       **help_with("  python -m harness stats\n"
+                                   "  python -m harness stats results/example --baseline "
+                                   "quart-hypercorn\n"
+                                   "  python -m harness stats results/example --json\n"))
     p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--baseline", metavar="STACK",
@@ -129,12 +138,19 @@ def register(sub: Any) -> None:
     p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("report", help="render a run's Markdown and HTML report")
+    p = sub.add_parser("report", help="render a run's Markdown and HTML report",
+                       **help_with("  python -m harness report\n"
+                                   "  python -m harness report results/example\n"))
     p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
     p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("compare", help="compare run B with run A (ratio > 1: B is better)")
+    p = sub.add_parser("compare", help="compare run B with run A (ratio > 1: B is better)",
+                       **help_with("  python -m harness compare results/RUN_A results/RUN_B\n"
+                                   "  python -m harness compare results/RUN_A results/RUN_B "
+                                   "--format md\n"
+                                   "  python -m harness compare results/RUN_A results/RUN_B "
+                                   "--json\n"))
     p.add_argument("run_a", type=Path, help="the reference run folder")
     p.add_argument("run_b", type=Path, help="the run folder compared with it")
     p.add_argument("--fail-on-regression", type=percent, metavar="PCT",
@@ -144,15 +160,23 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="with --fail-on-regression: let missing, insufficient and "
                         "undetermined cells pass")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON "
+                   "(same as --format json)")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text",
+                   help="text table (default), Markdown table, or JSON")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("publish", help="write a run folder as a deterministic tar.gz bundle")
+    p = sub.add_parser("publish", help="write a run folder as a deterministic tar.gz bundle",
+                       **help_with("  python -m harness publish results/example\n"
+                                   "  python -m harness publish results/example --out dist\n"))
     p.add_argument("run_dir", type=Path, help="run folder to publish")
     p.add_argument("--out", type=Path, help="bundle file or folder "
                    "(default: <run_id>.tar.gz beside the run folder)")
     p.set_defaults(func=cmd_publish)
 
-    p = sub.add_parser("verify", help="check a published bundle against its SHA256SUMS")
+    p = sub.add_parser("verify", help="check a published bundle against its SHA256SUMS",
+                       **help_with("  python -m harness verify results/example.tar.gz\n"
+                                   "  python -m harness verify dist/20261127-135220-quick.tar.gz"
+                                   "\n"))
     p.add_argument("bundle", type=Path, help="the .tar.gz bundle")
     p.set_defaults(func=cmd_verify)

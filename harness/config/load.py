@@ -18,6 +18,7 @@ from harness.config.schema import Config, External, Limits, ScenarioSpec, StackS
 from harness.config.sweep import STACK_PARAMS, Sweep, sweep_from_resolved
 from harness.config.upstream import Upstream
 from harness.errors import ConfigError
+from harness.paths import project_relative
 
 _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "stacks": list, "baseline": str, "rounds": int, "max_rounds": int, "target_ci": (int, float),
@@ -31,8 +32,13 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
     "worker_connections": int, "backlog": int, "keepalive_s": int, "pool_size": int,
-    "upstream_timeout_s": (int, float), "cpu_offload": bool,
+    "upstream_timeout_s": (int, float), "cpu_offload": bool, "command": list, "cwd": str,
+    "env": dict, "paradigm": str, "fanout": str, "ready_path": str, "paths": dict,
+    "expect": dict,
 }
+_EXPECT_KEYS: dict[str, type | tuple[type, ...]] = {"calls_field": str}
+# Changing one of these on a built-in stack rebuilds its command template.
+_COMMAND_SHAPERS = ("app", "server", "worker_class")
 _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_s": (int, float)}
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
@@ -70,18 +76,49 @@ def _table(data: dict[str, Any], where: str,
     return data
 
 
-def _stack_from(name: str, overrides: dict[str, Any] | None) -> StackSpec:
+def _own_fields(name: str, table: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """A ``[stacks.NAME]`` table's fields in StackSpec's form (pairs, tuples, resolved cwd)."""
+    where = f"[stacks.{name}]"
+    fields = dict(table)
+    if "command" in fields:
+        if not all(isinstance(arg, str) for arg in fields["command"]):
+            raise ConfigError(f"{where} command = {fields['command']!r}: every argument must be "
+                              "a string")
+        fields["command"] = tuple(fields["command"])
+    if "env" in fields:
+        env = _table(fields["env"], f"{where} env", dict.fromkeys(fields["env"], str))
+        fields["env"] = tuple(env.items())
+    if "paths" in fields:
+        paths = _table(fields["paths"], f"{where} paths", dict.fromkeys(fields["paths"], str))
+        fields["paths"] = tuple(paths.items())
+    if "expect" in fields:
+        expect = _table(fields.pop("expect"), f"{where} expect", _EXPECT_KEYS)
+        fields["calls_field"] = expect.get("calls_field")
+    if "cwd" in fields:
+        fields["cwd"] = project_relative(fields["cwd"], base_dir)
+    return fields
+
+
+def _stack_from(name: str, overrides: dict[str, Any] | None,
+                base_dir: Path | None = None) -> StackSpec:
     base = BUILTIN_STACKS.get(name) or DB_BUILTIN_STACKS.get(name)
     if base is None and overrides is None:
         raise ConfigError(f"[run] stacks: unknown stack {name!r}; built-in stacks are "
                           f"{', '.join([*BUILTIN_STACKS, *DB_BUILTIN_STACKS])}, or define it in a "
                           f"[stacks.{name}] table")
+    own = _own_fields(name, overrides or {}, base_dir)
     fields = dict(base or {})
-    fields.update(overrides or {})
-    for required in ("app", "server", "worker_class"):
-        if required not in fields:
-            raise ConfigError(f"[stacks.{name}] {required}: missing (a new stack needs app, "
-                              f"server and worker_class)")
+    if base is not None and "command" not in own and any(
+            k in own and own[k] != base[k] for k in _COMMAND_SHAPERS):
+        fields.pop("command")  # rebuilt from the new server setting
+    fields.update(own)
+    if base is None and "command" not in fields and not fields.get("app"):
+        raise ConfigError(f"[stacks.{name}] command: missing (a new stack needs a command, "
+                          "e.g. [\"gunicorn\", \"--bind\", \"{host}:{port}\", \"myapp:app\"], "
+                          "and a paradigm)")
+    if base is None and "paradigm" not in fields and not fields.get("app"):
+        raise ConfigError(f"[stacks.{name}] paradigm: missing (sync or async: how the app "
+                          "serves requests)")
     return StackSpec(name=name, **fields)
 
 
@@ -135,8 +172,10 @@ def _external_from(data: Any) -> External:
                     stacks=tuple((name, url.rstrip("/")) for name, url in stacks.items()))
 
 
-def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
-    """Build a validated Config from parsed TOML data."""
+def config_from_dict(data: dict[str, Any], source: str = "<dict>",
+                     base_dir: Path | None = None) -> Config:
+    """Build a validated Config from parsed TOML data; ``base_dir`` anchors relative
+    ``cwd`` paths (the config file's folder)."""
     for key in data:
         if key not in _TOP_KEYS:
             raise ConfigError(f"{key}: unknown table; known tables: {', '.join(_TOP_KEYS)}")
@@ -153,7 +192,7 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     for name in names:
         if not isinstance(name, str):
             raise ConfigError(f"[run] stacks = {names!r}: every stack must be a name (a string)")
-    stacks = tuple(_stack_from(name, stack_tables.get(name)) for name in names)
+    stacks = tuple(_stack_from(name, stack_tables.get(name), base_dir) for name in names)
     unused = sorted(set(stack_tables) - set(names))
     if unused:
         raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
@@ -202,10 +241,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
 def config_from_resolved(data: dict[str, Any]) -> Config:
     """Rebuild a Config from ``Config.resolved()`` output, e.g. a run's manifest."""
     try:
-        stack_fields = {f.name for f in dataclasses.fields(StackSpec)}
-        stacks = tuple(
-            StackSpec(**{k: v for k, v in data["stacks"][name].items() if k in stack_fields})
-            for name in data["stack_order"])
+        stacks = tuple(StackSpec.from_described(data["stacks"][name])
+                       for name in data["stack_order"])
         scenarios = tuple(
             ScenarioSpec(name=name, levels=tuple(data["scenarios"][name]["levels"]),
                          duration_s=data["scenarios"][name]["duration_s"])
@@ -244,7 +281,7 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML ({exc})") from None
     try:
-        return config_from_dict(data, source=str(p))
+        return config_from_dict(data, source=str(p), base_dir=p.resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{p}: {exc}") from None
     except TypeError as exc:  # a stray keyword reaching a dataclass
@@ -269,5 +306,37 @@ def with_query(upstream: Upstream, query: str) -> Upstream:
                           f"{upstream.kind!r}; a query needs [upstream] kind = \"postgres\"")
     try:
         return dataclasses.replace(upstream, query=query)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None
+
+
+def with_selection(config: Config, stacks: list[str] | None = None,
+                   levels: dict[str, list[int]] | None = None) -> Config:
+    """A copy measuring only ``stacks`` (the config's own or built-in ones, in that order)
+    and only the scenarios of ``levels`` at those levels; ``None`` keeps what the config
+    says. The baseline stays when it is selected, else the first selected stack is it."""
+    changes: dict[str, Any] = {}
+    try:
+        if stacks is not None:
+            picked = []
+            for name in stacks:
+                if name in {s.name for s in config.stacks}:
+                    picked.append(config.stack(name))
+                elif name in BUILTIN_STACKS or name in DB_BUILTIN_STACKS:
+                    picked.append(_stack_from(name, None))
+                else:
+                    raise ConfigError(
+                        f"--stacks {name!r}: not a built-in stack nor one of this config's "
+                        f"({', '.join(s.name for s in config.stacks)}); see `asyncbench stacks`")
+            changes["stacks"] = tuple(picked)
+            if config.baseline not in stacks and stacks:
+                changes["baseline"] = stacks[0]
+        if levels is not None:
+            durations = {s.name: s.duration_s for s in config.scenarios}
+            changes["scenarios"] = tuple(
+                ScenarioSpec(name=name, levels=tuple(values),
+                             duration_s=durations.get(name, 5.0))
+                for name, values in levels.items())
+        return dataclasses.replace(config, **changes)
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None

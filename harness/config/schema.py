@@ -24,121 +24,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.config.catalogue import DB_APPS as DB_APPS
 from harness.config.placement import Placement
 from harness.config.rules import check as _check
 from harness.config.rules import is_int, is_number
+
+# The stack record lives in its own module; re-exported here with the rest of the schema.
+from harness.config.stack import APPS as APPS
+from harness.config.stack import PARADIGMS as PARADIGMS
+from harness.config.stack import SERVERS as SERVERS
+from harness.config.stack import WORKER_CLASSES as WORKER_CLASSES
+from harness.config.stack import StackSpec as StackSpec
 from harness.config.sweep import UPSTREAM_PARAMS, Sweep
 from harness.config.upstream import Upstream
 from harness.errors import ConfigError
 
-# Apps on the mock upstream, then apps on PostgreSQL (servers/pg_*.py, one driver each).
-MOCK_APPS = ("flask", "quart", "fastapi")
-DB_APPS = ("flask-pg", "quart-pg", "fastapi-pg", "fastapi-asyncpg")
-APPS = MOCK_APPS + DB_APPS
-SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
 SCENARIOS = ("fanout", "clients", "rate")
-WORKER_CLASSES: dict[str, tuple[str, ...]] = {
-    "gunicorn": ("gthread", "sync", "gevent", "asgi"),
-    "hypercorn": ("asyncio", "uvloop"),
-    "uvicorn": ("asyncio", "uvloop"),
-    "dev": ("threaded", "asyncio"),
-}
-SYNC_APPS = ("flask", "flask-pg")
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 COMPOSE_ENGINES = ("auto", "docker", "podman")  # auto: Docker where it answers, else Podman
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-
-@dataclass(frozen=True)
-class StackSpec:
-    """One server setting of one app: everything needed to start it, stated."""
-
-    name: str
-    app: str
-    server: str
-    worker_class: str
-    workers: int = 1
-    threads: int = 1
-    worker_connections: int = 1000
-    backlog: int = 2048
-    keepalive_s: int = 5
-    pool_size: int = 100
-    upstream_timeout_s: float = 30.0
-    cpu_offload: bool = False  # async apps: handler CPU work in a thread pool
-
-    def __post_init__(self) -> None:
-        where = f"[stacks.{self.name}]"
-        _check(bool(self.name) and self.name.strip() == self.name, f"{where} name", self.name,
-               "must be a non-empty name without surrounding spaces")
-        _check(self.app in APPS, f"{where} app", self.app, f"must be one of {', '.join(APPS)}")
-        _check(self.server in SERVERS, f"{where} server", self.server,
-               f"must be one of {', '.join(SERVERS)}")
-        allowed = WORKER_CLASSES[self.server]
-        _check(self.worker_class in allowed, f"{where} worker_class", self.worker_class,
-               f"must be one of {', '.join(allowed)} for server {self.server}")
-        if self.app in DB_APPS:
-            _check(self.server != "dev" and self.worker_class != "gevent", f"{where} server",
-                   f"{self.server}/{self.worker_class}",
-                   f"a database app ({self.app}) runs on a production server, not dev or gevent")
-        if self.app in SYNC_APPS:
-            _check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
-                   f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
-        else:
-            _check(self.worker_class not in ("gthread", "sync", "gevent", "threaded"),
-                   f"{where} worker_class", self.worker_class,
-                   f"an ASGI app ({self.app}) needs an async worker class")
-        for key, low, high in (("workers", 1, 64), ("threads", 1, 1024),
-                               ("worker_connections", 1, 100_000), ("backlog", 1, 65_535),
-                               ("keepalive_s", 0, 3600), ("pool_size", 1, 100_000)):
-            value = getattr(self, key)
-            _check(is_int(value) and low <= value <= high, f"{where} {key}", value,
-                   f"must be an integer in {low}..{high}")
-        _check(is_number(self.upstream_timeout_s) and 0 < self.upstream_timeout_s <= 600,
-               f"{where} upstream_timeout_s", self.upstream_timeout_s,
-               "must be a number in (0, 600]")
-        _check(isinstance(self.cpu_offload, bool), f"{where} cpu_offload", self.cpu_offload,
-               "must be true or false")
-        _check(not (self.cpu_offload and self.app in SYNC_APPS), f"{where} cpu_offload",
-               self.cpu_offload, "only an async app has an event loop to offload from")
-
-    @property
-    def kind(self) -> str:
-        """``production`` or ``dev`` (development servers are reported apart)."""
-        return "dev" if self.server == "dev" else "production"
-
-    @property
-    def fanout_mode(self) -> str:
-        """How ``/aggregate`` makes its calls: ``sequential`` (sync) or ``concurrent``."""
-        return "sequential" if self.app in SYNC_APPS else "concurrent"
-
-    @property
-    def concurrency_slots(self) -> int | None:
-        """Requests the stack can serve at once; ``None`` when bounded by nothing stated.
-
-        The server's slots (gthread: workers x threads; sync: workers; gevent and
-        gunicorn's asgi worker: workers x worker_connections), capped by the apps'
-        upstream pools (workers x pool_size).
-        """
-        pool = self.workers * self.pool_size
-        if self.worker_class == "gthread":
-            server: int | None = self.workers * self.threads
-        elif self.worker_class == "sync":
-            server = self.workers
-        elif self.worker_class in ("gevent", "asgi"):
-            server = self.workers * self.worker_connections
-        else:
-            server = None
-        if server is None:
-            return pool
-        return min(server, pool)
-
-    def describe(self) -> dict[str, Any]:
-        """The stated settings plus the derived ones, as written to the manifest."""
-        data = dataclasses.asdict(self)
-        data.update(kind=self.kind, fanout_mode=self.fanout_mode,
-                    concurrency_slots=self.concurrency_slots)
-        return data
 
 
 @dataclass(frozen=True)
@@ -297,6 +203,12 @@ class Config:
                self.delay_ms, "must be an integer in 0..60000")
         _check(is_int(self.cpu_ms) and 0 <= self.cpu_ms <= 10_000, "[run] cpu_ms",
                self.cpu_ms, "must be an integer in 0..10000")
+        if self.cpu_ms:  # handler work is asked for in the request: the path must carry it
+            for spec in self.stacks:
+                for kind, template in spec.paths:
+                    _check("{cpu_ms}" in template, f"[stacks.{spec.name}] paths.{kind}",
+                           template, f"takes no {{cpu_ms}}, so [run] cpu_ms = {self.cpu_ms} "
+                           "would not reach the app")
         # Latency histograms record up to 120 s; a longer timeout could not be recorded.
         _check(is_number(self.request_timeout_s) and 0 < self.request_timeout_s <= 120,
                "[run] request_timeout_s", self.request_timeout_s, "must be a number in (0, 120]")
@@ -336,10 +248,11 @@ class Config:
         postgres = self.upstream.kind == "postgres"
         _check(not postgres or self.target == "local", "[run] target", self.target,
                'kind = "postgres" upstreams run with target = "local"')
+        wanted = (f"one of {', '.join(DB_APPS)}" if postgres
+                  else "an app of the mock upstream (not a database app)")
         for spec in self.stacks:
             _check((spec.app in DB_APPS) == postgres, f"[stacks.{spec.name}] app", spec.app,
-                   f"must be one of {', '.join(DB_APPS if postgres else MOCK_APPS)} with "
-                   f"[upstream] kind = {self.upstream.kind!r}")
+                   f"must be {wanted} with [upstream] kind = {self.upstream.kind!r}")
 
     @property
     def loopback_only(self) -> bool:

@@ -81,10 +81,13 @@ class ScenarioResult:
 
 
 async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | None,
-                  timeout_s: float, clock: Clock = time.perf_counter) -> Outcome:
+                  timeout_s: float, clock: Clock = time.perf_counter,
+                  calls_field: str | None = "calls") -> Outcome:
     """Send one GET and classify it; a wrong ``calls`` count in the body is ``bad_body``.
 
-    ``expect_calls=None`` accepts any JSON object (used on the upstream itself).
+    ``expect_calls=None`` accepts any JSON object (used on the upstream itself);
+    ``calls_field=None`` accepts any 200 answer (an own app whose body is not checked);
+    otherwise the count is read from the body's ``calls_field``.
     """
     start = clock()
     try:
@@ -94,16 +97,19 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | 
             if resp.status != 200:
                 return Outcome("http_status", latency, f"HTTP {resp.status} from {url}",
                                resp.status)
+            if calls_field is None:
+                return Outcome("ok", latency)
             try:
                 body: Any = json.loads(raw)
             except ValueError:
                 return Outcome("bad_body", latency, f"non-JSON body from {url}")
             if not isinstance(body, dict):
                 return Outcome("bad_body", latency, f"body of {url} is not a JSON object")
-            calls = body.get("calls")
+            calls = body.get(calls_field)
             if expect_calls is not None and calls != expect_calls:
                 return Outcome("bad_body", latency,
-                               f"{url} reported {calls!r} upstream calls, expected {expect_calls}")
+                               f"{url} reported {calls_field} = {calls!r}, expected "
+                               f"{expect_calls}")
             wait = body.get("pool_wait_ms")
             if isinstance(wait, bool) or not isinstance(wait, int | float):
                 wait = None
@@ -116,42 +122,25 @@ async def request(session: aiohttp.ClientSession, url: str, expect_calls: int | 
         return Outcome("bad_body", clock() - start, f"{type(exc).__name__} on {url}")
 
 
-def _cpu(cpu_ms: int) -> str:
-    # Absent when 0, so an app that predates the parameter (a user's) still answers.
-    return f"&cpu_ms={cpu_ms}" if cpu_ms else ""
-
-
-def fanout_url(base_url: str, n: int, delay_ms: int, cpu_ms: int = 0) -> str:
-    """The ``/aggregate`` URL of a fanout trial."""
-    return f"{base_url}/aggregate?n={n}&delay_ms={delay_ms}{_cpu(cpu_ms)}"
-
-
-def single_url(base_url: str, delay_ms: int, cpu_ms: int = 0) -> str:
-    """The ``/single`` URL of one client's request."""
-    return f"{base_url}/single?delay_ms={delay_ms}{_cpu(cpu_ms)}"
-
-
-async def run_fanout(session: aiohttp.ClientSession, base_url: str, n: int, delay_ms: int,
-                     timeout_s: float, clock: Clock = time.perf_counter,
-                     cpu_ms: int = 0) -> ScenarioResult:
-    """One request whose handler makes ``n`` upstream calls and burns ``cpu_ms`` of CPU."""
-    outcome = await request(session, fanout_url(base_url, n, delay_ms, cpu_ms), n, timeout_s,
-                            clock)
+async def run_fanout(session: aiohttp.ClientSession, url: str, n: int, timeout_s: float,
+                     clock: Clock = time.perf_counter,
+                     calls_field: str | None = "calls") -> ScenarioResult:
+    """One request to ``url`` whose handler makes ``n`` upstream calls."""
+    outcome = await request(session, url, n, timeout_s, clock, calls_field)
     duration = outcome.latency_s
     metrics = {"duration_s": duration, "calls_per_s": n / duration if duration > 0 else 0.0}
     return ScenarioResult([outcome], duration, metrics)
 
 
-async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: int,
-                      delay_ms: int, timeout_s: float,
-                      clock: Clock = time.perf_counter, cpu_ms: int = 0) -> ScenarioResult:
-    """``clients`` coroutines released together, each sending one ``/single`` request
-    (whose handler burns ``cpu_ms`` of CPU).
+async def run_clients(session: aiohttp.ClientSession, url: str, clients: int, timeout_s: float,
+                      clock: Clock = time.perf_counter,
+                      calls_field: str | None = "calls") -> ScenarioResult:
+    """``clients`` coroutines released together, each sending one request to ``url``
+    (a single-call path).
 
     Total duration runs from the release to the last answer; throughput is
     clients / duration, as in the original scripts.
     """
-    url = single_url(base_url, delay_ms, cpu_ms)
     release = asyncio.Event()
     ready = 0
     all_ready = asyncio.Event()
@@ -162,7 +151,7 @@ async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: in
         if ready == clients:
             all_ready.set()
         await release.wait()
-        return await request(session, url, 1, timeout_s, clock)
+        return await request(session, url, 1, timeout_s, clock, calls_field)
 
     tasks = [asyncio.create_task(client()) for _ in range(clients)]
     await all_ready.wait()
@@ -179,10 +168,10 @@ async def run_clients(session: aiohttp.ClientSession, base_url: str, clients: in
     return ScenarioResult(outcomes, duration, metrics)
 
 
-async def run_client_bursts(base_url: str, clients: int, delay_ms: int, timeout_s: float,
-                            bursts: int, clock: Clock = time.perf_counter,
+async def run_client_bursts(url: str, clients: int, timeout_s: float, bursts: int,
+                            clock: Clock = time.perf_counter,
                             session: Callable[[int], aiohttp.ClientSession] | None = None,
-                            cpu_ms: int = 0) -> ScenarioResult:
+                            calls_field: str | None = "calls") -> ScenarioResult:
     """``bursts`` bursts of ``clients`` clients, one after another on the same running stack,
     each on a new session (new connections, as new clients would open).
 
@@ -195,8 +184,7 @@ async def run_client_bursts(base_url: str, clients: int, delay_ms: int, timeout_
     results = []
     for _ in range(bursts):
         async with open_session(clients) as s:
-            results.append(await run_clients(s, base_url, clients, delay_ms, timeout_s, clock,
-                                             cpu_ms))
+            results.append(await run_clients(s, url, clients, timeout_s, clock, calls_field))
     return combine_bursts(results, clients)
 
 
@@ -223,17 +211,24 @@ def combine_bursts(results: list[ScenarioResult], clients: int) -> ScenarioResul
                           steady_outcomes)
 
 
-async def warm_up(session: aiohttp.ClientSession, base_url: str, requests: int,
-                  delay_ms: int, timeout_s: float) -> list[Outcome]:
+async def warm_up(session: aiohttp.ClientSession, single: str | None, fanout: str | None,
+                  requests: int, timeout_s: float,
+                  calls_field: str | None = "calls") -> list[Outcome]:
     """Discarded requests before measuring: first one at a time, then all at once,
-    so every worker process has served and opened its upstream connections."""
+    so every worker process has served and opened its upstream connections.
+
+    ``single`` is a one-call URL and ``fanout`` a two-call URL; either may be None
+    when the stack does not serve it."""
     outcomes = []
-    for _ in range(min(requests, 3)):
-        outcomes.append(await request(session, single_url(base_url, delay_ms), 1, timeout_s))
-    burst = [request(session, single_url(base_url, delay_ms), 1, timeout_s)
-             for _ in range(requests)]
-    outcomes.extend(await asyncio.gather(*burst))
-    outcomes.append(await request(session, fanout_url(base_url, 2, delay_ms), 2, timeout_s))
+    if single is not None:
+        for _ in range(min(requests, 3)):
+            outcomes.append(await request(session, single, 1, timeout_s,
+                                          calls_field=calls_field))
+        burst = [request(session, single, 1, timeout_s, calls_field=calls_field)
+                 for _ in range(requests)]
+        outcomes.extend(await asyncio.gather(*burst))
+    if fanout is not None:
+        outcomes.append(await request(session, fanout, 2, timeout_s, calls_field=calls_field))
     return outcomes
 
 

@@ -130,11 +130,13 @@ async def measured_drive(offsets: Sequence[float], send: Send, *, start: float,
 
 
 async def _session_drive(url: str, offsets: Sequence[float], spec: RateSpec,
-                         start: Callable[[], float], expect_calls: int | None = 1) -> Partial:
+                         start: Callable[[], float], expect_calls: int | None = 1,
+                         calls_field: str | None = "calls") -> Partial:
     """Open a session sized for the cap, take the start time from ``start()``, drive."""
     async with client_session(spec.max_in_flight) as session:
         async def send() -> Outcome:
-            return await request(session, url, expect_calls, spec.timeout_s)
+            return await request(session, url, expect_calls, spec.timeout_s,
+                                 calls_field=calls_field)
 
         return await measured_drive(offsets, send, start=start(), timeout_s=spec.timeout_s,
                                     max_in_flight=spec.max_in_flight)
@@ -153,7 +155,7 @@ def child_main(fd: int) -> None:
     receive its share, report ready, wait for the start time, send back a ``Partial``."""
     conn = multiprocessing.connection.Connection(fd)
     try:
-        url, spec, index, expect_calls = conn.recv()
+        url, spec, index, expect_calls, calls_field = conn.recv()
         rate = RateSpec(**spec)
         offsets = split_schedule(rate.offsets(), rate.processes)[index]
 
@@ -164,7 +166,8 @@ def child_main(fd: int) -> None:
                 raise SystemExit(0)
             return float(message[1])
 
-        partial = asyncio.run(_session_drive(url, offsets, rate, wait_start, expect_calls))
+        partial = asyncio.run(_session_drive(url, offsets, rate, wait_start, expect_calls,
+                                             calls_field))
         conn.send(("done", partial))
     except (KeyboardInterrupt, SystemExit, EOFError, BrokenPipeError):
         pass
@@ -218,17 +221,20 @@ class OpenLoop:
 
     Entering starts the load-generator processes (if more than one) and waits until
     each is ready, so ``run()`` measures only the load itself. ``expect_calls`` is
-    the ``calls`` count a good answer reports (None accepts any JSON object, as the
-    mock upstream's ``/delay`` answers)::
+    the ``calls`` count a good answer reports in its ``calls_field`` (None accepts any
+    JSON object, as the mock upstream's ``/delay`` answers; ``calls_field=None`` any
+    200 answer)::
 
         async with OpenLoop(url, spec) as generator:
             with TrialMonitor(...):
                 result = await generator.run()
     """
 
-    def __init__(self, url: str, spec: RateSpec, expect_calls: int | None = 1) -> None:
+    def __init__(self, url: str, spec: RateSpec, expect_calls: int | None = 1,
+                 calls_field: str | None = "calls") -> None:
         self.url = url
         self.expect_calls = expect_calls
+        self.calls_field = calls_field
         self.spec = spec.resolved()
         self._offsets = self.spec.offsets()
         self._children: list[_Child] = []
@@ -267,7 +273,8 @@ class OpenLoop:
                         stdout=subprocess.DEVNULL)
                     child = _Child(popen, multiprocessing.connection.Connection(ours.detach()))
                 self._children.append(child)
-                child.conn.send((self.url, asdict(self.spec), index, self.expect_calls))
+                child.conn.send((self.url, asdict(self.spec), index, self.expect_calls,
+                                 self.calls_field))
             deadline = time.perf_counter() + READY_TIMEOUT_S
             for child in self._children:
                 child.receive(deadline - time.perf_counter(), self._abort)
@@ -291,7 +298,8 @@ class OpenLoop:
         """Send the whole schedule and return the merged result."""
         if self.spec.processes == 1:
             partials = [await _session_drive(self.url, self._offsets, self.spec,
-                                             time.perf_counter, self.expect_calls)]
+                                             time.perf_counter, self.expect_calls,
+                                             self.calls_field)]
         else:
             partials = await asyncio.to_thread(self._collect,
                                                time.perf_counter() + START_MARGIN_S)

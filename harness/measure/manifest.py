@@ -8,6 +8,7 @@ import datetime as dt
 import getpass
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from harness.config.schema import Config
 from harness.errors import RunDirError
 from harness.measure import envinfo
 from harness.measure.calibrate import load_calibration
-from harness.measure.plan import trials_per_round
+from harness.measure.plan import skipped, trials_per_round
+from harness.paths import project_relative
 from harness.rundir.format import SCHEMA_VERSION
 from harness.targets import target_details
 from harness.targets.cpuwork import measure_cpu_work
@@ -27,6 +29,22 @@ def make_run_id(config: Config, now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.UTC)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.source).stem or "config").strip("-")
     return f"{now:%Y%m%d-%H%M%S}-{stem or 'config'}"
+
+
+def typed_command(argv: list[str]) -> str:
+    """The command as the user typed it, runnable from the project's folder: every
+    argument naming an existing file or folder is rewritten relative to the project
+    (absolute when outside it)."""
+    words = ["python", "-m", "harness"]
+    for arg in argv:
+        name, sep, value = arg.partition("=")
+        if sep and name.startswith("--") and Path(value).exists():
+            words.append(f"{name}={project_relative(value, None)}")
+        elif not arg.startswith("-") and Path(arg).exists():
+            words.append(project_relative(arg, None))
+        else:
+            words.append(arg)
+    return shlex.join(words)
 
 
 def new_run_dir(root: Path, run_id: str) -> Path:
@@ -86,6 +104,7 @@ def build_manifest(config: Config, run_id: str, command: str,
                       "stack_cpus": sorted(stack_cpus) if stack_cpus is not None else "all",
                       "harness_cpus": sorted(harness_cpus) if harness_cpus is not None else "all"},
         "warnings": envinfo.backlog_warnings(backlogs, environment.get("somaxconn")),
+        "skipped": skipped(config),
         "stop_reason": "running",
         "rounds_completed": 0,
     }

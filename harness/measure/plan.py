@@ -3,7 +3,8 @@
 A round visits every stack once, in an order shuffled from (seed, round); within a
 stack it runs every (scenario, level) once, in an order shuffled the same way.
 The plan is a pure function of the config and the seed, so a resumed or rerun
-trial finds its place again from its record alone.
+trial finds its place again from its record alone. A scenario a stack declares no
+request path for is left out of its plan (``skipped`` says which and why).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def plan_round(config: Config, round_no: int, first_order: int = 0) -> list[Plan
     trials: list[PlannedTrial] = []
     order = first_order
     for stack in stack_order(config, round_no):
-        cells = [(s.name, level) for s in config.scenarios for level in s.levels]
+        spec = config.stack(stack)
+        cells = [(s.name, level) for s in config.scenarios for level in s.levels
+                 if spec.skip_reason(s.name) is None]
         _rng(config.seed, round_no, stack).shuffle(cells)
         for scenario, level in cells:
             trials.append(PlannedTrial(round_no, order, stack, scenario, level,
@@ -83,4 +86,13 @@ def plan_round(config: Config, round_no: int, first_order: int = 0) -> list[Plan
 
 def trials_per_round(config: Config) -> int:
     """How many trials one round holds."""
-    return len(config.stacks) * sum(len(s.levels) for s in config.scenarios)
+    return sum(len(s.levels) for spec in config.stacks for s in config.scenarios
+               if spec.skip_reason(s.name) is None)
+
+
+def skipped(config: Config) -> list[dict[str, str]]:
+    """The (stack, scenario) pairs no trial is planned for, each with its reason: a stack
+    that declares no request path for the scenario."""
+    return [{"stack": spec.name, "scenario": s.name, "reason": reason}
+            for spec in config.stacks for s in config.scenarios
+            if (reason := spec.skip_reason(s.name)) is not None]

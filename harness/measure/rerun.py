@@ -23,7 +23,7 @@ from typing import Any
 
 from harness import __version__, safefs
 from harness.analyse import stats
-from harness.analyse.metrics import HEADLINE_METRICS
+from harness.analyse.metrics import HEADLINE_METRICS, metric_title
 from harness.config.load import config_from_resolved
 from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
@@ -292,13 +292,13 @@ def _yes(value: bool | None) -> str:
 
 def render_comparison(comparison: RerunComparison) -> str:
     """The original against the reruns as a plain-text table, headline metric marked ``*``."""
-    header = (f"{'metric':<18} {'original':>10} {'reruns mean':>12} {'min':>10} {'max':>10} "
+    header = (f"{'metric':<24} {'original':>10} {'reruns mean':>12} {'min':>10} {'max':>10} "
               f"{'orig/mean':>10} {'in min..max':>12} {'in mean±2sd':>12}")
     lines = [header, "-" * len(header)]
     for m in comparison.metrics:
-        name = f"{m.metric} *" if m.headline else m.metric
+        name = f"{metric_title(m.metric)} *" if m.headline else metric_title(m.metric)
         ratio = f"{m.ratio:.3f}" if m.ratio is not None else "-"
-        lines.append(f"{name:<18} {_fmt(m.original):>10} {_fmt(m.mean):>12} {_fmt(m.min):>10} "
+        lines.append(f"{name:<24} {_fmt(m.original):>10} {_fmt(m.mean):>12} {_fmt(m.min):>10} "
                      f"{_fmt(m.max):>10} {ratio:>10} {_yes(m.within_range):>12} "
                      f"{_yes(m.within_2sd):>12}")
     lines.append("* headline metric; statistics over the ok reruns "
@@ -322,5 +322,5 @@ def agreement_sentence(comparison: RerunComparison) -> str:
         spread += (f" and {'within' if m.within_2sd else 'outside'} mean ± 2 sd "
                    f"({_fmt(m.mean)} ± {_fmt(2 * m.sd)})")
     ratio = f"{m.ratio:.3f}" if m.ratio is not None else "-"
-    return (f"{m.metric}: original {_fmt(m.original)}{caveat} is {spread}; "
+    return (f"{metric_title(m.metric)}: original {_fmt(m.original)}{caveat} is {spread}; "
             f"original/mean = {ratio}")

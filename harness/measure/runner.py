@@ -13,7 +13,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shlex
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,12 +23,13 @@ from harness import safefs
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.config.load import config_from_resolved
 from harness.config.schema import Config, StackSpec
-from harness.errors import MachineBusyError, RunDirError, StackError, Terminated
+from harness.errors import MachineBusyError, RunDirError, StackError, StackStartError, Terminated
 from harness.measure.envinfo import loadavg
-from harness.measure.manifest import build_manifest, make_run_id, new_run_dir
+from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
+from harness.paths import project_relative
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
@@ -93,6 +93,9 @@ class RunOutcome:
     counts: dict[str, int]
 
 
+START_ATTEMPTS = 2  # failed starts in a row before a stack's round is given up
+
+
 class StopRun(Exception):
     """Raised inside the runner when ``on_failure = "stop"`` meets a failed trial."""
 
@@ -114,9 +117,11 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
     """
     remaining = list(trials)
     failures = 0
+    start_failures = 0
     while remaining:
         try:
             with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms) as handle:
+                start_failures = 0
                 if config.warmup_requests:
                     asyncio.run(warm(handle, config))
                 while remaining:
@@ -142,15 +147,22 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                                       f"restarting {spec.name}")
                         break
         except StackError as exc:
-            # The stack did not start, or died outside a trial: the next trial fails with it.
-            trial = remaining.pop(0)
-            record = failed_record(run_id, trial, str(exc))
-            writer.write(record)
-            progress.advance(record)
-            failures += 1
-            if config.on_failure == "stop":
-                raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
-            progress.note(f"{trial.trial_id} failed: {exc}")
+            # The stack did not start, or died outside a trial: the next trial fails with it;
+            # after START_ATTEMPTS failed starts in a row, so do the round's other trials
+            # (a command that exits at once would fail them all, one timeout at a time).
+            start_failures = start_failures + 1 if isinstance(exc, StackStartError) else 0
+            doomed = (len(remaining) if start_failures >= START_ATTEMPTS else 1)
+            for trial in remaining[:doomed]:
+                record = failed_record(run_id, trial, str(exc))
+                writer.write(record)
+                progress.advance(record)
+                failures += 1
+                if config.on_failure == "stop":
+                    raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
+            progress.note(f"{remaining[0].trial_id} failed: {exc}" if doomed == 1 else
+                          f"{spec.name} did not start {START_ATTEMPTS} times; its {doomed} "
+                          f"remaining trials of this round are recorded failed: {exc}")
+            del remaining[:doomed]
     return failures
 
 
@@ -325,13 +337,14 @@ def start_run(config: Config, results_root: Path, progress: Progress,
               argv: list[str] | None = None) -> RunOutcome:
     """Create a run folder, write its manifest, and execute the run."""
     run_id = make_run_id(config)
-    command = shlex.join(["python", "-m", "harness", *(argv if argv is not None else sys.argv[1:])])
+    command = typed_command(argv if argv is not None else sys.argv[1:])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)
     for warning in manifest.get("target_details", {}).get("warnings", []):
         progress.note(f"warning: {warning}")
     run_dir = new_run_dir(results_root, run_id)
     manifest["run_id"] = run_dir.name
+    manifest["run_dir"] = project_relative(str(run_dir), None)
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)
     safefs.open_append(run_dir / TRIALS_NAME).close()
     for warning in manifest["warnings"]:

@@ -26,7 +26,6 @@ from harness.loadgen.drivers import (
     run_client_bursts,
     run_clients,
     run_fanout,
-    single_url,
     warm_up,
 )
 from harness.loadgen.foreign import ForeignLoad
@@ -62,27 +61,24 @@ class Observed:
     harness_cpus: list[int]
 
 
-async def _load(handle: StackHandle, trial: PlannedTrial,
+async def _load(handle: StackHandle, trial: PlannedTrial, url: str,
                 monitor: TrialMonitor) -> ScenarioResult | RateResult:
-    params = trial.params
+    params, calls_field = trial.params, handle.spec.calls_field
     if trial.scenario == "fanout":
         async with client_session(1) as session:
             with monitor:
-                return await run_fanout(session, handle.base_url, params["n"],
-                                        params["delay_ms"], params["timeout_s"],
-                                        cpu_ms=params.get("cpu_ms", 0))
+                return await run_fanout(session, url, params["n"], params["timeout_s"],
+                                        calls_field=calls_field)
     if trial.scenario == "clients":
         bursts = int(params.get("bursts", 1))
         if bursts == 1:
             async with client_session(params["clients"]) as session:
                 with monitor:
-                    return await run_clients(session, handle.base_url, params["clients"],
-                                             params["delay_ms"], params["timeout_s"],
-                                             cpu_ms=params.get("cpu_ms", 0))
+                    return await run_clients(session, url, params["clients"],
+                                             params["timeout_s"], calls_field=calls_field)
         with monitor:
-            return await run_client_bursts(handle.base_url, params["clients"],
-                                           params["delay_ms"], params["timeout_s"], bursts,
-                                           cpu_ms=params.get("cpu_ms", 0))
+            return await run_client_bursts(url, params["clients"], params["timeout_s"], bursts,
+                                           calls_field=calls_field)
     raise ValueError(f"scenario {trial.scenario!r} has no driver")
 
 
@@ -91,6 +87,8 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
     """The trial's load and what the instrument saw around it; the upstream's own account
     is the mock's counters, or PostgreSQL's active connections sampled over the load."""
     params = trial.params
+    spec = handle.spec
+    url = spec.url(handle.base_url, trial.scenario, params)
     result: ScenarioResult | RateResult
     monitor = TrialMonitor(handle.server.tree)
     database = handle.upstream if isinstance(handle.upstream, PostgresEndpoint) else None
@@ -103,12 +101,12 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
                         stack.enter_context(ActivitySampler(database.url, ACTIVITY_INTERVAL_S)))
             if trial.scenario == "rate":
                 # Load-generator processes start before the monitor: it measures the load only.
-                url = single_url(handle.base_url, params["delay_ms"], params.get("cpu_ms", 0))
-                async with OpenLoop(url, RateSpec.from_params(params)) as generator:
+                async with OpenLoop(url, RateSpec.from_params(params),
+                                    calls_field=spec.calls_field) as generator:
                     with monitor:
                         result = await generator.run()
             else:
-                result = await _load(handle, trial, monitor)
+                result = await _load(handle, trial, url, monitor)
         after = foreign.snapshot()
         upstream = (activity.result() if activity is not None
                     else await _upstream_stats(control, handle.upstream_url))
@@ -120,9 +118,14 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
 
 
 async def warm(handle: StackHandle, config: Config) -> None:
+    """Warm the stack up on the paths it declares (see ``drivers.warm_up``)."""
+    spec, params = handle.spec, {"delay_ms": config.delay_ms, "n": 2, "cpu_ms": config.cpu_ms}
+    single, fanout = (spec.url(handle.base_url, scenario, params)
+                      if spec.path(scenario) is not None else None
+                      for scenario in ("clients", "fanout"))
     async with client_session(max(1, config.warmup_requests)) as session:
-        await warm_up(session, handle.base_url, config.warmup_requests, config.delay_ms,
-                      config.request_timeout_s)
+        await warm_up(session, single, fanout, config.warmup_requests,
+                      config.request_timeout_s, spec.calls_field)
 
 
 

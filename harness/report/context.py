@@ -14,6 +14,7 @@ from harness.analyse.crossover import crossover_maps, crossover_table
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 from harness.analyse.verdicts import DEFAULT_EQUIVALENCE_PCT, VOCABULARY
+from harness.report.answer import answer_sentences, fanout_causes
 from harness.report.database import database_section
 from harness.report.figures import caption
 from harness.report.filters import show
@@ -38,6 +39,9 @@ METHOD_LABELS = {
     "bca-bootstrap": "BCa bootstrap",
     "insufficient-trials": "insufficient trials",
 }
+
+
+FEW_TRIALS = 10  # fewer ok trials per arm than this: intervals too wide to settle much
 def _metric(name: str) -> tuple[str, str]:
     """(title, unit) of a metric for a table row."""
     known = METRICS.get(name)
@@ -164,6 +168,7 @@ def _sections(summary: Mapping[str, Any], view: Mapping[str, Any], dev: bool,
             "levels": _comparisons(summary, name, keep, order),
             "latency": _sort_by_level(_rows(summary["latency"], name, keep, _latency_row), order),
             "model": _sort_by_level(_rows(summary["model"], name, keep, _model_row), order),
+            "causes": fanout_causes(view["stacks"]) if name == "fanout" and not dev else [],
             "figures": [] if dev else [
                 {"name": fig, "caption": caption(fig), "ref": ref}
                 for fig, ref in figures.items() if fig.startswith(f"{name}_")],
@@ -190,11 +195,19 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
                         "text": warning})
     if view["dirty"]:
         notices.append({"kind": "dirty", "tone": "warn", "title": "Uncommitted changes"})
+    if view["skipped"]:
+        notices.append({"kind": "skipped", "tone": "warn", "title": "Scenarios skipped",
+                        "entries": view["skipped"]})
     counts = summary.get("counts") or {}
     excluded = int(counts.get("failed", 0)) + int(counts.get("invalid", 0))
     if excluded:
         notices.append({"kind": "excluded", "tone": "warn", "title": "Trials excluded",
                         "count": excluded})
+    arms = [min(e.get("n_stack") or 0, e.get("n_baseline") or 0) for e in summary["speedups"]
+            if e.get("headline")]
+    if arms and min(arms) < FEW_TRIALS:
+        notices.append({"kind": "few", "tone": "warn", "title": "A smoke-sized run",
+                        "count": min(arms), "needed": FEW_TRIALS})
     lacking = sum(1 for e in summary["speedups"] if e["ci_low"] is None or e["ci_high"] is None)
     if lacking:
         notices.append({"kind": "insufficient", "tone": "warn", "title": "Insufficient data",
@@ -342,6 +355,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "baseline": _baseline_words(summary, manifest),
         "confidence_pct": None if confidence is None else confidence * 100,
         "notices": _notices(summary, view),
+        "answer": answer_sentences(summary, view["stacks"]),
         "headlines": _headlines(summary, view, dev=False),
         "crossovers": [crossover_table(m) for m in
                        crossover_maps(summary, (manifest.get("config") or {}).get("sweep"))],
@@ -372,6 +386,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
             "lock_hash": view["lock_hash"], "compat_id": view["compat_id"],
             "commit": view["commit"], "dirty": view["dirty"], "seed": view["seed"],
             "source": view["config"]["source"], "harness_version": view["harness_version"],
+            "run_dir": view["run_dir"],
         },
     }
 

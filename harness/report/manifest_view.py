@@ -5,6 +5,7 @@ and the words for the environment (placement, loopback) that the report states.
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit
 from harness.report.filters import show
 
 STACK_SETTINGS = (
+    ("Paradigm", "paradigm", ""), ("Command", "command_line", ""), ("Folder", "cwd", ""),
+    ("Ready path", "ready_path", ""), ("Request paths", "request_paths", ""),
     ("App", "app", ""), ("Server", "server", ""), ("Worker class", "worker_class", ""),
     ("Workers", "workers", ""), ("Threads per worker", "threads", ""),
     ("Worker connections", "worker_connections", ""), ("Listen backlog", "backlog", ""),
@@ -21,7 +24,7 @@ STACK_SETTINGS = (
 )
 _STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_connections",
                "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
-               "fanout_mode", "concurrency_slots")
+               "fanout_mode", "concurrency_slots", "paradigm", "cwd", "ready_path")
 _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
                 "bursts_per_trial", "quiet_wait_s",
                 "confidence", "host", "source", "seed", "model_min_efficiency")
@@ -37,7 +40,8 @@ ENV_KEYS = frozenset(k for _, k in ENVIRONMENT)
 _MANIFEST_KEYS = frozenset({
     "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
     "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
-    "calibration", "schema_version", "loadavg_end", "placement", "warnings"})
+    "calibration", "schema_version", "loadavg_end", "placement", "warnings", "run_dir",
+    "skipped"})
 
 
 def placement_words(manifest: Mapping[str, Any]) -> str | None:
@@ -74,6 +78,15 @@ def _stack_view(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
     view: dict[str, Any] = {"name": name, **{k: spec.get(k) for k in _STACK_KEYS}}
     if view["kind"] is None:
         view["kind"] = "dev" if view["server"] == "dev" else "production"
+    if view["paradigm"] is None and view["fanout_mode"] in ("sequential", "concurrent"):
+        view["paradigm"] = "sync" if view["fanout_mode"] == "sequential" else "async"
+    command, paths = spec.get("command"), spec.get("paths")
+    # A run folder is untrusted: show only what has the recorded shape.
+    view["command_line"] = (shlex.join(command) if isinstance(command, list)
+                            and all(isinstance(a, str) for a in command) else None)
+    view["request_paths"] = (", ".join(f"{k}: {v}" for k, v in sorted(paths.items()))
+                             if isinstance(paths, dict)
+                             and all(isinstance(v, str) for v in paths.values()) else None)
     if "concurrency_slots" not in spec:
         view["slots"] = None
     elif spec["concurrency_slots"] is None:
@@ -114,6 +127,14 @@ def manifest_view(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> di
         "commit": git.get("commit"),
         "dirty": git.get("dirty"),
         "command": manifest.get("command"),
+        # Where the run folder is, relative to the project (recorded since it may be
+        # anywhere); older runs lived under results/.
+        "run_dir": (manifest["run_dir"] if isinstance(manifest.get("run_dir"), str)
+                    else f"results/{manifest['run_id']}"),
+        "skipped": [f"{x['scenario']} on {x['stack']}: {x['reason']}"
+                    for x in manifest.get("skipped") or []
+                    if isinstance(x, dict) and all(isinstance(x.get(k), str)
+                                                   for k in ("scenario", "stack", "reason"))],
         "stop_reason": manifest.get("stop_reason"),
         "rounds_completed": manifest.get("rounds_completed"),
         "calibration": manifest.get("calibration") or {},

@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from harness import safefs
 from harness.analyse.summary import summarise
+from harness.paths import project_relative
 from harness.report.context import build_context
 from harness.report.figures import CHART_NAMES, make_figures
 from harness.report.filters import MdSafe, environment
@@ -75,6 +76,8 @@ def write_report(run_dir: Path, summary: Mapping[str, Any],
     Returns:
         The paths written: the figures in report order, then report.md, report.html.
     """
+    # The report's rerun/publish commands name the folder where the report is written.
+    manifest = {**manifest, "run_dir": project_relative(str(run_dir), None)}
     svgs = make_figures(summary, manifest)
     fig_dir = safefs.ensure_dir(run_dir / FIGURES_DIR)  # never through a link
     for name in CHART_NAMES:  # a chart an earlier rendering drew but this one has no data for

@@ -10,21 +10,13 @@ from typing import Any
 
 from harness.analyse.metrics import (
     HEADLINE_METRICS,
-    METRICS,
     SECONDS_METRICS,
     TABLE_ROWS,
     level_label,
+    metric_title,
     sort_key,
 )
 from harness.analyse.sentences import format_ratio, headline_sentence
-
-
-def row_label(metric: str) -> str:
-    """A metric as a table row: ``Total duration (s)``, ``Upstream calls/s``."""
-    known = METRICS.get(metric)
-    if known is None:
-        return metric
-    return known.title if known.label.endswith(known.unit) else f"{known.title} ({known.unit})"
 
 
 def _fmt_value(metric: str, value: float | None) -> str:
@@ -56,7 +48,7 @@ def render_tables(summary: Mapping[str, Any]) -> str:
             sp = speedups.get((scenario, level, stack, metric))
             table.append(
                 [
-                    row_label(metric),
+                    metric_title(metric),
                     _fmt_value(metric, means.get((scenario, level, baseline, metric))),
                     _fmt_value(metric, means.get((scenario, level, stack, metric))),
                     format_ratio(sp["ratio"], sp["ci_low"], sp["ci_high"]) if sp else "n/a",

@@ -1,7 +1,9 @@
 """Command lines and environments of the processes a stack runs, built by pure functions.
 
-Every setting comes from the stack record; nothing goes through a shell. Port 0 lets
-the OS choose a free port; the lifecycle code reads the real one off the socket.
+A stack's command is a template (``StackSpec.command``); ``render_command`` fills its
+placeholders from the stack's settings and where it runs. Nothing goes through a shell.
+Port 0 lets the OS choose a free port (built-in apps); the lifecycle code reads the real
+one off the socket.
 """
 
 from __future__ import annotations
@@ -11,11 +13,6 @@ from collections.abc import Mapping
 from harness.config.schema import StackSpec
 from harness.config.upstream import Upstream
 from servers.profiles import PROFILE_FIELDS
-
-APP_MODULES = {"flask": "servers.flask_app", "quart": "servers.quart_app",
-               "fastapi": "servers.fastapi_app", "flask-pg": "servers.pg_flask",
-               "quart-pg": "servers.pg_quart", "fastapi-pg": "servers.pg_fastapi",
-               "fastapi-asyncpg": "servers.pg_fastapi_asyncpg"}
 
 
 def upstream_command(python: str, host: str, port: int = 0, backlog: int = 4096,
@@ -40,53 +37,33 @@ def upstream_command(python: str, host: str, port: int = 0, backlog: int = 4096,
     return argv
 
 
-def _gunicorn(python: str, stack: StackSpec, target: str, bind: str) -> list[str]:
-    argv = [python, "-m", "gunicorn", "--no-control-socket", "--bind", bind,
-            "--workers", str(stack.workers), "--worker-class", stack.worker_class,
-            "--backlog", str(stack.backlog), "--keep-alive", str(stack.keepalive_s),
-            "--graceful-timeout", "5", "--timeout", str(int(stack.upstream_timeout_s) + 30)]
-    if stack.worker_class == "gthread":
-        argv += ["--threads", str(stack.threads)]
-    if stack.worker_class in ("gevent", "asgi"):
-        argv += ["--worker-connections", str(stack.worker_connections)]
-    return [*argv, target]
-
-
-def _hypercorn(python: str, stack: StackSpec, target: str, bind: str) -> list[str]:
-    return [python, "-m", "hypercorn", "--bind", bind, "--workers", str(stack.workers),
-            "--worker-class", stack.worker_class, "--backlog", str(stack.backlog),
-            "--keep-alive", str(stack.keepalive_s), "--graceful-timeout", "5", target]
-
-
-def _uvicorn(python: str, stack: StackSpec, target: str, host: str, port: int) -> list[str]:
-    return [python, "-m", "uvicorn", "--host", host, "--port", str(port),
-            "--workers", str(stack.workers), "--loop", stack.worker_class,
-            "--backlog", str(stack.backlog), "--timeout-keep-alive", str(stack.keepalive_s),
-            "--timeout-graceful-shutdown", "5", "--no-access-log", "--log-level", "warning",
-            target]
-
-
-def server_command(python: str, stack: StackSpec, host: str, port: int = 0) -> list[str]:
-    """The command line that serves ``stack``'s app on ``host:port``."""
-    module = APP_MODULES[stack.app]
-    target = f"{module}:app"
+def placeholder_values(python: str, stack: StackSpec, host: str, port: int,
+                       upstream_url: str = "") -> dict[str, str]:
+    """What each command placeholder stands for (``stack.COMMAND_PLACEHOLDERS``)."""
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if stack.server == "gunicorn":
-        return _gunicorn(python, stack, target, bind)
-    if stack.server == "hypercorn":
-        return _hypercorn(python, stack, target, bind)
-    if stack.server == "uvicorn":
-        return _uvicorn(python, stack, target, host, port)
-    if stack.server == "dev":
-        return [python, "-m", module, "--host", host, "--port", str(port)]
-    raise ValueError(f"no command for server {stack.server!r}")
+    return {
+        "python": python, "host": host, "port": str(port), "bind": bind,
+        "upstream_url": upstream_url, "workers": str(stack.workers),
+        "threads": str(stack.threads), "worker_class": stack.worker_class,
+        "worker_connections": str(stack.worker_connections), "backlog": str(stack.backlog),
+        "keepalive_s": str(stack.keepalive_s),
+        "worker_timeout_s": str(int(stack.upstream_timeout_s) + 30),
+    }
+
+
+def server_command(python: str, stack: StackSpec, host: str, port: int = 0,
+                   upstream_url: str = "") -> list[str]:
+    """The command line that serves ``stack``'s app on ``host:port``."""
+    values = placeholder_values(python, stack, host, port, upstream_url)
+    return [arg.format_map(values) for arg in stack.command]
 
 
 def app_environment(stack: StackSpec, upstream_url: str,
                     base: Mapping[str, str] | None = None, *,
                     cpu_iterations_per_ms: int | None = None,
                     quota_rps: float | None = None) -> dict[str, str]:
-    """The environment of a stack's processes: the upstream and pool sizes the apps read.
+    """The environment of a stack's processes: the upstream and pool sizes the apps read,
+    then the stack's own ``env`` over them.
 
     ``cpu_iterations_per_ms`` is the run's CPU-work calibration; ``quota_rps`` the
     upstream's quota, shared evenly by the stack's worker processes (each paces itself
@@ -107,6 +84,7 @@ def app_environment(stack: StackSpec, upstream_url: str,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     })
+    env.update(stack.env)
     return env
 
 

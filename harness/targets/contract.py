@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.targets.probe import fetch_json
+from harness.config.schema import StackSpec
+from harness.targets.probe import fetch, fetch_json
 
 TIMEOUT_S = 10.0
 
@@ -32,9 +33,34 @@ def _expect(name: str, status: int, body: Any, want_status: int, test: Any) -> C
     return CheckResult(name, problem is None, problem or "ok")
 
 
+def check_own_app(base_url: str, spec: StackSpec, delay_ms: int = 10) -> list[CheckResult]:
+    """What can be checked of an app the harness does not ship: its ready path answers
+    200, and each declared request path answers 200 (with the right call count in
+    ``calls_field`` when the stack names one)."""
+    status, _, problem = fetch(base_url + spec.ready_path, TIMEOUT_S)
+    results = [CheckResult("ready", status == 200,
+                           "ok" if status == 200 else f"{spec.ready_path}: {problem or status}")]
+    for scenario, calls in (("clients", 1), ("fanout", 3)):
+        if spec.path(scenario) is None:
+            continue
+        url = spec.url(base_url, scenario, {"delay_ms": delay_ms, "n": calls})
+        name = "single" if scenario == "clients" else "aggregate"
+        status, body, problem = fetch_json(url, TIMEOUT_S)
+        if status != 200:
+            results.append(CheckResult(name, False, f"{url}: {problem or f'status {status}'}"))
+        elif spec.calls_field is None:
+            results.append(CheckResult(name, True, "ok (body not checked)"))
+        else:
+            seen = body.get(spec.calls_field) if isinstance(body, dict) else None
+            results.append(CheckResult(name, seen == calls, "ok" if seen == calls else
+                                       f"reports {spec.calls_field} = {seen!r}, expected {calls}"))
+    return results
+
+
 def check_contract(base_url: str, stack_name: str | None = None,
                    delay_ms: int = 10) -> list[CheckResult]:
-    """Run every contract check against ``base_url``; never raises for a misbehaving app."""
+    """Run every contract check of the built-in apps against ``base_url``; never raises
+    for a misbehaving app."""
     def health(body: dict[str, Any]) -> str | None:
         if body.get("status") != "ok":
             return f"status field {body.get('status')!r}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.config.schema import Config, StackSpec
 from harness.errors import StackStartError, TargetError
-from harness.targets.contract import check_contract
+from harness.targets.contract import check_contract, check_own_app
 from harness.targets.handle import RemoteEndpoint, StackHandle
 from harness.targets.probe import fetch_json
 
@@ -35,27 +35,35 @@ def upstream_problem(url: str) -> tuple[str | None, dict[str, Any]]:
     return None, body
 
 
-def stack_problem(name: str, url: str, upstream_url: str) -> tuple[str | None, dict[str, Any]]:
+def stack_problem(name: str, url: str, upstream_url: str,
+                  spec: StackSpec | None = None) -> tuple[str | None, dict[str, Any]]:
     """(why stack ``name`` at ``url`` cannot be measured, or None; its /health body).
 
-    It must answer /health, pass the app contract, and make the contract's upstream
-    calls on ``upstream_url`` (so the upstream's counters are the stack's).
+    It must answer /health (an own app: its ready path), pass the app contract (an own
+    app: what ``check_own_app`` checks), and make the checks' upstream calls on
+    ``upstream_url`` (so the upstream's counters are the stack's).
     """
     where = f"external stack {name} at {url}"
-    status, body, problem = fetch_json(url + "/health")
+    own = spec is not None and spec.own
+    ready = spec.ready_path if spec is not None else "/health"
+    status, body, problem = fetch_json(url + ready)
     if status is None:
-        return f"{where}: GET /health {problem}", {}
+        return f"{where}: GET {ready} {problem}", {}
     health = body if isinstance(body, dict) else {}
     fetch_json(upstream_url + "/stats?reset=1")
-    bad = [r for r in check_contract(url, name) if not r.ok]
+    results = check_own_app(url, spec) if own and spec is not None else check_contract(url, name)
+    expected = (sum(calls for scenario, calls in (("clients", 1), ("fanout", 3))
+                    if spec.path(scenario) is not None)
+                if own and spec is not None else CONTRACT_UPSTREAM_CALLS)
+    bad = [r for r in results if not r.ok]
     if bad:
         return (f"{where} fails the app contract ("
                 + "; ".join(f"{r.name}: {r.detail}" for r in bad) + ")"), health
     _, stats, _ = fetch_json(upstream_url + "/stats")
     calls = stats.get("requests") if isinstance(stats, dict) else None
-    if not isinstance(calls, int) or calls < CONTRACT_UPSTREAM_CALLS:
+    if not isinstance(calls, int) or calls < expected:
         return (f"{where} does not call the upstream {upstream_url} (it served {calls} of the "
-                f"contract's {CONTRACT_UPSTREAM_CALLS} calls)"), health
+                f"contract's {expected} calls)"), health
     return None, health
 
 
@@ -72,7 +80,8 @@ def open_external(config: Config, spec: StackSpec) -> Iterator[StackHandle]:
     never started, restarted or stopped."""
     upstream_url, url = _external_urls(config, spec)
     command = ["external", spec.name, url, "upstream", upstream_url]
-    problem = upstream_problem(upstream_url)[0] or stack_problem(spec.name, url, upstream_url)[0]
+    problem = (upstream_problem(upstream_url)[0]
+               or stack_problem(spec.name, url, upstream_url, spec)[0])
     if problem is not None:
         raise StackStartError(problem, command)
     yield StackHandle(spec, RemoteEndpoint(spec.name, url, command),
@@ -90,7 +99,7 @@ def external_details(config: Config) -> dict[str, Any]:
     stacks: dict[str, Any] = {}
     for spec in config.stacks:
         _, url = _external_urls(config, spec)
-        problem, health = stack_problem(spec.name, url, upstream_url)
+        problem, health = stack_problem(spec.name, url, upstream_url, spec)
         if problem is not None:
             raise TargetError(problem)
         stacks[spec.name] = {"url": url, "health": health}

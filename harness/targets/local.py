@@ -1,15 +1,19 @@
 """The local target: the mock upstream and the server under test as child processes of
-the harness, on 127.0.0.1 (or the config's host), on ports the OS chooses.
+the harness, on 127.0.0.1 (or the config's host).
 
 ``running_stack`` starts the upstream, then the server with the upstream's URL in its
-environment, waits for both to answer ``/health``, yields their handle, and stops and
-reaps both on any exit.  ``running_db_stack`` does the same with PostgreSQL as the
-upstream (``harness.targets.postgres``) and a database app as the server.
+environment, waits for both to answer (the upstream ``/health``, the server its
+``ready_path``), yields their handle, and stops and reaps both on any exit. A built-in
+app binds port 0 and the real port is read off its socket; an own app's command is
+given a free port the harness picks (``{port}``), since not every server accepts 0.
+``running_db_stack`` does the same with PostgreSQL as the upstream
+(``harness.targets.postgres``) and a database app as the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +37,15 @@ from harness.targets.postgres import (
 from harness.targets.process import ChildProcess, managed_process
 
 
+def free_port(host: str) -> int:
+    """A TCP port on ``host`` that nothing listens on right now (the OS's choice)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @contextlib.contextmanager
 def running_upstream(host: str = "127.0.0.1", *, backlog: int = 4096,
                      fail_status: int | None = None, health_timeout_s: float = 30.0,
@@ -51,15 +64,18 @@ def running_server(spec: StackSpec, upstream_url: str, host: str = "127.0.0.1", 
                    cpu_iterations_per_ms: int | None = None, quota_rps: float | None = None,
                    python: str = sys.executable, env: dict[str, str] | None = None,
                    cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
-    """One stack's server, calling ``upstream_url`` (or told its upstream by ``env``), on an
-    OS-chosen port (and only on ``cpus``, when given)."""
-    command = server_command(python, spec, host, 0)
+    """One stack's server, calling ``upstream_url`` (or told its upstream by ``env``), in
+    its ``cwd`` (relative to the project), on an OS-chosen port (built-in apps) or a free
+    one picked here, and only on ``cpus`` when given."""
+    port = free_port(host) if spec.own else 0
+    command = server_command(python, spec, host, port, upstream_url)
     env = env or app_environment(spec, upstream_url, child_environment(),
                                  cpu_iterations_per_ms=cpu_iterations_per_ms,
                                  quota_rps=quota_rps)
-    with managed_process(spec.name, command, env, host, cwd=PROJECT_ROOT,
+    cwd = PROJECT_ROOT / spec.cwd if spec.cwd else PROJECT_ROOT
+    with managed_process(spec.name, command, env, host, port=port, cwd=cwd,
                          health_timeout_s=health_timeout_s, log_dir=log_dir,
-                         cpus=cpus) as child:
+                         health_path=spec.ready_path, cpus=cpus) as child:
         yield child
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import psutil
 
 from harness import safefs
-from harness.errors import StackExitedError
+from harness.errors import StackExitedError, StackStartError
 from harness.targets import leftovers, probe
 
 TAIL_LINES = 15
@@ -141,8 +141,13 @@ def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/he
                 child.port = ports[0]
         return child.base_url if child.port else None
 
-    probe.wait_healthy(child.name, child.command, address, deadline_s, path=health_path,
-                       exited=child.popen.poll, output=child.tail)
+    try:
+        probe.wait_healthy(child.name, child.command, address, deadline_s, path=health_path,
+                           exited=child.popen.poll, output=child.tail)
+    except StackStartError as exc:
+        # The log is where the whole story is; name it in the one line the user sees.
+        raise StackStartError(f"{exc} [waited for GET {health_path}; log: {child.log_path}]",
+                              exc.command, exc.output_tail) from None
 
 
 @contextlib.contextmanager

@@ -152,8 +152,9 @@ QUERY_MS = 100
 
 async def _clients_run(base_url: str) -> ScenarioResult:
     async with client_session(CLIENTS) as session:
-        await warm_up(session, base_url, 2 * POOL, QUERY_MS, 30)
-        return await run_clients(session, base_url, CLIENTS, QUERY_MS, 30)
+        single = f"{base_url}/single?delay_ms={QUERY_MS}"
+        await warm_up(session, single, None, 2 * POOL, 30)
+        return await run_clients(session, single, CLIENTS, 30)
 
 
 @pytest.mark.parametrize("name", DB_STACKS)

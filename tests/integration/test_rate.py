@@ -18,7 +18,7 @@ from hdrh.histogram import HdrHistogram
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.load import config_from_dict
 from harness.config.schema import StackSpec
-from harness.loadgen.drivers import client_session, single_url, warm_up
+from harness.loadgen.drivers import client_session, warm_up
 from harness.loadgen.openloop import OpenLoop
 from harness.loadgen.schedule import RateSpec
 from harness.loadgen.tally import RateResult
@@ -57,7 +57,8 @@ def rate_trial(rate: int, duration_s: float, **extra: Any) -> PlannedTrial:
 def warm(handle: StackHandle) -> None:
     async def go() -> None:
         async with client_session(5) as session:
-            await warm_up(session, handle.base_url, 5, DELAY_MS, 10)
+            single = handle.spec.url(handle.base_url, "clients", {"delay_ms": DELAY_MS})
+            await warm_up(session, single, None, 5, 10)
     asyncio.run(go())
 
 
@@ -156,7 +157,8 @@ def test_stalled_upstream_shows_in_corrected_latency_and_a_blocked_sender_hides_
         spec = RateSpec(50, 4.0, timeout_s=30.0, processes=1, max_in_flight=1)
 
         async def blocked_sender() -> RateResult:
-            async with OpenLoop(single_url(handle.base_url, DELAY_MS), spec) as generator:
+            url = handle.spec.url(handle.base_url, "rate", {"delay_ms": DELAY_MS})
+            async with OpenLoop(url, spec) as generator:
                 return await generator.run()
 
         with stalled(handle.upstream.pid, after_s=1.0, for_s=1.0) as stopped:

@@ -87,7 +87,7 @@ def test_a_rerun_of_a_fanout_trial_agrees_with_its_original(
     # min..max only 4 times in 6 even when nothing at all has changed.
     assert 0.9 * headline.min <= headline.original <= 1.1 * headline.max
     assert 0.9 <= headline.ratio <= 1.1
-    assert "duration_s *" in out and f"original/mean = {headline.ratio:.3f}" in out
+    assert "Total duration (s) *" in out and f"original/mean = {headline.ratio:.3f}" in out
     assert not living_children()
 
 
@@ -130,6 +130,6 @@ def test_a_larger_upstream_delay_is_detected_as_a_regression(
     code = main(["compare", str(runs["a"]), str(runs["b"]), "--fail-on-regression", "10"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "FAIL fanout N=5 flask-gunicorn duration_s: slower by" in captured.out
-    assert "FAIL fanout N=5 quart-hypercorn duration_s: slower by" in captured.out
+    assert "FAIL fanout N=5 flask-gunicorn Total duration (s): slower by" in captured.out
+    assert "FAIL fanout N=5 quart-hypercorn Total duration (s): slower by" in captured.out
     assert f"delay_ms: {DELAY_A_MS} -> {DELAY_B_MS}" in captured.err

@@ -217,6 +217,12 @@ STACKS: dict[str, tuple[str, str, str]] = {
         "flask",
         "sequential",
     ),
+    "flask-gunicorn-threadpool": (
+        "gunicorn --no-control-socket -b 127.0.0.1:0 -w 2 --threads 2 -k gthread"
+        " --backlog 2048 servers.flask_threadpool_app:app",
+        "flask",
+        "threadpool",
+    ),
     "flask-gunicorn-gevent": (
         "gunicorn --no-control-socket -b 127.0.0.1:0 -w 1 -k gevent --worker-connections 1000"
         " servers.flask_app:app",

@@ -84,10 +84,11 @@ def test_a_stack_that_cannot_start_fails_its_trials_and_the_run_goes_on(
 
     real = harness.targets.local.server_command
 
-    def broken(python: str, stack: StackSpec, host: str, port: int = 0) -> list[str]:
+    def broken(python: str, stack: StackSpec, host: str, port: int = 0,
+               upstream_url: str = "") -> list[str]:
         if stack.name == "flask-gunicorn":  # a server that dies at start, with a message
             return [python, "-c", "import sys; sys.exit('worker failed to boot: injected')"]
-        return real(python, stack, host, port)
+        return real(python, stack, host, port, upstream_url)
 
     monkeypatch.setattr(harness.targets.local, "server_command", broken)
     outcome = start_run(config_from_dict(TINY), tmp_path, SilentProgress(), argv=["run"])

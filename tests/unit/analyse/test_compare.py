@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from harness.analyse import stats
-from harness.analyse.compare import compare_runs, config_differences, flatten, render_table, to_json
+from harness.analyse.compare import (
+    compare_runs,
+    config_differences,
+    flatten,
+    render_markdown,
+    render_table,
+    to_json,
+)
 from harness.cli.main import main
 from harness.rundir.reader import Run
 
@@ -175,6 +182,18 @@ def test_json_and_table() -> None:
     table = render_table(comparison)
     assert "A = a" in table and "B = b" in table
     assert f"fanout   N=5     {BASE}" in table and "0.500x [" in table and "slower" in table
+    # One name per metric: the compare table uses the report's and stats' words.
+    assert "Upstream calls/s" in table and "calls_per_s" not in table
+
+
+def test_markdown_table_escapes_what_a_run_folder_says() -> None:
+    comparison = compare_runs(make_run("a|b"), make_run("b", [2 * x for x in FANOUT_A]))
+    text = render_markdown(comparison)
+    assert "| Scenario | Level | Stack | Metric | A mean | B mean | B vs A (95% CI) |" in text
+    assert f"| fanout | N=5 | {BASE} | **Total duration (s)** |" in text
+    assert "| **Upstream calls/s** |" in text and "a\\|b" in text
+    rows = [line for line in text.splitlines() if line.startswith("| fanout")]
+    assert len(rows) == 4 and all(line.count(" | ") == 8 for line in rows)
 
 
 # --- the CLI ------------------------------------------------------------------------------
@@ -198,8 +217,11 @@ def test_cli_fails_on_regression_listing_them(tmp_path: Path,
     out = capsys.readouterr().out
     assert "gate failed: 4 row(s) slower by more than 10%" in out
     assert out.count("FAIL ") == 4
-    assert f"FAIL fanout N=5 {BASE} duration_s: slower by 100.0%, more than 10%" in out
+    assert f"FAIL fanout N=5 {BASE} Total duration (s): slower by 100.0%, more than 10%" in out
     assert main(["compare", str(a), str(b), "--fail-on-regression", "101"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--format", "md"]) == 0
+    assert "| Scenario | Level | Stack | Metric |" in capsys.readouterr().out
     assert main(["compare", str(a), str(a), "--fail-on-regression", "0"]) == 0
 
 

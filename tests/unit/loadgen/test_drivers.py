@@ -16,10 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness.loadgen.drivers import fanout_url, request, run_clients, run_fanout, single_url
+from harness.config.schema import StackSpec
+from harness.loadgen.drivers import request, run_clients, run_fanout
 from tests.virtual_loop import VirtualLoop
 
 BASE = "http://app.test"
+FLASK = StackSpec("flask-gunicorn", "flask", "gunicorn", "gthread")
 
 
 class FakeResponse:
@@ -81,8 +83,9 @@ def loop_clock() -> float:
 
 def test_fanout_sends_one_aggregate_request_and_times_it(run: Callable[[Any], Any]) -> None:
     session = FakeSession(lambda url: (0.5, 200, calls_body(5)))
-    result = run(run_fanout(session, BASE, 5, 100, 10.0, clock=loop_clock))  # type: ignore[arg-type]
-    assert session.urls == [fanout_url(BASE, 5, 100)] == [f"{BASE}/aggregate?n=5&delay_ms=100"]
+    url = FLASK.url(BASE, "fanout", {"n": 5, "delay_ms": 100, "cpu_ms": 0})
+    result = run(run_fanout(session, url, 5, 10.0, clock=loop_clock))  # type: ignore[arg-type]
+    assert session.urls == [f"{BASE}/aggregate?n=5&delay_ms=100&cpu_ms=0"]
     assert result.counts() == {"ok": 1, "connect": 0, "timeout": 0, "http_status": 0,
                                "bad_body": 0, "total": 1}
     assert result.duration_s == pytest.approx(0.5, abs=1e-9)
@@ -93,9 +96,26 @@ def test_fanout_sends_one_aggregate_request_and_times_it(run: Callable[[Any], An
 
 def test_fanout_with_a_wrong_call_count_is_a_bad_body(run: Callable[[Any], Any]) -> None:
     session = FakeSession(lambda url: (0.1, 200, calls_body(4)))
-    result = run(run_fanout(session, BASE, 5, 100, 10.0, clock=loop_clock))  # type: ignore[arg-type]
+    result = run(run_fanout(session, BASE, 5, 10.0, clock=loop_clock))  # type: ignore[arg-type]
     assert result.counts()["bad_body"] == 1
-    assert "reported 4 upstream calls, expected 5" in (result.first_error() or "")
+    assert "reported calls = 4, expected 5" in (result.first_error() or "")
+
+
+def test_an_own_calls_field_is_read_and_none_accepts_any_200(run: Callable[[Any], Any]) -> None:
+    session = FakeSession(lambda url: (0.1, 200, json.dumps({"upstream": 5}).encode()))
+    result = run(run_fanout(session, BASE, 5, 10.0, clock=loop_clock,  # type: ignore[arg-type]
+                            calls_field="upstream"))
+    assert result.counts()["ok"] == 1
+    result = run(run_fanout(session, BASE, 5, 10.0, clock=loop_clock))  # type: ignore[arg-type]
+    assert "reported calls = None, expected 5" in (result.first_error() or "")
+    session = FakeSession(lambda url: (0.1, 200, b"<html>fine</html>"))
+    result = run(run_fanout(session, BASE, 5, 10.0, clock=loop_clock,  # type: ignore[arg-type]
+                            calls_field=None))
+    assert result.counts()["ok"] == 1
+    session = FakeSession(lambda url: (0.1, 500, b"{}"))
+    result = run(run_fanout(session, BASE, 5, 10.0, clock=loop_clock,  # type: ignore[arg-type]
+                            calls_field=None))
+    assert result.counts()["http_status"] == 1
 
 
 def test_clients_are_released_together_and_throughput_is_c_over_duration(run: Callable[[Any], Any]) -> None:
@@ -109,8 +129,9 @@ def test_clients_are_released_together_and_throughput_is_c_over_duration(run: Ca
         return 0.1 * (wave + 1), 200, calls_body(1)
 
     session = FakeSession(answer)
-    result = run(run_clients(session, BASE, 6, 100, 10.0, clock=loop_clock))  # type: ignore[arg-type]
-    assert session.urls == [single_url(BASE, 100)] * 6
+    url = FLASK.url(BASE, "clients", {"delay_ms": 100, "cpu_ms": 0})
+    result = run(run_clients(session, url, 6, 10.0, clock=loop_clock))  # type: ignore[arg-type]
+    assert session.urls == [f"{BASE}/single?delay_ms=100&cpu_ms=0"] * 6
     assert session.peak == 6  # nobody waited for another to finish before sending
     assert result.duration_s == pytest.approx(0.3, abs=1e-9)
     assert result.metrics["throughput_rps"] == pytest.approx(20.0, rel=1e-9)  # 6 / 0.3 s
@@ -124,7 +145,7 @@ def test_clients_count_every_failure_by_kind(run: Callable[[Any], Any]) -> None:
                     (0.01, 200, b"not json"), (0.01, 0, aiohttp.ClientConnectionError("x")),
                     (0.01, 0, TimeoutError())])
     session = FakeSession(lambda url: next(answers))
-    result = run(run_clients(session, BASE, 5, 10, 1.0, clock=loop_clock))  # type: ignore[arg-type]
+    result = run(run_clients(session, BASE, 5, 1.0, clock=loop_clock))  # type: ignore[arg-type]
     assert result.counts() == {"ok": 1, "connect": 1, "timeout": 1, "http_status": 1,
                                "bad_body": 1, "total": 5}
     assert result.first_error() is not None

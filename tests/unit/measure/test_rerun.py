@@ -72,9 +72,9 @@ def test_compare_to_reruns_puts_the_headline_first_and_skips_bad_reruns() -> Non
     assert comparison.rerun_errors == ["failed: boom"]
     assert comparison.metrics[0].mean == pytest.approx(0.27)
     table = render_comparison(comparison)
-    assert "duration_s *" in table and "(2 of 3)" in table
+    assert "Total duration (s) *" in table and "(2 of 3)" in table
     assert agreement_sentence(comparison).startswith(
-        "duration_s: original 0.27 is within the reruns' range 0.26..0.28 and within mean")
+        "Total duration (s): original 0.27 is within the reruns' range 0.26..0.28 and within mean")
 
 
 def test_sentences_for_a_failed_original_and_no_ok_rerun() -> None:

@@ -353,6 +353,7 @@ def test_unformatted_number_fails_loudly(summary: dict[str, Any], manifest: dict
                                          template: str) -> None:
     context = report_context.build_context(summary, manifest, {})
     context["run_id"] = 0.1 + 0.2
+    context["reproduce"]["run_dir"] = 0.1 + 0.2  # printed by both templates
     with pytest.raises(TypeError, match="formatting filter"):
         report.render_template(template, context)
 
@@ -490,8 +491,14 @@ def test_same_input_same_bytes(summary: dict[str, Any], manifest: dict[str, Any]
     for name, svg in svgs.items():
         assert (tmp_path / "figures" / f"{name}.svg").read_bytes() == svg.encode()
         assert f"(figures/{name}.svg)" in markdown
-    assert (tmp_path / "report.md").read_bytes() == markdown.encode()
-    assert (tmp_path / "report.html").read_bytes() == html.encode()
+    # The files name the folder they were written to in their rerun/publish commands.
+    placed = {**manifest, "run_dir": str(tmp_path)}
+    paths = {n: f"figures/{n}.svg" for n in svgs}
+    assert (tmp_path / "report.md").read_bytes() == \
+        report.render_markdown(summary, placed, paths).encode()
+    assert (tmp_path / "report.html").read_bytes() == \
+        report.render_html(summary, placed, svgs).encode()
+    assert f"python -m harness publish {tmp_path}" in (tmp_path / "report.md").read_text()
     assert report.render_html(summary, manifest, svgs) == html
 
 
@@ -506,3 +513,22 @@ def test_figures_are_identical_across_processes(svgs: dict[str, str]) -> None:
     here = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in svgs.items()}
     assert json.loads(out.stdout) == here
     assert all("<metadata" not in svg and "date" not in svg.lower() for svg in svgs.values())
+
+
+def test_the_report_opens_with_its_answer_and_warns_of_a_smoke_run(
+        summary: dict[str, Any], manifest: dict[str, Any]) -> None:
+    m = copy.deepcopy(manifest)
+    m["run_dir"] = "elsewhere/runs/r1"
+    m["skipped"] = [{"stack": "mine", "scenario": "fanout", "reason": "no 'aggregate' path"}]
+    few = copy.deepcopy(summary)
+    for entry in few["speedups"]:
+        entry["n_stack"] = min(entry["n_stack"], 3)
+    for text in (report.render_markdown(few, m, {}), report.render_html(few, m, {})):
+        top = text.split("Headline findings")[0]
+        answer = report_context.build_context(few, m, {})["answer"]
+        assert answer and answer[0].split(" ")[0] == "At"
+        assert answer[0][:30] in top
+        assert "A smoke-sized run" in top and "fewer than 10" in top
+        assert "Scenarios skipped" in top and "fanout on mine" in top
+        assert "python -m harness report elsewhere/runs/r1" in text
+        assert "python -m harness publish elsewhere/runs/r1" in text

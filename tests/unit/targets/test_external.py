@@ -169,7 +169,7 @@ def test_a_stack_must_pass_the_contract_and_call_the_upstream(
 def test_external_details_describe_every_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(external, "upstream_problem", lambda url: (None, {"service": "upstream"}))
     monkeypatch.setattr(external, "stack_problem",
-                        lambda name, url, up: (None, {"stack": name}))
+                        lambda name, url, up, spec: (None, {"stack": name}))
     details = targets.target_details(config_from_dict(external_data()))
     assert details["target"] == "external" and details["controlled"] is False
     assert details["target_endpoints"] == [f"upstream {UP}", f"flask-gunicorn {FLASK}",
