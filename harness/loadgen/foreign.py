@@ -3,8 +3,9 @@
 A benchmark on a busy machine measures the machine. Two snapshots of every process's CPU
 time (its CPU-time clock, to the nanosecond) bracket a trial; the difference, for every
 process that is not the run's own, divided by the wall time, is the foreign load in
-cores. The run's own processes are the harness and all its descendants (load-generator
-processes, the mock upstream, the stack under test) plus any pid the target names.
+cores. The run's own processes are the harness, all its descendants (load-generator
+processes, the mock upstream, the stack under test), its ancestors (what launched it, up
+to init, which mostly relay its output) and any pid the target names.
 
 Kernel threads (children of kthreadd) are left out: they include the softirq work of the
 run's own network traffic. A process that started and ended between the two snapshots is
@@ -51,11 +52,17 @@ def snapshot() -> CpuSnapshot:
 
 
 def own_pids(extra: Iterable[int] = ()) -> set[int]:
-    """This process, all its descendants (alive now), and ``extra``."""
+    """This process, its descendants (alive now), its ancestors, and ``extra``.
+
+    The ancestors (the shell, make, nox, a CI runner, up to init) launched the run and
+    mostly relay its output; their CPU is the run's own overhead, not another job's.
+    """
     me = psutil.Process()
     pids = {me.pid, *extra}
     with contextlib.suppress(psutil.Error):
         pids.update(child.pid for child in me.children(recursive=True))
+    with contextlib.suppress(psutil.Error):
+        pids.update(parent.pid for parent in me.parents())
     return pids
 
 

@@ -122,7 +122,8 @@ def test_the_quick_config_runs_in_containers(engine: Engine, tmp_path: Path) -> 
     assert details["engine"]["engine"] == engine.name and details["engine"]["server_version"]
     assert manifest["image_id"] and details["cpusets"]["upstream"] == CPUSETS[
         "ASYNCBENCH_UPSTREAM_CPUSET"]
-    assert records and {r["status"] for r in records} == {"ok"}
+    # A trial other processes disturbed is kept as invalid and run again: judge the rest.
+    assert records and {r["status"] for r in records if not r.get("retried")} == {"ok"}
     if engine.name == "podman":  # the host sees the containers' processes: measured
         for record in records:
             resources = record["resources"]
