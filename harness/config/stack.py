@@ -221,7 +221,8 @@ class StackSpec:
         template = self.path(scenario)
         if template is None:
             raise KeyError(scenario)
-        return base_url + template.format_map(params)
+        # Records made before handler CPU work existed carry no cpu_ms: none was asked for.
+        return base_url + template.format_map({"cpu_ms": 0, **params})
 
     def skip_reason(self, scenario: str) -> str | None:
         """Why ``scenario`` is not run on this stack, or None when it is."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -217,12 +218,15 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
         if on_record is not None:
             on_record(record)
 
+    # The recorded placement applies to the rerun's stack too.
+    stack_cpus, _ = config.placement.resolve(os.sched_getaffinity(0))
     with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME):
         while len(records) < repeat:
             try:
                 # The original run's CPU-work calibration, so cpu_ms means the same work.
                 cpu_iterations = (target.manifest.get("cpu_work") or {}).get("iterations_per_ms")
-                with open_stack(config, spec, log_dir, cpu_iterations) as handle:
+                with open_stack(config, spec, log_dir, stack_cpus,
+                                cpu_iterations_per_ms=cpu_iterations) as handle:
                     if config.warmup_requests:
                         asyncio.run(warm_like_the_runner(handle, config))
                     while len(records) < repeat:

@@ -26,7 +26,9 @@ FIELDS = {"schema_version", "run_id", "trial_id", "round", "order", "scenario", 
 
 
 def read_lines(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    """The run's records but a trial's disturbed attempt (kept, and run again)."""
+    records = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    return [r for r in records if not r.get("retried")]
 
 
 def test_quick_config_through_the_cli(tmp_path: Path, capsys: Any) -> None:
