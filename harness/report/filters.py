@@ -59,9 +59,11 @@ def _break_link(match: re.Match[str]) -> str:
 
 
 def md_code_block(text: object) -> MdSafe:
-    """``text`` as a one-line fenced code block whose fence is longer than any backtick run
-    in it; newlines are flattened, so a recorded string cannot add lines of its own."""
-    s = " ".join(str(text).splitlines())
+    """``text`` (or a list of lines) as a fenced code block whose fence is longer than any
+    backtick run in it; newlines inside a line are flattened, so a recorded string cannot
+    add lines of its own."""
+    lines = text if isinstance(text, list | tuple) else [text]
+    s = "\n".join(" ".join(str(line).splitlines()) for line in lines)
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     fence = "`" * max(3, longest + 1)
     return MdSafe(f"{fence}\n{s}\n{fence}")

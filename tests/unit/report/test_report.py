@@ -532,3 +532,11 @@ def test_the_report_opens_with_its_answer_and_warns_of_a_smoke_run(
         assert "Scenarios skipped" in top and "fanout on mine" in top
         assert "python -m harness report elsewhere/runs/r1" in text
         assert "python -m harness publish elsewhere/runs/r1" in text
+
+
+def test_code_block_keeps_its_own_lines_and_flattens_recorded_ones() -> None:
+    block = report_filters.md_code_block(["python -m harness report results/x",
+                                          "python -m harness rerun results/x\nrm -rf /"])
+    assert block.splitlines() == ["```", "python -m harness report results/x",
+                                  "python -m harness rerun results/x rm -rf /", "```"]
+    assert report_filters.md_code_block("a\nb").splitlines() == ["```", "a b", "```"]
