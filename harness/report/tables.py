@@ -43,19 +43,22 @@ def render_tables(summary: Mapping[str, Any]) -> str:
     for scenario, level, stack in pairs:
         metrics = [m for (s, lv, st, m) in speedups if (s, lv, st) == (scenario, level, stack)]
         rows = TABLE_ROWS.get(scenario) or tuple(sorted(metrics))
-        table = [["Metric", baseline, stack, "Improvement"]]
+        # A variant arm is paired with the baseline at the same variant; the
+        # speedup names it, so the column shows the arm the ratio was taken against.
+        arm = speedups[(scenario, level, stack, metrics[0])].get("baseline") or baseline
+        table = [["Metric", arm, stack, "Improvement"]]
         for metric in rows:
             sp = speedups.get((scenario, level, stack, metric))
             table.append(
                 [
                     metric_title(metric),
-                    _fmt_value(metric, means.get((scenario, level, baseline, metric))),
+                    _fmt_value(metric, means.get((scenario, level, arm, metric))),
                     _fmt_value(metric, means.get((scenario, level, stack, metric))),
                     format_ratio(sp["ratio"], sp["ci_low"], sp["ci_high"]) if sp else "n/a",
                 ]
             )
         widths = [max(len(row[i]) for row in table) for i in range(4)]
-        lines = [f"{scenario} {level_label(scenario, level)}: {stack} vs {baseline}"]
+        lines = [f"{scenario} {level_label(scenario, level)}: {stack} vs {arm}"]
         for i, row in enumerate(table):
             lines.append(
                 " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -447,6 +447,11 @@ def test_a_workload_sweep_compares_each_variant_with_the_baseline_at_its_workloa
         (f"{ASYNC}[cpu_ms=0]", f"{BASE}[cpu_ms=0]"): pytest.approx(8.0),
         (f"{ASYNC}[cpu_ms=8]", f"{BASE}[cpu_ms=8]"): pytest.approx(1.1),
     }
+    # The table shows the arm each ratio was taken against, not the run's baseline.
+    block = next(b for b in render_tables(summary).split("\n\n")
+                 if b.startswith(f"clients C=50: {ASYNC}[cpu_ms=8]")).splitlines()
+    assert block[0] == f"clients C=50: {ASYNC}[cpu_ms=8] vs {BASE}[cpu_ms=8]"
+    assert block[1].split(" | ")[1].strip() == f"{BASE}[cpu_ms=8]"
     # A re-analysis against one chosen stack compares everything with it.
     chosen = summarise(load_run(tmp_path / "run"), baseline=f"{BASE}[cpu_ms=0]")
     assert {s["baseline"] for s in chosen["speedups"]} == {f"{BASE}[cpu_ms=0]"}
