@@ -16,13 +16,12 @@ workload gains a parameter. Command templates take ``COMMAND_PLACEHOLDERS``; ``{
 from __future__ import annotations
 
 import dataclasses
-import math
 import string
 from dataclasses import dataclass
 from typing import Any
 
 from harness.config.catalogue import APP_MODULES, CONTRACT_PATHS, DB_APPS, SYNC_APPS, app_command
-from harness.errors import ConfigError
+from harness.config.rules import check, is_int, is_number
 
 APPS = tuple(APP_MODULES)
 SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
@@ -42,22 +41,6 @@ PATH_PLACEHOLDERS: dict[str, tuple[str, ...]] = {"single": ("delay_ms", "cpu_ms"
 COMMAND_PLACEHOLDERS = ("python", "host", "port", "bind", "upstream_url", "workers", "threads",
                         "worker_class", "worker_connections", "backlog", "keepalive_s",
                         "worker_timeout_s")
-
-
-def check(cond: bool, key: str, value: object, expectation: str) -> None:
-    """Raise ConfigError ``key = value: expectation`` unless ``cond`` holds."""
-    if not cond:
-        raise ConfigError(f"{key} = {value!r}: {expectation}")
-
-
-def is_int(value: object) -> bool:
-    """True for an int that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: object) -> bool:
-    """True for a finite int or float that is not a bool."""
-    return (is_int(value) or isinstance(value, float)) and math.isfinite(float(value))  # type: ignore[arg-type]
 
 
 def template_fields(template: str) -> list[str] | None:
