@@ -11,6 +11,7 @@ The time spent waiting for a connection is summed into the answer's ``pool_wait_
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -44,15 +45,15 @@ async def gather_calls(n: int, call: Callable[[], Awaitable[tuple[int, float]]],
             "pool_wait_ms": round(sum(wait for _, wait in done) * 1000, 3)}
 
 
-class PooledClient:
+class PooledClient(abc.ABC):
     """What both drivers share: ``/single`` and ``/aggregate`` over ``call``, one query on
     its own pool connection returning (rows read, seconds waited for the connection)."""
 
     settings: DbSettings
 
+    @abc.abstractmethod
     async def call(self, delay_ms: int) -> tuple[int, float]:
         """One query; the subclass runs it with its driver."""
-        raise NotImplementedError
 
     async def single(self, delay_ms: int) -> dict[str, Any]:
         """``/single``: one query."""
