@@ -37,6 +37,7 @@ def load(name: str) -> dict[str, Any]:
 
 def test_report_renders_offline_without_errors(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
+    run_dir.mkdir()  # a run folder exists before its report: write_report creates no parents
     written = write_report(run_dir, load("summary.json"), load("manifest.json"))
     n_figures = sum(1 for p in written if p.suffix == ".svg")
     shot = tmp_path / "report.png"
