@@ -99,11 +99,16 @@ def one_member(path: Path, info: tarfile.TarInfo, data: bytes = b"") -> Path:
 def verify_in_subprocess(bundle: Path) -> tuple[int, int, str]:
     """Exit code, the peak resident memory (KiB) ``verify`` added to the process once the
     CLI was imported, and stderr, in a fresh process."""
-    code = ("import resource, sys\n"
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child of a
+    # large pytest process would report pytest's peak as its own.
+    code = ("import sys\n"
+            "def hwm():\n"
+            "    with open('/proc/self/status') as fh:\n"
+            "        return next(int(l.split()[1]) for l in fh if l.startswith('VmHWM:'))\n"
             "from harness.cli.main import main\n"
-            "imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "imported = hwm()\n"
             "code = main(['verify', sys.argv[1]])\n"
-            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "peak = hwm()\n"
             "print(peak - imported, peak, code)\n")
     done = subprocess.run([sys.executable, "-c", code, str(bundle)], cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
