@@ -4,17 +4,11 @@ settings and command template, so a first-time user sees what ``--stacks`` accep
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from harness.cli.common import config_arg, help_with, out
+from harness.cli.common import out
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.load import load_config
 from harness.config.schema import StackSpec
-
-EXAMPLES = """  python -m harness stacks
-  python -m harness stacks --config examples/falcon/asyncbench.toml
-  python -m harness stacks --config configs/controls.toml --names
-"""
 
 
 def describe_stack(spec: StackSpec, origin: str) -> list[str]:
@@ -65,13 +59,3 @@ def cmd_stacks(args: argparse.Namespace) -> int:
             "`run --stacks a,b`; define one in a config's [stacks.NAME] table (README: "
             "\"Measure your own app\").")
     return 0
-
-
-def register(sub: Any) -> None:
-    """Add ``stacks`` to ``sub`` (from ``add_subparsers``)."""
-    p = sub.add_parser("stacks", help="list every stack (built-in and from a config) and "
-                                      "its settings", **help_with(EXAMPLES))
-    config_arg(p, default=None)
-    p.add_argument("--names", action="store_true", help="print the names only")
-    p.set_defaults(func=cmd_stacks)
-

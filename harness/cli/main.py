@@ -10,6 +10,7 @@ Only the CLI prints errors and chooses exit codes.
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from harness import __version__
-from harness.cli import listing, measuring, reading
+from harness.cli import commands
 from harness.cli.common import Parser, err, help_with
 from harness.errors import AsyncbenchError, ConfigError, StackError, Terminated
 
@@ -57,10 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
                     **help_with(START))
     parser.add_argument("--version", action="version", version=f"asyncbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    listing.register(sub)
-    measuring.register(sub)
-    reading.register(sub)
+    commands.register(sub)
     return parser
+
+
+def handler_of(args: argparse.Namespace) -> Command | None:
+    """The function that runs the parsed command, its module imported now (see
+    ``commands``: only the command that runs pays for its imports)."""
+    where: str | None = getattr(args, "handler", None)
+    if where is None:
+        return None
+    module, _, name = where.partition(":")
+    func: Command = getattr(importlib.import_module(f"harness.cli.{module}"), name)
+    return func
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    func: Command | None = getattr(args, "func", None)
+    func = handler_of(args)
     if func is None:
         parser.print_help()
         return 2

@@ -20,22 +20,12 @@ from rich.progress import (
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_title
 from harness.cli.common import (
-    RESULTS,
-    config_arg,
     err,
-    fraction,
-    help_with,
-    name_list,
-    nonneg_int,
     out,
-    positive_float,
-    positive_int,
-    scenario_levels,
 )
 from harness.cli.reading import print_tables, render_report
 from harness.config.load import load_config, with_overrides, with_query, with_selection
-from harness.config.schema import TARGETS, Config
-from harness.config.upstream import QUERY_KINDS
+from harness.config.schema import Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
@@ -207,84 +197,3 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if path is not None:
         out(f"calibration: {path}")
     return 0
-
-
-def allow_remote_arg(parser: argparse.ArgumentParser) -> None:
-    """``--allow-remote``: obey a recorded non-loopback host or non-local target."""
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="with a recorded run folder: allow a non-loopback [run] host or a "
-                             "compose or external target (refused otherwise)")
-
-
-def register(sub: Any) -> None:
-    """Add the measuring commands to ``sub`` (from ``add_subparsers``)."""
-    p = sub.add_parser("check", help="start every stack and check the app contract", **help_with(
-        "  python -m harness check --config configs/quick.toml\n"
-        "  python -m harness check --config examples/falcon/asyncbench.toml -v\n"))
-    config_arg(p)
-    p.add_argument("-v", "--verbose", action="store_true", help="show failing commands' output")
-    p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder", **help_with(
-        "  python -m harness run --config configs/quick.toml\n"
-        "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
-        "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
-        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
-    config_arg(p)
-    p.add_argument("--stacks", type=name_list, metavar="A,B",
-                   help="measure these stacks (built-in or the config's; see `stacks`); the "
-                        "baseline is the config's if listed, else the first")
-    p.add_argument("--levels", type=scenario_levels, action="append", metavar="SCENARIO=L,L",
-                   help="run this scenario at these levels, e.g. fanout=1,5 (repeat for "
-                        "others); only the scenarios given run")
-    p.add_argument("--delay-ms", type=nonneg_int, help="upstream delay per call, ms "
-                   "(default: config)")
-    p.add_argument("--rounds", type=positive_int,
-                   help="rounds to run (the minimum, with --target-ci)")
-    p.add_argument("--min-rounds", type=positive_int, help="same as --rounds")
-    p.add_argument("--max-rounds", type=positive_int, help="most rounds with --target-ci")
-    p.add_argument("--target-ci", type=fraction, help="add rounds until every headline "
-                   "speedup's CI half-width is at most this fraction of the ratio (e.g. 0.05)")
-    p.add_argument("--seed", type=nonneg_int, help="seed of the trial order (default: config)")
-    p.add_argument("--out", type=Path, default=RESULTS, help="results root (default results/)")
-    p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
-    p.add_argument("--target", choices=TARGETS, help="where the stacks run: local processes "
-                   "(the default), compose (docker-compose.yml on this machine's Docker "
-                   "engine) or external (servers already running, URLs in [external])")
-    p.add_argument("--query", choices=QUERY_KINDS, help="the database query of a "
-                   "[upstream] kind = \"postgres\" config: sleep (pg_sleep(delay)) or read "
-                   "(an indexed join)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                   help="continue an interrupted run from its records (other options ignored)")
-    allow_remote_arg(p)
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare",
-                       **help_with(
-        "  python -m harness rerun results/example r001-flask-gunicorn-fanout-5\n"
-        "  python -m harness rerun results/example r002-fastapi-uvicorn-clients-20 "
-        "--repeat 10\n"))
-    p.add_argument("run_dir", type=Path, help="run folder holding the trial")
-    p.add_argument("trial_id", help="the trial to rerun, e.g. r002-flask-gunicorn-fanout-5")
-    p.add_argument("--repeat", type=positive_int, default=5, metavar="K",
-                   help="how many times to run it (default 5)")
-    allow_remote_arg(p)
-    p.set_defaults(func=cmd_rerun)
-
-    p = sub.add_parser(
-        "calibrate", help="measure the load generator's ceiling and added latency, the mock "
-                          "upstream's ceiling, and wrk beside them", **help_with(
-            "  python -m harness calibrate\n"
-            "  python -m harness calibrate --seconds 5 --no-wrk --json\n"))
-    p.add_argument("--seconds", type=positive_float, default=3.0,
-                   help="duration of each rate measurement (default 3)")
-    p.add_argument("--samples", type=positive_int, default=100,
-                   help="sequential 100 ms requests for the added latency (default 100)")
-    p.add_argument("--concurrency", type=positive_int, default=32,
-                   help="connections of each closed-loop measurement (default 32)")
-    p.add_argument("--no-wrk", action="store_true", help="do not run wrk even if installed")
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    p.add_argument("--out", type=Path, default=RESULTS,
-                   help="results root; the figures go to OUT/calibration.json (default results/)")
-    p.add_argument("--no-save", action="store_true", help="print only; write no file")
-    p.set_defaults(func=cmd_calibrate)

@@ -1,12 +1,11 @@
 """The commands that read run folders and bundles: ``stats``, ``report``, ``compare``,
-``publish``, ``verify``. None of them starts a server."""
+``publish`` (``verify`` is in ``verifying``). None of them starts a server."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from harness.analyse.compare import (
     compare_runs,
@@ -17,12 +16,11 @@ from harness.analyse.compare import (
     to_json,
 )
 from harness.analyse.summary import summarise
-from harness.cli.common import RESULTS, err, help_with, newest_run, out, percent, warn_skipped
-from harness.errors import BundleError, RunDirError
+from harness.cli.common import err, newest_run, out, warn_skipped
+from harness.errors import RunDirError
 from harness.report.bundle import publish
 from harness.report.render import render_run_report
 from harness.report.tables import render_tables
-from harness.report.verify import verify
 from harness.rundir.reader import load_run
 
 
@@ -101,82 +99,3 @@ def cmd_publish(args: argparse.Namespace) -> int:
     out(f"{len(published.members)} files under {published.run_id}/, "
         f"sha256 {published.sha256}")
     return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    """Check a bundle against its SHA256SUMS and its own records; print its sha256.
-
-    A refused bundle (not gzip, a limit, a sparse, link or device member) exits 1 too.
-    """
-    try:
-        result = verify(args.bundle)
-    except BundleError as exc:
-        err(f"asyncbench: {exc}")
-        return 1
-    out(f"sha256 {result.sha256}  {args.bundle}")
-    if result.ok:
-        out(f"ok: {result.files_verified} files verified (integrity only: compare the sha256 "
-            "above with the one the publisher announced)")
-        return 0
-    for problem in result.problems:
-        out(problem)
-    err(f"asyncbench: {args.bundle}: verification failed ({len(result.problems)} problem(s))")
-    return 1
-
-
-def register(sub: Any) -> None:
-    """Add the reading commands to ``sub`` (from ``add_subparsers``)."""
-    p = sub.add_parser("stats", help="print a run's statistics (tables, or --json summary)",
-                       **help_with("  python -m harness stats\n"
-                                   "  python -m harness stats results/example --baseline "
-                                   "quart-hypercorn\n"
-                                   "  python -m harness stats results/example --json\n"))
-    p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--baseline", metavar="STACK",
-                   help="compare every stack against this one instead of the run's baseline")
-    p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_stats)
-
-    p = sub.add_parser("report", help="render a run's Markdown and HTML report",
-                       **help_with("  python -m harness report\n"
-                                   "  python -m harness report results/example\n"))
-    p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
-    p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("compare", help="compare run B with run A (ratio > 1: B is better)",
-                       **help_with("  python -m harness compare results/RUN_A results/RUN_B\n"
-                                   "  python -m harness compare results/RUN_A results/RUN_B "
-                                   "--format md\n"
-                                   "  python -m harness compare results/RUN_A results/RUN_B "
-                                   "--json\n"))
-    p.add_argument("run_a", type=Path, help="the reference run folder")
-    p.add_argument("run_b", type=Path, help="the run folder compared with it")
-    p.add_argument("--fail-on-regression", type=percent, metavar="PCT",
-                   help="exit 1 when B is significantly slower (or uses more CPU or memory) "
-                        "by more than PCT%% (100: twice as slow), or a cell of A is missing, "
-                        "has too few trials or no bounded interval in B")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="with --fail-on-regression: let missing, insufficient and "
-                        "undetermined cells pass")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON "
-                   "(same as --format json)")
-    p.add_argument("--format", choices=("text", "md", "json"), default="text",
-                   help="text table (default), Markdown table, or JSON")
-    p.set_defaults(func=cmd_compare)
-
-    p = sub.add_parser("publish", help="write a run folder as a deterministic tar.gz bundle",
-                       **help_with("  python -m harness publish results/example\n"
-                                   "  python -m harness publish results/example --out dist\n"))
-    p.add_argument("run_dir", type=Path, help="run folder to publish")
-    p.add_argument("--out", type=Path, help="bundle file or folder "
-                   "(default: <run_id>.tar.gz beside the run folder)")
-    p.set_defaults(func=cmd_publish)
-
-    p = sub.add_parser("verify", help="check a published bundle against its SHA256SUMS",
-                       **help_with("  python -m harness verify results/example.tar.gz\n"
-                                   "  python -m harness verify dist/20261127-135220-quick.tar.gz"
-                                   "\n"))
-    p.add_argument("bundle", type=Path, help="the .tar.gz bundle")
-    p.set_defaults(func=cmd_verify)

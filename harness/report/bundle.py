@@ -38,19 +38,17 @@ from harness import safefs
 from harness.config.load import load_config
 from harness.errors import BundleError, ConfigError, RunDirError
 from harness.paths import LOCK_FILE, PROJECT_ROOT
+from harness.report.bundle_format import (
+    CONFIG_JSON,
+    CONFIG_TOML,
+    FILE_MODE,
+    LOCK_NAME,
+    MTIME,
+    SUMS_NAME,
+)
 from harness.report.render import render_run_report
 from harness.rundir.format import FIGURES_DIR, MANIFEST_NAME, REPORT_FILES, TRIALS_NAME
 from harness.rundir.reader import load_run
-
-SUMS_NAME = "SHA256SUMS"
-CONFIG_JSON = "config.json"
-CONFIG_TOML = "config.toml"
-LOCK_NAME = "uv.lock"
-REQUIRED = (TRIALS_NAME, MANIFEST_NAME, CONFIG_JSON, LOCK_NAME, *REPORT_FILES)
-# 1980-01-01T00:00:00Z: fixed, and valid for every archive tool (zip's epoch).
-MTIME = 315_532_800
-FILE_MODE = 0o644
-_SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
 @dataclass(frozen=True)
@@ -216,20 +214,3 @@ def publish(run_dir: Path, out: Path | None = None, *, lock_file: Path = LOCK_FI
     except OSError as exc:
         raise BundleError(f"cannot write {target}: {exc.strerror or exc}") from None
     return Published(target, run_id, sorted(files), _sha256(data), rendered, warnings)
-
-
-# --- the checksum file --------------------------------------------------------------------
-
-def parse_sums(text: str, where: str, problems: list[str]) -> dict[str, str]:
-    """``sha256sum`` lines (name -> digest); a bad or repeated line is added to ``problems``."""
-    sums: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _SUMS_LINE.match(line)
-        if not match:
-            problems.append(f"{where} line {number}: not a sha256sum line: {line[:60]!r}")
-            continue
-        digest, name = match.groups()
-        if name in sums:
-            problems.append(f"{where} line {number}: {name} listed twice")
-        sums[name] = digest
-    return sums

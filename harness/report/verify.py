@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from harness.errors import BundleError
-from harness.report.bundle import FILE_MODE, MTIME, REQUIRED, SUMS_NAME, parse_sums
+from harness.report.bundle_format import FILE_MODE, MTIME, REQUIRED, SUMS_NAME, parse_sums
 from harness.rundir.format import MANIFEST_NAME, TRIALS_NAME
 from harness.rundir.reader import parse_trials
 

@@ -4,18 +4,22 @@ from the command line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.cli.main import build_parser, main
+from harness.cli.main import build_parser, handler_of, main
 from harness.config.load import config_from_dict, with_overrides, with_selection
 from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMANDS = ("stacks", "check", "run", "rerun", "calibrate", "stats", "report", "compare",
             "publish", "verify")
+EXAMPLE_ARGS = {"rerun": ["results/example", "r001-x"], "compare": ["a", "b"],
+                "publish": ["results/example"], "verify": ["x.tar.gz"]}
 
 
 def test_top_level_help_says_what_the_tool_is_for(capsys: Any) -> None:
@@ -35,6 +39,26 @@ def test_every_command_help_ends_with_examples(command: str, capsys: Any) -> Non
     for line in tail:
         args = line.split("python -m harness ", 1)[1].split("  #")[0].split()
         build_parser().parse_args(args)
+
+
+def test_help_answers_without_loading_the_measuring_or_plotting_libraries() -> None:
+    """The parser comes from ``harness.cli.commands`` alone; a command's module is imported
+    when it runs, so ``--help`` (and ``verify``) stay fast and small."""
+    code = ("import sys\n"
+            "from harness.cli.main import main\n"
+            "assert main(['run', '--help']) == 0\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'scipy', 'matplotlib', 'numpy', 'aiohttp', 'jinja2', 'rich'})) or '-')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "-", done.stdout.splitlines()[-1]
+
+
+def test_every_parsed_command_names_a_function_that_exists() -> None:
+    parser = build_parser()
+    for command in COMMANDS:
+        args = parser.parse_args([command, *EXAMPLE_ARGS.get(command, [])])
+        assert callable(handler_of(args)), command
 
 
 def test_stacks_lists_builtin_and_config_stacks(tmp_path: Path, capsys: Any) -> None:

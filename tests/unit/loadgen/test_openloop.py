@@ -324,13 +324,12 @@ def test_calibration_is_quoted_only_on_the_machine_it_was_taken_on(tmp_path: Any
 
 
 def test_calibrate_subcommand_registers_on_the_cli_parser() -> None:
-    from harness.cli.common import Parser
-    from harness.cli.measuring import cmd_calibrate, register
+    from harness.cli.main import build_parser, handler_of
+    from harness.cli.measuring import cmd_calibrate
 
-    parser = Parser(prog="asyncbench")
-    register(parser.add_subparsers(dest="command", parser_class=Parser))
+    parser = build_parser()
     args = parser.parse_args(["calibrate", "--seconds", "1.5", "--no-wrk", "--no-save"])
-    assert args.func is cmd_calibrate
+    assert handler_of(args) is cmd_calibrate
     assert (args.seconds, args.samples, args.no_wrk, args.no_save) == (1.5, 100, True, True)
     with pytest.raises(SystemExit):
         parser.parse_args(["calibrate", "--seconds", "0"])

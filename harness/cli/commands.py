@@ -1,0 +1,188 @@
+"""Every command's arguments, and the module that runs it.
+
+The parser is built from this module alone; a command's module (and with it scipy,
+matplotlib, aiohttp or the measuring wings) is imported only when that command runs, so
+``--help`` answers at once and ``verify`` reads an untrusted bundle in a small process.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from harness.cli.common import (
+    RESULTS,
+    config_arg,
+    fraction,
+    help_with,
+    name_list,
+    nonneg_int,
+    percent,
+    positive_float,
+    positive_int,
+    scenario_levels,
+)
+from harness.config.schema import TARGETS
+from harness.config.upstream import QUERY_KINDS
+
+STACKS_EXAMPLES = """  python -m harness stacks
+  python -m harness stacks --config examples/falcon/asyncbench.toml
+  python -m harness stacks --config configs/controls.toml --names
+"""
+
+
+def allow_remote_arg(parser: argparse.ArgumentParser) -> None:
+    """``--allow-remote``: obey a recorded non-loopback host or non-local target."""
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="with a recorded run folder: allow a non-loopback [run] host or a "
+                             "compose or external target (refused otherwise)")
+
+
+def listing(sub: Any) -> None:
+    """``stacks``."""
+    p = sub.add_parser("stacks", help="list every stack (built-in and from a config) and "
+                                      "its settings", **help_with(STACKS_EXAMPLES))
+    config_arg(p, default=None)
+    p.add_argument("--names", action="store_true", help="print the names only")
+    p.set_defaults(handler="listing:cmd_stacks")
+
+
+def measuring(sub: Any) -> None:
+    """The commands that start servers and measure."""
+    p = sub.add_parser("check", help="start every stack and check the app contract", **help_with(
+        "  python -m harness check --config configs/quick.toml\n"
+        "  python -m harness check --config examples/falcon/asyncbench.toml -v\n"))
+    config_arg(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="show failing commands' output")
+    p.set_defaults(handler="measuring:cmd_check")
+
+    p = sub.add_parser("run", help="run the benchmark matrix into a new run folder", **help_with(
+        "  python -m harness run --config configs/quick.toml\n"
+        "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
+        "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
+        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
+    config_arg(p)
+    p.add_argument("--stacks", type=name_list, metavar="A,B",
+                   help="measure these stacks (built-in or the config's; see `stacks`); the "
+                        "baseline is the config's if listed, else the first")
+    p.add_argument("--levels", type=scenario_levels, action="append", metavar="SCENARIO=L,L",
+                   help="run this scenario at these levels, e.g. fanout=1,5 (repeat for "
+                        "others); only the scenarios given run")
+    p.add_argument("--delay-ms", type=nonneg_int, help="upstream delay per call, ms "
+                   "(default: config)")
+    p.add_argument("--rounds", type=positive_int,
+                   help="rounds to run (the minimum, with --target-ci)")
+    p.add_argument("--min-rounds", type=positive_int, help="same as --rounds")
+    p.add_argument("--max-rounds", type=positive_int, help="most rounds with --target-ci")
+    p.add_argument("--target-ci", type=fraction, help="add rounds until every headline "
+                   "speedup's CI half-width is at most this fraction of the ratio (e.g. 0.05)")
+    p.add_argument("--seed", type=nonneg_int, help="seed of the trial order (default: config)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results root (default results/)")
+    p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--target", choices=TARGETS, help="where the stacks run: local processes "
+                   "(the default), compose (docker-compose.yml on this machine's Docker "
+                   "engine) or external (servers already running, URLs in [external])")
+    p.add_argument("--query", choices=QUERY_KINDS, help="the database query of a "
+                   "[upstream] kind = \"postgres\" config: sleep (pg_sleep(delay)) or read "
+                   "(an indexed join)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted run from its records (other options ignored)")
+    allow_remote_arg(p)
+    p.set_defaults(handler="measuring:cmd_run")
+
+    p = sub.add_parser("rerun", help="run one recorded trial again K times and compare",
+                       **help_with(
+        "  python -m harness rerun results/example r001-flask-gunicorn-fanout-5\n"
+        "  python -m harness rerun results/example r002-fastapi-uvicorn-clients-20 "
+        "--repeat 10\n"))
+    p.add_argument("run_dir", type=Path, help="run folder holding the trial")
+    p.add_argument("trial_id", help="the trial to rerun, e.g. r002-flask-gunicorn-fanout-5")
+    p.add_argument("--repeat", type=positive_int, default=5, metavar="K",
+                   help="how many times to run it (default 5)")
+    allow_remote_arg(p)
+    p.set_defaults(handler="measuring:cmd_rerun")
+
+    p = sub.add_parser(
+        "calibrate", help="measure the load generator's ceiling and added latency, the mock "
+                          "upstream's ceiling, and wrk beside them", **help_with(
+            "  python -m harness calibrate\n"
+            "  python -m harness calibrate --seconds 5 --no-wrk --json\n"))
+    p.add_argument("--seconds", type=positive_float, default=3.0,
+                   help="duration of each rate measurement (default 3)")
+    p.add_argument("--samples", type=positive_int, default=100,
+                   help="sequential 100 ms requests for the added latency (default 100)")
+    p.add_argument("--concurrency", type=positive_int, default=32,
+                   help="connections of each closed-loop measurement (default 32)")
+    p.add_argument("--no-wrk", action="store_true", help="do not run wrk even if installed")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="results root; the figures go to OUT/calibration.json (default results/)")
+    p.add_argument("--no-save", action="store_true", help="print only; write no file")
+    p.set_defaults(handler="measuring:cmd_calibrate")
+
+
+def reading(sub: Any) -> None:
+    """The commands that read run folders and bundles."""
+    p = sub.add_parser("stats", help="print a run's statistics (tables, or --json summary)",
+                       **help_with("  python -m harness stats\n"
+                                   "  python -m harness stats results/example --baseline "
+                                   "quart-hypercorn\n"
+                                   "  python -m harness stats results/example --json\n"))
+    p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--baseline", metavar="STACK",
+                   help="compare every stack against this one instead of the run's baseline")
+    p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    p.set_defaults(handler="reading:cmd_stats")
+
+    p = sub.add_parser("report", help="render a run's Markdown and HTML report",
+                       **help_with("  python -m harness report\n"
+                                   "  python -m harness report results/example\n"))
+    p.add_argument("run_dir", type=Path, nargs="?", help="run folder (default: the newest)")
+    p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    p.set_defaults(handler="reading:cmd_report")
+
+    p = sub.add_parser("compare", help="compare run B with run A (ratio > 1: B is better)",
+                       **help_with("  python -m harness compare results/RUN_A results/RUN_B\n"
+                                   "  python -m harness compare results/RUN_A results/RUN_B "
+                                   "--format md\n"
+                                   "  python -m harness compare results/RUN_A results/RUN_B "
+                                   "--json\n"))
+    p.add_argument("run_a", type=Path, help="the reference run folder")
+    p.add_argument("run_b", type=Path, help="the run folder compared with it")
+    p.add_argument("--fail-on-regression", type=percent, metavar="PCT",
+                   help="exit 1 when B is significantly slower (or uses more CPU or memory) "
+                        "by more than PCT%% (100: twice as slow), or a cell of A is missing, "
+                        "has too few trials or no bounded interval in B")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --fail-on-regression: let missing, insufficient and "
+                        "undetermined cells pass")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON "
+                   "(same as --format json)")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text",
+                   help="text table (default), Markdown table, or JSON")
+    p.set_defaults(handler="reading:cmd_compare")
+
+    p = sub.add_parser("publish", help="write a run folder as a deterministic tar.gz bundle",
+                       **help_with("  python -m harness publish results/example\n"
+                                   "  python -m harness publish results/example --out dist\n"))
+    p.add_argument("run_dir", type=Path, help="run folder to publish")
+    p.add_argument("--out", type=Path, help="bundle file or folder "
+                   "(default: <run_id>.tar.gz beside the run folder)")
+    p.set_defaults(handler="reading:cmd_publish")
+
+    p = sub.add_parser("verify", help="check a published bundle against its SHA256SUMS",
+                       **help_with("  python -m harness verify results/example.tar.gz\n"
+                                   "  python -m harness verify dist/20261127-135220-quick.tar.gz"
+                                   "\n"))
+    p.add_argument("bundle", type=Path, help="the .tar.gz bundle")
+    p.set_defaults(handler="verifying:cmd_verify")
+
+
+def register(sub: Any) -> None:
+    """Add every command to ``sub`` (from ``add_subparsers``); each parser's ``handler``
+    default names the function that runs it as ``module:function`` under ``harness.cli``."""
+    listing(sub)
+    measuring(sub)
+    reading(sub)
