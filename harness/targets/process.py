@@ -48,7 +48,6 @@ class ChildProcess:
     host: str
     port: int = 0
     known: dict[int, psutil.Process] = field(default_factory=dict)
-    guarded: bool = True  # run under guard.py (the command is the guard's child)
 
     @property
     def known_pids(self) -> set[int]:
@@ -64,8 +63,6 @@ class ChildProcess:
     def pid(self) -> int:
         """The process id of the command itself: the guard's child (the guard's own pid
         when the command has not started yet or has exited)."""
-        if not self.guarded:
-            return self.popen.pid
         try:
             children = psutil.Process(self.popen.pid).children()
         except psutil.Error:
@@ -190,10 +187,14 @@ def unpin(previous: dict[int, set[int]]) -> None:
             os.sched_setaffinity(tid, cpus)
 
 
-def guarded(command: list[str]) -> list[str]:
+def guarded(command: list[str], user: int | None = None) -> list[str]:
     """``command`` run under ``guard.py``, which ends its process group when the harness
-    dies (``PR_SET_PDEATHSIG`` without a ``preexec_fn``)."""
-    return [sys.executable, "-I", "-S", str(GUARD), *command]
+    dies (``PR_SET_PDEATHSIG`` without a ``preexec_fn``); with ``user``, the command (not
+    the guard) runs as that uid and its primary group."""
+    if user is None:
+        return [sys.executable, "-I", "-S", str(GUARD), *command]
+    gid = pwd.getpwuid(user).pw_gid
+    return [sys.executable, "-I", "-S", str(GUARD), "--as-user", f"{user}:{gid}", *command]
 
 
 def become_subreaper() -> bool:
@@ -309,16 +310,14 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
             # A signal between the fork and the try below would leak the child: hold it.
             with signals_deferred(), safefs.open_append(log_path) as log, thread_affinity(cpus):
                 token = leftovers.new_token()
-                # The guard runs as the harness's user; a command run as another user (a
-                # database server) is ended through the pid file instead.
-                argv = guarded(command) if user is None else command
-                popen = subprocess.Popen(argv, env={**env, leftovers.GUARD_ENV: token},
+                # The guard runs as the harness's user (it must kill the group when the
+                # harness dies); a command run as another user drops to it in the guard.
+                popen = subprocess.Popen(guarded(command, user),
+                                         env={**env, leftovers.GUARD_ENV: token},
                                          cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True,
-                                         **as_user(user))
+                                         stderr=subprocess.STDOUT, start_new_session=True)
                 child = ChildProcess(name=name, command=command, popen=popen,
-                                     log_path=log_path, host=host, port=port,
-                                     guarded=user is None)
+                                     log_path=log_path, host=host, port=port)
                 child.tree()
                 leftovers.record(popen.pid, token, command)
             if ready is None:

@@ -1,7 +1,8 @@
 """PostgreSQL as the upstream, against a PostgreSQL the harness starts itself.
 
 Every database app honours the contract; a failing query is a 502 JSON answer; the
-server process and its folder are gone after the run, also after SIGINT; and with a
+server process and its folder are gone after the run, also after SIGINT, and the server
+dies with a harness killed by SIGKILL (it runs as another user under the guard); and with a
 pool of 10 connections, 100 concurrent clients get no more than the pool model allows
 (pool_size / query_time), async or not.  Skipped, with the reason, where no PostgreSQL
 binaries are installed.
@@ -13,12 +14,15 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.config.catalogue import DB_BUILTIN_STACKS
@@ -118,7 +122,8 @@ import json, sys, time
 from harness.targets.postgres import running_postgres
 try:
     with running_postgres(max_connections=10) as db:
-        print(json.dumps({"pids": sorted(db.known_pids), "command": db.command}), flush=True)
+        print(json.dumps({"pids": sorted(db.known_pids), "command": db.command,
+                          "pid": db.child.pid}), flush=True)
         time.sleep(60)
 except KeyboardInterrupt:
     sys.exit(130)
@@ -143,6 +148,38 @@ def test_sigint_stops_the_database_and_removes_its_folder() -> None:
     assert code == 130
     assert gone(pids) == []
     assert not data.parent.exists()
+
+
+def test_a_killed_harness_takes_the_database_with_it() -> None:
+    """SIGKILL unwinds nothing: the guard (the harness's user) kills the server's group,
+    although the server runs as another user when the harness is root."""
+    _binaries_or_skip()
+    with subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT], stdout=subprocess.PIPE,
+                          env=child_environment(), cwd=PROJECT_ROOT, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            started = json.loads(proc.stdout.readline())
+            pids = set(started["pids"])
+            data = Path(started["command"][started["command"].index("-D") + 1])
+            postmaster = psutil.Process(int(started["pid"]))
+            assert postmaster.name() == "postgres"
+            if os.geteuid() == 0:  # the server is not root's, yet still ends with the harness
+                assert postmaster.uids().real != 0
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    try:
+        deadline = time.monotonic() + 15
+        while gone(pids) and time.monotonic() < deadline:
+            for pid in pids:  # orphans this test process adopted as a subreaper
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        assert gone(pids) == []
+    finally:
+        shutil.rmtree(data.parent, ignore_errors=True)  # nothing unwound to remove it
 
 
 CLIENTS = 100
