@@ -277,11 +277,13 @@ def _speedups(
 def _baselines(config: Mapping[str, Any], stacks: Iterable[str], chosen: str | None,
                configured: str) -> dict[str, str | None]:
     """Each stack's baseline: the one chosen for a re-analysis, else the sweep's pairing
-    (a workload sweep compares variants at equal workload), else the configured one."""
+    (a workload sweep compares variants at equal workload), else the config's pairs of
+    like variants (``NAME[settings]`` against the baseline's ``[settings]``), else the
+    configured one."""
     if chosen is not None:
         return dict.fromkeys(stacks, chosen)
     sweep = config.get("sweep")
-    paired = sweep.get("baselines") if isinstance(sweep, Mapping) else None
+    paired = sweep.get("baselines") if isinstance(sweep, Mapping) else config.get("baselines")
     if not isinstance(paired, Mapping):
         return dict.fromkeys(stacks, configured)
     return {stack: paired.get(stack, configured) for stack in stacks}

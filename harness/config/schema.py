@@ -279,9 +279,19 @@ class Config:
         return self.upstream.with_values(changes) if changes else self.upstream
 
     def baseline_for(self, stack: str) -> str:
-        """The stack ``stack`` is compared with: the baseline at the same workload."""
+        """The stack ``stack`` is compared with: under a sweep, the baseline at the same
+        workload; else, for a variant named ``NAME[settings]``, the baseline's variant of
+        the same settings when the run measures one (like with like: Quart at pool 50
+        against Flask at pool 50); else the baseline."""
         paired = self.sweep.baseline_of(stack) if self.sweep is not None else None
-        return paired or self.baseline
+        if paired:
+            return paired
+        bracket = stack.find("[")
+        if bracket > 0 and stack.endswith("]") and "[" not in self.baseline:
+            twin = self.baseline + stack[bracket:]
+            if twin != stack and any(s.name == twin for s in self.stacks):
+                return twin
+        return self.baseline
 
     def scenario(self, name: str) -> ScenarioSpec | None:
         """The scenario called ``name``, or None when the config does not run it."""
@@ -303,6 +313,10 @@ class Config:
         if not self.upstream.is_default:
             data["upstream"] = self.upstream.resolved()
         data["sweep"] = None if self.sweep is None else self.sweep.resolved()
+        twins = {s.name: self.baseline_for(s.name) for s in self.stacks
+                 if self.sweep is None and self.baseline_for(s.name) != self.baseline}
+        if twins:  # absent otherwise, so configs without such pairs keep their digest
+            data["baselines"] = twins
         data["stacks"] = {s.name: s.describe() for s in self.stacks}
         data["stack_order"] = [s.name for s in self.stacks]
         data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}

@@ -327,6 +327,10 @@ def _baseline_words(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> 
     if (isinstance(sweep, Mapping) and sweep.get("baseline")
             and len({sp.get("baseline") for sp in speedups}) > 1):
         return f"{sweep['baseline']} (at the same workload as each stack)"
+    if (manifest.get("config") or {}).get("baselines") and \
+            len({sp.get("baseline") for sp in speedups}) > 1:
+        return (f"{summary['baseline']} (a stack named NAME[settings] against "
+                f"{summary['baseline']}[settings])")
     return str(summary["baseline"])
 
 

@@ -455,3 +455,18 @@ def test_a_workload_sweep_compares_each_variant_with_the_baseline_at_its_workloa
     # A re-analysis against one chosen stack compares everything with it.
     chosen = summarise(load_run(tmp_path / "run"), baseline=f"{BASE}[cpu_ms=0]")
     assert {s["baseline"] for s in chosen["speedups"]} == {f"{BASE}[cpu_ms=0]"}
+
+
+def test_the_configs_pairs_of_like_variants_choose_each_stacks_baseline(tmp_path: Path) -> None:
+    """A run without a sweep whose config pairs ``NAME[settings]`` with the baseline's
+    ``[settings]`` (``Config.resolved()["baselines"]``) compares like with like."""
+    twin, mine = f"{BASE}[pool_size=50]", f"{ASYNC}[pool_size=50]"
+    config = {**CONFIG, "baselines": {mine: twin}}
+    rps = {BASE: 100.0, ASYNC: 150.0, twin: 400.0, mine: 500.0}
+    trials = [clients(f"c{i}-{name}", name, 50, value * (1 + 0.01 * i), round_=i)
+              for name, value in rps.items() for i in range(3)]
+    summary = summarise(load_run(write_run(tmp_path / "run", trials, config=config)))
+    pairs = {(s["stack"], s["baseline"]): s["ratio"] for s in summary["speedups"]
+             if s["metric"] == "throughput_rps"}
+    assert pairs == {(ASYNC, BASE): pytest.approx(1.5), (twin, BASE): pytest.approx(4.0),
+                     (mine, twin): pytest.approx(1.25)}

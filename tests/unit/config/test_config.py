@@ -164,6 +164,34 @@ def test_sweep_expands_the_stack_into_variants() -> None:
     assert config.workload("flask-gunicorn[threads=8]") == {}
 
 
+def test_a_variant_named_by_its_settings_is_compared_with_the_baselines_twin() -> None:
+    """``quart[workers=1]`` against ``flask[workers=1]`` when the run has it: like with like."""
+    twin = {"app": "flask", "server": "gunicorn", "worker_class": "gthread", "workers": 1,
+            "threads": 2}
+    own = {"app": "quart", "server": "hypercorn", "worker_class": "asyncio", "workers": 1}
+    data = {"run": {"stacks": ["flask-gunicorn", "flask-gunicorn[workers=1]", "quart-hypercorn",
+                               "quart-hypercorn[workers=1]", "fastapi-uvicorn[workers=1]"],
+                    "baseline": "flask-gunicorn"},
+            "scenarios": {"clients": {"levels": [10]}},
+            "stacks": {"flask-gunicorn[workers=1]": twin, "quart-hypercorn[workers=1]": own,
+                       "fastapi-uvicorn[workers=1]": {"app": "fastapi", "server": "uvicorn",
+                                                      "worker_class": "asyncio", "workers": 1}}}
+    config = config_from_dict(data)
+    assert config.baseline_for("quart-hypercorn[workers=1]") == "flask-gunicorn[workers=1]"
+    assert config.baseline_for("fastapi-uvicorn[workers=1]") == "flask-gunicorn[workers=1]"
+    assert config.baseline_for("flask-gunicorn[workers=1]") == "flask-gunicorn"
+    assert config.baseline_for("quart-hypercorn") == "flask-gunicorn"
+    assert config.resolved()["baselines"] == {
+        "quart-hypercorn[workers=1]": "flask-gunicorn[workers=1]",
+        "fastapi-uvicorn[workers=1]": "flask-gunicorn[workers=1]"}
+    # Without the twin, every stack is compared with the baseline, and nothing is recorded.
+    data["run"]["stacks"].remove("flask-gunicorn[workers=1]")
+    del data["stacks"]["flask-gunicorn[workers=1]"]
+    config = config_from_dict(data)
+    assert config.baseline_for("quart-hypercorn[workers=1]") == "flask-gunicorn"
+    assert "baselines" not in config.resolved()
+
+
 @pytest.mark.parametrize(("sweep", "message"), [
     ({"stack": "flask-gunicorn", "param": "colour", "values": [1, 2]}, "[sweep] param = 'colour'"),
     ({"stack": "flask-gunicorn", "param": "threads", "values": [2]}, "at least two values"),
