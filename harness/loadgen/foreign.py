@@ -106,6 +106,18 @@ def foreign_load(before: CpuSnapshot, after: CpuSnapshot, own: set[int]) -> Fore
     return ForeignLoad(sum(by_name.values()), wall, tuple(per_process[:TOP]))
 
 
+def cores_used(before: CpuSnapshot, after: CpuSnapshot, pids: Iterable[int]) -> float:
+    """The cores the processes ``pids`` used between two snapshots (all the CPU time of
+    one that started in between; one that ended in between is not seen)."""
+    wall = max(after.at - before.at, 1e-9)
+    chosen = set(pids)
+    used = 0.0
+    for key, (name, cpu_after) in after.cpu.items():
+        if key[0] in chosen:
+            used += max(0.0, cpu_after - before.cpu.get(key, (name, 0.0))[1])
+    return used / wall
+
+
 def measure_foreign(seconds: float, extra_own: Iterable[int] = ()) -> ForeignLoad:
     """The foreign load over the next ``seconds`` (blocks)."""
     before = snapshot()

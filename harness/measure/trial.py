@@ -59,6 +59,7 @@ class Observed:
     foreign: ForeignLoad
     server_cpus: list[int]
     harness_cpus: list[int]
+    upstream_cpu: float | None = None  # cores; None where the upstream's processes are not ours
 
 
 async def _load(handle: StackHandle, trial: PlannedTrial, url: str,
@@ -112,9 +113,12 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
                     else await _upstream_stats(control, handle.upstream_url))
     assert monitor.result is not None
     own = foreign.own_pids(handle.pids())
+    upstream_pids = {p.pid for p in handle.upstream.tree()}
     return result, Observed(monitor.result, upstream, foreign.foreign_load(before, after, own),
                             foreign.affinity(p.pid for p in handle.server.tree()),
-                            foreign.affinity([os.getpid()]))
+                            foreign.affinity([os.getpid()]),
+                            foreign.cores_used(before, after, upstream_pids)
+                            if upstream_pids else None)
 
 
 async def warm(handle: StackHandle, config: Config) -> None:
@@ -160,6 +164,7 @@ def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult 
         "loadgen_wait_s": _round(mon.loadgen_wait_s),
         "machine_cpu": _round(mon.machine_cpu_fraction),
         "machine_cpu_window_s": round(mon.wall_s, 4),
+        "upstream_cpu": _round(seen.upstream_cpu),
         "send_lag_ms": None,
         "upstream_requests": upstream.get("requests"),
         "upstream_max_in_flight": upstream.get("max_in_flight"),

@@ -83,6 +83,7 @@ def test_a_run_against_external_urls(servers: dict[str, ChildProcess], tmp_path:
         assert record["requests"]["ok"] == record["requests"]["total"]
         # The harness saw no process of these stacks: nothing measured, so null, not zero.
         assert set(record["resources"].values()) == {None}, record["resources"]
+        assert record["checks"]["upstream_cpu"] is None  # nor the upstream's
         # N upstream calls for fanout N, one per client for clients C: the stacks call it.
         assert record["checks"]["upstream_requests"] == record["level"]
     assert sum(r["status"] == "ok" for r in records) >= len(records) // 2

@@ -112,6 +112,8 @@ def test_starved_load_generator_is_invalid_not_a_slow_server(scenario: str, leve
 
     print(f"\n{scenario} control: {figures(control)}\n{scenario} starved: {figures(record)}")
     assert control["status"] == "ok", figures(control)
+    # The mock upstream is the harness's own child: the CPU it spent is recorded.
+    assert 0 < control["checks"]["upstream_cpu"] < 2, control["checks"]["upstream_cpu"]
     assert record["status"] == "invalid", figures(record)
     assert record["error"].startswith("load generator"), figures(record)
     assert record["requests"]["ok"] == record["requests"]["total"], figures(record)
