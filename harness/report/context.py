@@ -248,6 +248,18 @@ def _family(summary: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _pairing_words(summary: Mapping[str, Any]) -> str:
+    """Which stack each was compared with: one baseline for all, or (under a sweep or the
+    config's like-with-like pairs) each pair that is not against the run's baseline."""
+    baseline = summary["baseline"]
+    pairs = dict.fromkeys((sp["stack"], sp["baseline"]) for sp in summary.get("speedups") or []
+                          if sp.get("baseline") not in (None, baseline))
+    if not pairs:
+        return "every other stack is compared with it"
+    listed = "; ".join(f"{stack} against {paired}" for stack, paired in pairs)
+    return f"every other stack is compared with it, except these, compared like with like: {listed}"
+
+
 def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
     config = view["config"]
     confidence = summary.get("confidence", config["confidence"])
@@ -255,6 +267,7 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "settings": [{"label": label, "key": key, "unit": unit}
                      for label, key, unit in STACK_SETTINGS],
         "baseline": summary["baseline"],
+        "pairing": _pairing_words(summary),
         "delay_ms": config["delay_ms"],
         "rounds": config["rounds"],
         "max_rounds": config["max_rounds"],

@@ -281,6 +281,24 @@ def test_methodology_environment_and_reproduce(manifest: dict[str, Any], markdow
     assert "(clean)" in markdown and "(clean)" in html
 
 
+def test_the_methodology_names_each_like_with_like_pair(summary: dict[str, Any],
+                                                        manifest: dict[str, Any]) -> None:
+    """One baseline for all says so; a run whose config pairs ``NAME[settings]`` with the
+    baseline's twin lists those pairs instead of claiming one baseline for every stack."""
+    one = report.render_markdown(summary, manifest, {})
+    assert "every other stack is compared with it." in one
+    twin, mine = "flask-gunicorn[pool_size=50]", "quart-hypercorn[pool_size=50]"
+    paired, m = with_extra_stacks(summary, manifest, [twin, mine])
+    paired["speedups"] = [{**e, "baseline": twin} if e["stack"] == mine else e
+                          for e in paired["speedups"]]
+    m["config"]["baselines"] = {mine: twin}
+    pair = f"{mine} against {twin}"
+    for text, expected in ((report.render_markdown(paired, m, {}), report_filters.md_escape(pair)),
+                           (report.render_html(paired, m, {}), pair)):
+        assert "compared like with like" in text
+        assert expected in text
+
+
 # --- escaping --------------------------------------------------------------------------------
 
 
