@@ -55,6 +55,7 @@ def check_summary(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "trials": len(group),
             "invalid": sum(t["status"] == "invalid" for t in group),
             "foreign_cpu_max": _max(_number(c.get("foreign_cpu")) for c in checks),
+            "upstream_cpu_max": _max(_number(c.get("upstream_cpu")) for c in checks),
             "loadgen_cpu_max": _max(_number(c.get("loadgen_cpu")) for c in checks),
             "loadgen_wait_max": _max(_number(c.get("loadgen_wait")) for c in checks),
             "machine_cpu_median": _median(_number(c.get("machine_cpu")) for c in checks),

@@ -316,6 +316,7 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
     rows = [{"scenario": str(r["scenario"]), "stack": str(r["stack"]),
              "trials": str(r["trials"]), "invalid": str(r["invalid"]),
              "foreign_cpu": cores(r.get("foreign_cpu_max")),
+             "upstream_cpu": cores(r.get("upstream_cpu_max")),
              "loadgen_cpu": pct(r.get("loadgen_cpu_max")),
              "loadgen_wait": pct(r.get("loadgen_wait_max")),
              "machine_cpu": pct(r.get("machine_cpu_median")),

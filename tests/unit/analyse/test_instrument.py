@@ -11,7 +11,7 @@ from harness.report.render import render_markdown
 def trial(stack: str, status: str, cpu: float, wait: float, machine: float | None,
           overshoot: float, lag: float | None = None) -> dict[str, Any]:
     checks = {"loadgen_cpu": cpu, "loadgen_wait": wait, "machine_cpu": machine,
-              "foreign_cpu": cpu / 4,
+              "foreign_cpu": cpu / 4, "upstream_cpu": cpu / 2,
               "upstream_overshoot_ms": {"p99": overshoot, "mean": 0.1, "max": overshoot},
               "send_lag_ms": None if lag is None else {"p50": 0.1, "p99": lag}}
     return {"scenario": "rate", "stack": stack, "status": status, "checks": checks}
@@ -24,7 +24,7 @@ def test_check_summary_takes_the_worst_and_the_median() -> None:
               {"scenario": "rate", "stack": "a", "status": "failed", "checks": None}]
     [row] = check_summary(trials)
     assert row == {"scenario": "rate", "stack": "a", "trials": 3, "invalid": 1,
-                   "foreign_cpu_max": 0.10, "loadgen_cpu_max": 0.40, "loadgen_wait_max": 0.70,
+                   "foreign_cpu_max": 0.10, "upstream_cpu_max": 0.20, "loadgen_cpu_max": 0.40, "loadgen_wait_max": 0.70,
                    "machine_cpu_median": 0.60, "send_lag_p99_max_ms": 9.0,
                    "upstream_overshoot_p99_max_ms": 3.0, "upstream_loop_lag_max_ms": None}
 
@@ -51,5 +51,5 @@ def test_report_states_the_checks_and_the_saturation() -> None:
                "saturation": saturation([cell("a", 100, 99.0), cell("a", 400, 300.0)])}
     manifest = {"run_id": "r", "config": {"stacks": {}}}
     md = render_markdown(summary, manifest, {})
-    assert "| rate | a | 1 | 0 | 0.03 | 12% | 1% | 50% | 2.25 ms | 1.50 ms | n/a |" in md
+    assert "| rate | a | 1 | 0 | 0.03 | 0.06 | 12% | 1% | 50% | 2.25 ms | 1.50 ms | n/a |" in md
     assert "- a: sustained up to 100 req/s; saturated at 400 req/s" in md
