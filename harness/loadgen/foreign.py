@@ -18,7 +18,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -30,15 +30,36 @@ TOP = 3
 
 @dataclass(frozen=True)
 class CpuSnapshot:
-    """Every user process's CPU seconds at one moment, keyed by (pid, start time)."""
+    """Every user process's CPU seconds at one moment, keyed by (pid, start time), and
+    each one's parent (pid -> ppid), so that a tree can be read as it was at that moment."""
 
     at: float
     cpu: dict[tuple[int, float], tuple[str, float]]
+    parents: dict[int, int] = field(default_factory=dict)
+
+    def descendants(self, roots: Iterable[int]) -> set[int]:
+        """``roots`` and every process below them, as the snapshot saw them.
+
+        Read from the snapshot, not from the live system: a process that ended just after
+        the snapshot (a database backend whose client has just disconnected) still counts
+        as the tree's.
+        """
+        children: dict[int, list[int]] = {}
+        for pid, ppid in self.parents.items():
+            children.setdefault(ppid, []).append(pid)
+        found, todo = set(roots), list(roots)
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return found
 
 
 def snapshot() -> CpuSnapshot:
     """Read the CPU time of every user-space process (kernel threads left out)."""
     cpu: dict[tuple[int, float], tuple[str, float]] = {}
+    parents: dict[int, int] = {}
     for proc in psutil.process_iter(["name", "ppid", "create_time"]):
         info = proc.info
         if proc.pid in (0, KTHREADD) or info.get("ppid") == KTHREADD:
@@ -48,17 +69,22 @@ def snapshot() -> CpuSnapshot:
                                                            process_cpu_s(proc))
         except (psutil.Error, OSError):
             continue
-    return CpuSnapshot(time.perf_counter(), cpu)
+        if info.get("ppid") is not None:
+            parents[proc.pid] = info["ppid"]
+    return CpuSnapshot(time.perf_counter(), cpu, parents)
 
 
-def own_pids(extra: Iterable[int] = ()) -> set[int]:
-    """This process, its descendants (alive now), its ancestors, and ``extra``.
+def own_pids(extra: Iterable[int] = (), seen: CpuSnapshot | None = None) -> set[int]:
+    """This process, its descendants (alive now, and those ``seen`` in a snapshot), its
+    ancestors, and ``extra`` with their descendants in ``seen``.
 
     The ancestors (the shell, make, nox, a CI runner, up to init) launched the run and
     mostly relay its output; their CPU is the run's own overhead, not another job's.
     """
     me = psutil.Process()
     pids = {me.pid, *extra}
+    if seen is not None:
+        pids |= seen.descendants(pids)
     with contextlib.suppress(psutil.Error):
         pids.update(child.pid for child in me.children(recursive=True))
     with contextlib.suppress(psutil.Error):
@@ -123,7 +149,7 @@ def measure_foreign(seconds: float, extra_own: Iterable[int] = ()) -> ForeignLoa
     before = snapshot()
     time.sleep(seconds)
     after = snapshot()
-    return foreign_load(before, after, own_pids(extra_own))
+    return foreign_load(before, after, own_pids(extra_own, after))
 
 
 def affinity(pids: Iterable[int]) -> list[int]:

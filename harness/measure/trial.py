@@ -112,8 +112,9 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         upstream = (activity.result() if activity is not None
                     else await _upstream_stats(control, handle.upstream_url))
     assert monitor.result is not None
-    own = foreign.own_pids(handle.pids())
-    upstream_pids = {p.pid for p in handle.upstream.tree()}
+    # The trees as the closing snapshot saw them: a backend that exited since is still ours.
+    own = foreign.own_pids(handle.pids(), after)
+    upstream_pids = after.descendants(p.pid for p in handle.upstream.tree())
     return result, Observed(monitor.result, upstream, foreign.foreign_load(before, after, own),
                             foreign.affinity(p.pid for p in handle.server.tree()),
                             foreign.affinity([os.getpid()]),

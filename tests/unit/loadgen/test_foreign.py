@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from harness.loadgen.foreign import CpuSnapshot, cores_used, foreign_load
+from harness.loadgen.foreign import CpuSnapshot, cores_used, foreign_load, own_pids
 
 
 def snapshots() -> tuple[CpuSnapshot, CpuSnapshot]:
@@ -30,3 +32,19 @@ def test_foreign_load_is_the_complement_of_the_runs_own() -> None:
     load = foreign_load(before, after, {10, 11})
     assert load.cores == pytest.approx(1.5)
     assert load.top == (("python3", pytest.approx(1.5)),)
+
+
+def test_a_tree_is_read_as_the_snapshot_saw_it() -> None:
+    seen = CpuSnapshot(0.0, {}, {100: 1, 101: 100, 102: 101, 200: 1, 201: 200})
+    assert seen.descendants([100]) == {100, 101, 102}
+    assert seen.descendants([101, 200]) == {101, 102, 200, 201}
+    assert seen.descendants([]) == set()
+
+
+def test_a_child_that_ended_after_the_snapshot_is_still_the_runs_own() -> None:
+    """A database backend whose client has just disconnected is in the closing snapshot
+    but gone a moment later; its CPU is the run's, not another job's."""
+    ended = 999_999_999  # beyond any pid_max: no such process now
+    seen = CpuSnapshot(0.0, {(ended, 5.0): ("postgres", 1.0)}, {ended: os.getpid()})
+    assert ended in own_pids(seen=seen)
+    assert ended not in own_pids()
