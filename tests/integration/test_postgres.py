@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -130,8 +131,10 @@ except KeyboardInterrupt:
 """
 
 
-def test_sigint_stops_the_database_and_removes_its_folder() -> None:
-    _binaries_or_skip()
+def _database_in_a_child(sig: signal.Signals) -> tuple[int | None, set[int], Path, dict[str, Any]]:
+    """Start a harness process holding a database, send it ``sig`` once the database is up;
+    its exit code (None if it had to be killed), the server's pids, data folder and what
+    the child printed."""
     with subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT], stdout=subprocess.PIPE,
                           env=child_environment(), cwd=PROJECT_ROOT, text=True) as proc:
         try:
@@ -140,11 +143,22 @@ def test_sigint_stops_the_database_and_removes_its_folder() -> None:
             pids = set(started["pids"])
             data = Path(started["command"][started["command"].index("-D") + 1])
             assert data.is_dir() and gone(pids)
-            os.kill(proc.pid, signal.SIGINT)
-            code = proc.wait(timeout=30)
+            postmaster = psutil.Process(int(started["pid"]))
+            assert postmaster.name() == "postgres"
+            if os.geteuid() == 0:  # the server is not root's, yet ends with the harness
+                assert postmaster.uids().real != 0
+            os.kill(proc.pid, sig)
+            code: int | None = proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
+                code = None
+    return code, pids, data, started
+
+
+def test_sigint_stops_the_database_and_removes_its_folder() -> None:
+    _binaries_or_skip()
+    code, pids, data, _ = _database_in_a_child(signal.SIGINT)
     assert code == 130
     assert gone(pids) == []
     assert not data.parent.exists()
@@ -154,22 +168,7 @@ def test_a_killed_harness_takes_the_database_with_it() -> None:
     """SIGKILL unwinds nothing: the guard (the harness's user) kills the server's group,
     although the server runs as another user when the harness is root."""
     _binaries_or_skip()
-    with subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT], stdout=subprocess.PIPE,
-                          env=child_environment(), cwd=PROJECT_ROOT, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            started = json.loads(proc.stdout.readline())
-            pids = set(started["pids"])
-            data = Path(started["command"][started["command"].index("-D") + 1])
-            postmaster = psutil.Process(int(started["pid"]))
-            assert postmaster.name() == "postgres"
-            if os.geteuid() == 0:  # the server is not root's, yet still ends with the harness
-                assert postmaster.uids().real != 0
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    _, pids, data, _ = _database_in_a_child(signal.SIGKILL)
     try:
         deadline = time.monotonic() + 15
         while gone(pids) and time.monotonic() < deadline:
