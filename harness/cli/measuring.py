@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     target_details(config)  # a target that cannot be used ends here, with one line
     failures = 0
+    # The logs a failure names must outlive the command: kept unless every stack passed.
+    logs = Path(tempfile.mkdtemp(prefix="asyncbench-check-"))
     for spec in config.stacks:
         try:
-            with open_stack(config, spec) as handle:
+            with open_stack(config, spec, log_dir=logs) as handle:
                 results = (check_own_app(handle.base_url, spec) if spec.own
                            else check_contract(handle.base_url, spec.name))
         except StackError as exc:
@@ -62,7 +66,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{spec.workers} workers)")
     total = len(config.stacks)
     out(f"{total - failures}/{total} stacks passed the contract check")
-    return 0 if failures == 0 else 1
+    if failures == 0:
+        shutil.rmtree(logs, ignore_errors=True)
+        return 0
+    out(f"logs: {logs}")
+    return 1
 
 
 class RichProgress:

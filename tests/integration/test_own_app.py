@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -199,6 +200,24 @@ def test_check_runs_what_can_be_checked_of_an_own_app(project: Path, capsys: Any
     out = capsys.readouterr().out
     assert code == 0, out
     assert "2/2 stacks passed" in out
+
+
+def test_check_names_a_log_that_is_still_there_when_a_stack_fails(project: Path,
+                                                                  capsys: Any) -> None:
+    config_path = project / "broken.toml"
+    config_path.write_text(
+        '[run]\nstacks = ["broken"]\nbaseline = "broken"\n'
+        '[scenarios.clients]\nlevels = [1]\n'
+        '[stacks.broken]\nparadigm = "sync"\npaths = { single = "/x" }\n'
+        'command = ["{python}", "-c", "import sys; print(\'no module named myapp\', '
+        'file=sys.stderr); sys.exit(3)"]\n')
+    code = main(["check", "--config", str(config_path)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    log = Path(out.split("log: ")[1].split("]")[0])
+    assert "no module named myapp" in log.read_text()  # the file it names, after the command
+    assert f"logs: {log.parent}" in out
+    shutil.rmtree(log.parent)
 
 
 def test_the_interpreter_placeholder_is_this_python(project: Path) -> None:
