@@ -124,7 +124,7 @@ from harness.targets.postgres import running_postgres
 try:
     with running_postgres(max_connections=10) as db:
         print(json.dumps({"pids": sorted(db.known_pids), "command": db.command,
-                          "pid": db.child.pid}), flush=True)
+                          "pid": db.child.pid, "log": str(db.child.log_path)}), flush=True)
         time.sleep(60)
 except KeyboardInterrupt:
     sys.exit(130)
@@ -168,7 +168,7 @@ def test_a_killed_harness_takes_the_database_with_it() -> None:
     """SIGKILL unwinds nothing: the guard (the harness's user) kills the server's group,
     although the server runs as another user when the harness is root."""
     _binaries_or_skip()
-    _, pids, data, _ = _database_in_a_child(signal.SIGKILL)
+    _, pids, data, started = _database_in_a_child(signal.SIGKILL)
     try:
         deadline = time.monotonic() + 15
         while gone(pids) and time.monotonic() < deadline:
@@ -178,7 +178,8 @@ def test_a_killed_harness_takes_the_database_with_it() -> None:
             time.sleep(0.1)
         assert gone(pids) == []
     finally:
-        shutil.rmtree(data.parent, ignore_errors=True)  # nothing unwound to remove it
+        for folder in (data.parent, Path(started["log"]).parent):  # nothing unwound them
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 CLIENTS = 100
