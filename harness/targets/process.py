@@ -15,6 +15,7 @@ import ctypes
 import os
 import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -299,9 +300,13 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
     that uid (and its primary group); ``stop_signal`` is what asks it to stop.
     """
     become_subreaper()
-    with contextlib.ExitStack() as stack:
-        if log_dir is None:
-            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asyncbench-")))
+    # Without a log folder a temporary one holds the log; it is removed on the way out,
+    # except after a failed start, whose error names the log in it.
+    temporary = log_dir is None
+    if log_dir is None:
+        log_dir = Path(tempfile.mkdtemp(prefix="asyncbench-"))
+    started = False
+    try:
         safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
         # Stack names come from configs: never let one choose where its log goes.
         log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=-]", "_", name).lstrip(".") + ".log")
@@ -325,10 +330,18 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
             else:
                 ready(child, health_timeout_s)
             child.tree()
+            started = True
             yield child
         finally:
             if child is not None:
                 stop_process(child, stop_signal=stop_signal)
+    except StackStartError:
+        if not started:
+            temporary = False  # keep the log the error names
+        raise
+    finally:
+        if temporary:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def as_user(uid: int | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -94,22 +95,22 @@ def test_keyboard_interrupt_stops_everything() -> None:
     assert gone(pids) == []
 
 
-def test_a_server_that_exits_early_names_command_and_output() -> None:
+def test_a_server_that_exits_early_names_command_and_output(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "import sys; print('cannot start: bad setting'); sys.exit(3)"]
     with pytest.raises(StackStartError) as info, \
-            managed_process("broken", command, dict(os.environ), "127.0.0.1"):
+            managed_process("broken", command, dict(os.environ), "127.0.0.1", log_dir=tmp_path):
         pass
     assert "broken exited with code 3 before it was ready" in str(info.value)
     assert "cannot start: bad setting" in str(info.value)
     assert info.value.command == command
 
 
-def test_a_server_that_never_becomes_healthy_times_out() -> None:
+def test_a_server_that_never_becomes_healthy_times_out(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "import time; print('stuck', flush=True); time.sleep(60)"]
     started = time.monotonic()
     with pytest.raises(StackStartError) as info, \
             managed_process("stuck", command, dict(os.environ), "127.0.0.1",
-                            health_timeout_s=1.0):
+                            health_timeout_s=1.0, log_dir=tmp_path):
         pass
     assert time.monotonic() - started < 10
     assert "stuck was not healthy within 1 s (no listening socket" in str(info.value)

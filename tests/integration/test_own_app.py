@@ -177,6 +177,27 @@ def test_a_command_that_exits_at_once_names_the_stack_and_its_log(
     assert living_children() == []
 
 
+def test_without_a_log_folder_the_log_a_failed_start_names_is_kept(project: Path) -> None:
+    """A temporary log folder is removed on the way out, but not after a failed start: the
+    error names the log in it (a started stack's folder still goes)."""
+    config = load_config(project / "asyncbench.toml")
+    spec = config.stack("mine-sync")
+    broken = type(spec)(**{**spec.__dict__, "command": (
+        "{python}", "-c", "print('no module named myapp'); raise SystemExit(3)")})
+    with pytest.raises(StackStartError) as info, running_stack(broken):
+        pass
+    log = Path(str(info.value).split("log: ")[1].rstrip("]"))
+    try:
+        assert "no module named myapp" in log.read_text()
+    finally:
+        shutil.rmtree(log.parent)
+    with running_stack(config.stack("mine-sync")) as handle:
+        logs = handle.server.log_path.parent  # type: ignore[attr-defined]
+        assert logs.is_dir()
+    assert not logs.exists()
+    assert living_children() == []
+
+
 def test_a_server_that_never_answers_its_ready_path_names_the_stack_and_its_log(
         project: Path, tmp_path: Path) -> None:
     config = load_config(project / "asyncbench.toml")
