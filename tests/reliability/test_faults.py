@@ -39,7 +39,7 @@ def spec(name: str) -> StackSpec:
     return StackSpec(name=name, **dict(BUILTIN_STACKS[name], workers=1))  # type: ignore[arg-type]
 
 
-def test_port_already_taken_is_a_clear_start_error() -> None:
+def test_port_already_taken_is_a_clear_start_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -48,7 +48,7 @@ def test_port_already_taken_is_a_clear_start_error() -> None:
         command = upstream_command(sys.executable, "127.0.0.1", port)
         with pytest.raises(StackStartError) as info, \
                 managed_process("upstream", command, env, "127.0.0.1", port=port,
-                                health_timeout_s=10):
+                                health_timeout_s=10, log_dir=tmp_path):
             pass
     message = str(info.value)
     assert "upstream exited with code" in message and "before it was ready" in message
