@@ -11,7 +11,7 @@
                      are expected, then exactly the address to bind (no wildcard)
     master_port      its port; 0 lets the OS choose (the run prints it)
     allow_workers    the addresses or networks remote workers may connect from; any
-                     other peer is refused (loopback is always allowed for local workers)
+                     other peer is refused (local workers come from the bound address)
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ ENGINES = ("builtin", "locust")
 AUTO = "auto"
 MAX_WORKERS = 256
 LOOPBACK_BIND = "127.0.0.1"
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -112,17 +105,6 @@ class LoadgenSettings:
         if self.workers == AUTO:
             return max(1, harness_cpus)
         return int(self.workers)
-
-    def allowed(self, peer: str) -> bool:
-        """True when a worker connecting from ``peer`` may join: loopback always (the
-        local workers), otherwise only an address inside ``allow_workers``."""
-        if _is_loopback(peer):
-            return True
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in ipaddress.ip_network(n, strict=False) for n in self.allow_workers)
 
     @classmethod
     def from_table(cls, table: dict[str, Any]) -> LoadgenSettings:

@@ -348,8 +348,9 @@ class LocustEngine:
         return self.link.recv(timeout_s + REPORT_MARGIN_S)
 
     def ensure_workers(self) -> list[str]:
-        """Start again any local worker that exited; wait (``expect_timeout_s``) until
-        every local and expected remote worker has joined; their ids.
+        """Start again any local worker that exited; wait until every local and expected
+        remote worker has joined (``expect_timeout_s`` with remote workers, at least
+        ``START_TIMEOUT_S``); their ids.
 
         Raises:
             LoadGeneratorError: fewer workers joined (the message counts the missing).
@@ -362,7 +363,9 @@ class LocustEngine:
                 self.restarted += 1
                 self._start_worker(index)
         want = self.local + self.settings.expect_workers
-        timeout = self.settings.expect_timeout_s
+        # Remote workers get the config's patience; local ones the time to start.
+        timeout = (max(self.settings.expect_timeout_s, START_TIMEOUT_S)
+                   if self.settings.expect_workers else START_TIMEOUT_S)
         reply = self.request({"op": "workers", "want": want, "timeout_s": timeout}, timeout)
         workers = [str(w) for w in reply.get("workers", [])]
         self.refused = [str(a) for a in reply.get("refused", [])][:20]

@@ -19,7 +19,8 @@ heartbeats, custom messages over ZeroMQ) and relays:
 
 The listening socket binds exactly the address it is given, drops any message over
 ``messages.MAX_MESSAGE_BYTES``, and asks a ZAP handler about every connecting peer:
-only allowed addresses (loopback, and the config's ``allow_workers``) get in. A message
+only allowed addresses (the bound address, exact loopback when it is loopback, and the
+config's ``allow_workers``) get in. A message
 that Locust cannot decode or handle is recorded against its worker instead of ending
 the master.
 """
@@ -58,9 +59,14 @@ log = logging.getLogger("asyncbench.master")
 
 
 class Allowed:
-    """Which peer addresses may join: loopback, and the networks given."""
+    """Which peer addresses may join: the address the master binds (a local worker
+    dialling it comes from it), 127.0.0.1 and ::1 when that is loopback, and the
+    networks given (``allow_workers``). Anything else is refused, and remembered."""
 
-    def __init__(self, networks: list[str]) -> None:
+    def __init__(self, bind: str = "127.0.0.1", networks: tuple[str, ...] = ()) -> None:
+        own = ipaddress.ip_address(bind)
+        self.exact = {own} | ({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
+                              if own.is_loopback else set())
         self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
         self.refused: list[str] = []
 
@@ -68,16 +74,17 @@ class Allowed:
         try:
             address = ipaddress.ip_address(peer)
         except ValueError:
-            return False
-        if address.is_loopback or any(address in n for n in self.networks):
+            address = None
+        if address is not None and (address in self.exact
+                                    or any(address in n for n in self.networks)):
             return True
-        if len(self.refused) < MAX_REFUSED:
-            self.refused.append(peer)
+        if len(self.refused) < MAX_REFUSED and peer not in self.refused:
+            self.refused.append(peer[:60])
         log.warning("refused a worker connecting from %s (not an allowed address)", peer)
         return False
 
 
-ALLOWED = Allowed([])
+ALLOWED = Allowed()
 MALFORMED: dict[str, str] = {}  # worker id -> what it sent that could not be used
 
 
@@ -257,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow", action="append", default=[])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    ALLOWED.networks = Allowed(args.allow).networks
+    global ALLOWED
+    ALLOWED = Allowed(args.bind, tuple(args.allow))
     rpc.Server = GuardedServer  # type: ignore[misc]
     link = Link(gevent.socket.socket(fileno=args.fd), "the harness")
     environment = Environment(user_classes=[])
