@@ -195,7 +195,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"... {step}", file=sys.stderr, flush=True)
 
     data = run_calibration(seconds=args.seconds, samples=args.samples,
-                           concurrency=args.concurrency, use_wrk=not args.no_wrk, note=note)
+                           concurrency=args.concurrency, use_wrk=not args.no_wrk, note=note,
+                           workers=args.workers or 0)
     path = None if args.no_save else save_calibration(args.out, data)
     if args.json:
         out(json.dumps(data, indent=2, sort_keys=True))

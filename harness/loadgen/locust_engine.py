@@ -90,6 +90,8 @@ def budget_s(job: Job) -> float:
         return float(job.params["duration_s"]) + timeout + GRACE_S + REPORT_MARGIN_S
     if job.scenario == "warm":
         return 2 * timeout + REPORT_MARGIN_S
+    if job.scenario == "peak":
+        return float(job.params["duration_s"]) + timeout + REPORT_MARGIN_S
     return job.bursts() * (timeout + REPORT_MARGIN_S)
 
 

@@ -121,12 +121,12 @@ def decode_hdr(text: Any, what: str = "hdr") -> HdrHistogram:
     return hist
 
 
-def _counts(value: Any, expected_total: int) -> dict[str, int]:
+def _counts(value: Any, expected_total: int | None) -> dict[str, int]:
     table = _dict(value, "counts")
     if set(table) != set(OUTCOMES):
         raise MessageError(f"counts must have exactly the keys {', '.join(OUTCOMES)}")
     counts = {k: _int(table[k], f"counts.{k}") for k in OUTCOMES}
-    if sum(counts.values()) != expected_total:
+    if expected_total is not None and sum(counts.values()) != expected_total:
         raise MessageError(f"counts add up to {sum(counts.values())} requests; the worker's "
                            f"share was {expected_total}")
     return counts
@@ -168,8 +168,11 @@ def report(partial: ClosedPartial | Partial | None) -> dict[str, Any] | None:
 
 # --- from the wire ----------------------------------------------------------------------------
 
-def expected_requests(job: Job, index: int, parts: int) -> int:
-    """How many requests share ``index`` of ``parts`` sends in all (every burst)."""
+def expected_requests(job: Job, index: int, parts: int) -> int | None:
+    """How many requests share ``index`` of ``parts`` sends in all (every burst); None for
+    the closed loop at full speed, whose count is what it measures."""
+    if job.scenario == "peak":
+        return None
     if job.scenario == "rate":
         return len(split_schedule(job.rate_spec(parts).offsets(), parts)[index])
     return shares(job.size(), parts)[index] * job.bursts()
@@ -191,14 +194,17 @@ def parse_report(data: Any, job: Job, index: int,
     want = "rate" if job.scenario == "rate" else "closed"
     if table.get("kind") != want:
         raise MessageError(f"report kind {str(table.get('kind'))[:20]!r}, expected {want!r}")
-    total = expected_requests(job, index, parts)
+    expected = expected_requests(job, index, parts)
     if want == "rate":
-        return _rate(table, total)
-    return _closed(table, total, shares(job.size(), parts)[index], job.bursts())
+        assert expected is not None
+        return _rate(table, expected)
+    return _closed(table, expected, shares(job.size(), parts)[index], job.bursts())
 
 
-def _closed(table: dict[str, Any], total: int, share: int, bursts: int) -> ClosedPartial:
-    counts = _counts(table.get("counts"), total)
+def _closed(table: dict[str, Any], expected: int | None, share: int,
+            bursts: int) -> ClosedPartial:
+    counts = _counts(table.get("counts"), expected)
+    total = sum(counts.values())
     hist = decode_hdr(table.get("hdr"))
     if hist.get_total_count() > counts["ok"]:
         raise MessageError(f"hdr holds {hist.get_total_count()} latencies, more than the "
@@ -225,7 +231,7 @@ def _closed(table: dict[str, Any], total: int, share: int, bursts: int) -> Close
         if row.get("clients") != share:
             raise MessageError(f"bursts[{i}].clients is not the worker's share ({share})")
         parsed.append(Burst(share, _seconds(row.get("duration_s"), f"bursts[{i}].duration_s"),
-                            _int(row.get("ok"), f"bursts[{i}].ok", share)))
+                            _int(row.get("ok"), f"bursts[{i}].ok", counts["ok"])))
     pool = _dict(table.get("pool_wait"), "pool_wait")
     metrics = _dict(table.get("metrics"), "metrics")
     if len(metrics) > MAX_METRICS or not all(isinstance(k, str) and len(k) <= 64

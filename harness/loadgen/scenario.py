@@ -24,10 +24,11 @@ from harness.loadgen.closed import ClosedPartial, partial_of
 from harness.loadgen.drivers import Gate, client_session, run_client_bursts, run_fanout, warm_up
 from harness.loadgen.monitor import thread_runqueue_wait_s
 from harness.loadgen.openloop import START_MARGIN_S, session_drive
+from harness.loadgen.peak import closed_loop
 from harness.loadgen.schedule import RateSpec, split_schedule
 from harness.loadgen.tally import Partial
 
-SCENARIOS = ("fanout", "clients", "rate", "warm")
+SCENARIOS = ("fanout", "clients", "rate", "warm", "peak")
 
 
 def shares(total: int, parts: int) -> list[int]:
@@ -43,8 +44,9 @@ class Job:
 
     ``params`` are the trial's recorded parameters (``n`` for fanout, ``clients`` and
     ``bursts`` for clients, the rate spec's fields for rate; for the warm-up ``requests``
-    and ``fanout_url``); ``url`` is the request path's full URL (the one-call URL of the
-    warm-up); ``calls_field`` the body field a good answer counts its calls in.
+    and ``fanout_url``; for calibration's ``peak`` ``concurrency`` and ``duration_s``);
+    ``url`` is the request path's full URL (the one-call URL of the warm-up);
+    ``calls_field`` the body field a good answer counts its calls in.
     """
 
     scenario: str
@@ -65,6 +67,8 @@ class Job:
             return len(self.rate_spec(1).offsets())
         if self.scenario == "warm":
             return max(1, int(self.params.get("requests", 1)))
+        if self.scenario == "peak":
+            return int(self.params["concurrency"])
         return 1
 
     def bursts(self) -> int:
@@ -135,6 +139,11 @@ async def run_share(job: Job, index: int, parts: int,
                           job.calls_field)
         return None
     assert job.url is not None
+    if job.scenario == "peak":
+        async with client_session(share) as session:
+            await measured(1)
+            result = await closed_loop(session, job.url, share, float(params["duration_s"]))
+        return partial_of(result, share, *load.figures())
     if job.scenario == "fanout":
         async with client_session(1) as session:
             await measured(1)
