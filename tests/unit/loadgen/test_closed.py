@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from harness.loadgen.closed import merge_closed, partial_of
 from harness.loadgen.drivers import Outcome, ScenarioResult, combine_bursts
-from harness.loadgen.tally import Partial, Tally, merge
 from harness.loadgen.schedule import RateSpec
+from harness.loadgen.tally import Partial, Tally, merge
 from harness.rundir.format import encode_latencies, latency_summary
 
 
