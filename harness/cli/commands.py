@@ -23,7 +23,9 @@ from harness.cli.common import (
     positive_float,
     positive_int,
     scenario_levels,
+    workers_arg,
 )
+from harness.config.loadgen import ENGINES
 from harness.config.schema import TARGETS
 from harness.config.upstream import QUERY_KINDS
 
@@ -62,7 +64,8 @@ def measuring(sub: Any) -> None:
         "  python -m harness run --config configs/quick.toml\n"
         "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
         "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
-        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
+        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"
+        "  python -m harness run --config configs/quick.toml --engine locust --workers 2\n"))
     config_arg(p)
     p.add_argument("--stacks", type=name_list, metavar="A,B",
                    help="measure these stacks (built-in or the config's; see `stacks`); the "
@@ -87,6 +90,10 @@ def measuring(sub: Any) -> None:
     p.add_argument("--query", choices=QUERY_KINDS, help="the database query of a "
                    "[upstream] kind = \"postgres\" config: sleep (pg_sleep(delay)) or read "
                    "(an indexed join)")
+    p.add_argument("--engine", choices=ENGINES, help="the load engine: builtin (one asyncio "
+                   "process) or locust (Locust's master and workers; [loadgen] in the config)")
+    p.add_argument("--workers", type=workers_arg, metavar="N|auto",
+                   help="local Locust workers (implies --engine locust)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
     allow_remote_arg(p)

@@ -87,6 +87,15 @@ def host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def workers_arg(text: str) -> int | str:
+    """An argparse type: a count of workers (1 or more) or ``auto``."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers or \"auto\"")
+    return int(text)
+
+
 def scenario_levels(text: str) -> tuple[str, list[int]]:
     """An argparse type: ``fanout=1,5`` as ("fanout", [1, 5])."""
     scenario, sep, values = text.partition("=")

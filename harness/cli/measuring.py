@@ -26,7 +26,13 @@ from harness.cli.common import (
     out,
 )
 from harness.cli.reading import print_tables, render_report
-from harness.config.load import load_config, with_overrides, with_query, with_selection
+from harness.config.load import (
+    load_config,
+    with_engine,
+    with_overrides,
+    with_query,
+    with_selection,
+)
 from harness.config.schema import Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
@@ -144,6 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             config = with_overrides(config, rounds=args.min_rounds)
         if args.query is not None:
             config = with_overrides(config, upstream=with_query(config.upstream, args.query))
+        if args.engine is not None or args.workers is not None:
+            config = with_overrides(config, loadgen=with_engine(config.loadgen, args.engine,
+                                                                args.workers))
         with RichProgress() as progress:
             outcome = start_run(config, args.out, progress, argv=args.argv)
     out(f"run folder: {outcome.run_dir}")

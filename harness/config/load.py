@@ -321,6 +321,24 @@ def with_query(upstream: Upstream, query: str) -> Upstream:
         raise ConfigError(f"command line: {exc}") from None
 
 
+def with_engine(loadgen: LoadgenSettings, engine: str | None,
+                workers: int | str | None) -> LoadgenSettings:
+    """``loadgen`` with the command line's ``--engine`` and ``--workers``; ``--workers``
+    alone implies the locust engine."""
+    changes: dict[str, Any] = {}
+    if engine is not None:
+        changes["engine"] = engine
+    if workers is not None:
+        changes["workers"] = workers
+        changes.setdefault("engine", "locust")
+    if changes.get("engine") == "builtin" and "workers" not in changes:
+        changes["workers"] = 1
+    try:
+        return dataclasses.replace(loadgen, **changes)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None
+
+
 def with_selection(config: Config, stacks: list[str] | None = None,
                    levels: dict[str, list[int]] | None = None) -> Config:
     """A copy measuring only ``stacks`` (the config's own or built-in ones, in that order)
