@@ -8,7 +8,8 @@ gevent patches nothing: its hub runs Locust's greenlets in the main thread, asyn
 the load in the other, and the two hand messages over with thread-safe callbacks
 (``loop.run_callback_threadsafe`` one way, ``call_soon_threadsafe`` the other).
 
-One trial at a time: an order arriving while a share runs is answered with an error.
+One trial at a time: an order arriving while the share of an older trial still runs (the
+master gave up on it) cancels that share first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import math
 import socket
 import threading
+import time
 from typing import Any
 
 import gevent
@@ -34,6 +36,7 @@ from harness.loadgen import messages
 from harness.loadgen.scenario import Job, run_share
 
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
+FREE_WAIT_S = 10.0  # for a stale share to end when the next order comes
 
 
 def _never(user: User) -> None:
@@ -72,12 +75,24 @@ class ShareRunner:
         except messages.MessageError as exc:
             self.send(messages.ERROR, {"trial": "", "message": f"malformed order: {exc}"})
             return
-        with self.lock:
-            if self.trial is not None:
+        gevent.spawn(self.start_when_free, trial, job, index, parts)
+
+    def start_when_free(self, trial: str, job: Job, index: int, parts: int) -> None:
+        """Start the share once no other runs: a share of an older trial is stale (the
+        master has moved on), so it is cancelled and given ``FREE_WAIT_S`` to end."""
+        deadline = time.monotonic() + FREE_WAIT_S
+        while True:
+            with self.lock:
+                if self.trial is None:
+                    self.trial = trial
+                    break
+                if self.loop is not None and self.task is not None:
+                    self.loop.call_soon_threadsafe(self.task.cancel)
+            if time.monotonic() > deadline:
                 self.send(messages.ERROR, {"trial": trial,
-                                           "message": f"busy with trial {self.trial}"})
+                                           "message": f"still busy with trial {self.trial}"})
                 return
-            self.trial = trial
+            gevent.sleep(0.02)
         threading.Thread(target=self.run, args=(trial, job, index, parts),
                          name=f"share-{trial}", daemon=True).start()
 

@@ -278,3 +278,71 @@ workers = 2
     assert failed_dir != run_dir, done.stderr
     assert {r["status"] for r in records(failed_dir)} == {"failed"}
     assert carrying(tokens(failed_dir)) == []
+
+
+class Rogue(threading.Thread):
+    """A worker speaking Locust's protocol from 127.0.0.1 (an allowed address) that answers
+    each order with what ``answer(trial)`` says: a list of messages to send."""
+
+    def __init__(self, port: int, answer: Any) -> None:
+        super().__init__(daemon=True)
+        self.sock = client_ready(port, "127.0.0.1", "rogue")
+        self.answer = answer
+        self.stop = threading.Event()
+
+    def send(self, kind: str, data: Any) -> None:
+        self.sock.send(msgpack.dumps((kind, data, "rogue")))
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        beat = 0.0
+        while not self.stop.is_set():
+            if time.monotonic() - beat > 0.5:
+                self.send("heartbeat", {"state": "ready", "current_cpu_usage": 1.0})
+                beat = time.monotonic()
+            if not poller.poll(50):
+                continue
+            kind, data, _ = msgpack.loads(self.sock.recv(), raw=False)
+            if kind == "asyncbench_order":
+                for item in self.answer(data["trial"]):
+                    if isinstance(item, bytes):
+                        self.sock.send(item)
+                    else:
+                        self.send(*item)
+
+
+def test_malformed_messages_invalidate_that_workers_part_and_the_master_carries_on(
+        tmp_path: Path) -> None:
+    settings = LoadgenSettings(engine="locust", workers=1)
+    with running_upstream(log_dir=tmp_path) as upstream, \
+            open_engine(settings, None, tmp_path) as engine:
+        assert isinstance(engine, LocustEngine)
+        job = Job("clients", f"{upstream.base_url}/delay?ms=5", {"clients": 4, "timeout_s": 5},
+                  calls_field=None)
+        bad_report = {"kind": "closed", "hdr": "x", "counts": {}}
+        rogue = Rogue(engine.port, lambda trial: [
+            ("asyncbench_ready", {"trial": trial, "burst": 1}),
+            ("asyncbench_report", {"trial": trial, "report": bad_report})])
+        rogue.start()
+        engine.local = 2  # the rogue counts as the second worker to wait for
+        try:
+            result = asyncio.run(drive(engine, job))
+            assert result.disturbed is not None
+            assert result.disturbed.startswith("worker 1 sent a malformed report: counts must "
+                                               "have exactly the keys"), result.disturbed
+            assert result.request_counts["ok"] == 2  # the local worker's share is kept
+            rogue.answer = lambda trial: [b"\xc1 not msgpack"]
+            result = asyncio.run(drive(engine, job))
+            assert (result.disturbed or "").startswith(
+                "worker 1 sent a malformed message: a message that does not decode"), \
+                result.disturbed
+        finally:
+            rogue.stop.set()
+            rogue.join(5)
+            rogue.send("quit", None)  # as a Locust worker leaving says
+            time.sleep(0.5)
+            rogue.sock.close()
+        engine.local = 1
+        again = asyncio.run(drive(engine, job))  # the master is still there, and answers
+        assert again.disturbed is None and again.request_counts["ok"] == 4
