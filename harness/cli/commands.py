@@ -64,8 +64,7 @@ def measuring(sub: Any) -> None:
         "  python -m harness run --config configs/quick.toml\n"
         "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
         "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
-        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"
-        "  python -m harness run --config configs/quick.toml --engine locust --workers 2\n"))
+        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
     config_arg(p)
     p.add_argument("--stacks", type=name_list, metavar="A,B",
                    help="measure these stacks (built-in or the config's; see `stacks`); the "
@@ -135,7 +134,7 @@ def measuring(sub: Any) -> None:
     p = sub.add_parser(
         "worker", help="join a run's Locust master as a load worker (from another host)",
         **help_with("  python -m harness worker --master 198.18.0.1:5557\n"
-                    "  asyncbench worker --master 10.0.0.5:5557 --connect-timeout 300\n"))
+                    "  python -m harness worker --master 10.0.0.5:5557 --connect-timeout 300\n"))
     p.add_argument("--master", type=host_port, required=True, metavar="HOST:PORT",
                    help="the master's address: [loadgen] master_bind and the port the run "
                         "prints (master_port)")
