@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import importlib.util
 import os
 import socket
 import sys
@@ -264,7 +265,15 @@ class LocustEngine:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the master and the local workers; wait until every worker has joined."""
+        """Start the master and the local workers; wait until every worker has joined.
+
+        Raises:
+            LoadGeneratorError: Locust is not installed here, or workers did not join.
+        """
+        if importlib.util.find_spec("locust") is None:
+            raise LoadGeneratorError(
+                "[loadgen] engine = \"locust\" needs Locust, the project's `load` dependency "
+                "group: `make dev`, or `uv sync --frozen --group load`")
         ours, theirs = socket.socketpair()
         self.link = Link(ours)
         allow = [a for n in (*self.settings.allow_workers, *self.placement.allow)
