@@ -19,7 +19,7 @@ runs and how its results travel:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,14 +55,16 @@ class Engine(Protocol):
 @contextlib.contextmanager
 def open_engine(settings: LoadgenSettings, cpus: frozenset[int] | None = None,
                 log_dir: Path | None = None,
-                placement: WorkerPlacement | None = None) -> Iterator[Engine]:
+                placement: WorkerPlacement | None = None,
+                note: Callable[[str], None] = lambda _: None) -> Iterator[Engine]:
     """The engine ``settings`` names, started for the block (its processes reaped after).
 
     ``cpus`` pins the local workers (the harness's CPUs under ``split`` placement);
-    ``placement`` says where local workers run and how they reach the master.
+    ``placement`` says where local workers run and how they reach the master; ``note``
+    hears what is worth a line while it starts (the address remote workers join).
     """
     if not settings.distributed:
         yield BuiltinEngine()
         return
-    with locust_engine(settings, cpus, log_dir, placement) as engine:
+    with locust_engine(settings, cpus, log_dir, placement, note) as engine:
         yield engine

@@ -234,8 +234,10 @@ class LocustEngine:
     name = ENGINE
 
     def __init__(self, settings: LoadgenSettings, cpus: frozenset[int] | None,
-                 log_dir: Path | None, placement: WorkerPlacement | None = None) -> None:
+                 log_dir: Path | None, placement: WorkerPlacement | None = None,
+                 note: Callable[[str], None] = lambda _: None) -> None:
         self.settings = settings
+        self.note = note
         self.cpus = cpus
         self.log_dir = log_dir
         self.placement = placement or WorkerPlacement()
@@ -299,6 +301,10 @@ class LocustEngine:
         self.stack.callback(self._quit)
         for index in range(self.local):
             self._start_worker(index)
+        if self.settings.expect_workers:
+            self.note(f"waiting up to {self.settings.expect_timeout_s:g} s for "
+                      f"{self.settings.expect_workers} remote Locust workers: on each host, "
+                      f"asyncbench worker --master {host_port(self.bind, self.port)}")
         self.ensure_workers()
 
     def _start_worker(self, index: int) -> None:
@@ -428,10 +434,10 @@ class LocustEngine:
 
 @contextlib.contextmanager
 def locust_engine(settings: LoadgenSettings, cpus: frozenset[int] | None,
-                  log_dir: Path | None,
-                  placement: WorkerPlacement | None = None) -> Iterator[LocustEngine]:
+                  log_dir: Path | None, placement: WorkerPlacement | None = None,
+                  note: Callable[[str], None] = lambda _: None) -> Iterator[LocustEngine]:
     """A started locust engine for the block; everything it started is reaped on exit."""
-    engine = LocustEngine(settings, cpus, log_dir, placement)
+    engine = LocustEngine(settings, cpus, log_dir, placement, note)
     try:
         engine.start()
         yield engine

@@ -237,7 +237,8 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     try:
         with TrialWriter(run_dir / TRIALS_NAME) as writer, \
                 leftovers.recording(run_dir / PIDS_NAME), \
-                open_engine(config.loadgen, harness_cpus, log_dir) as engine:
+                open_engine(config.loadgen, harness_cpus, log_dir,
+                            note=progress.note) as engine:
             if config.loadgen.distributed:
                 manifest["loadgen"] = engine.describe()
                 write_json_atomic(manifest_path, manifest)

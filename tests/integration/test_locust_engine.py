@@ -23,6 +23,8 @@ import zmq
 from harness.cli.main import main
 from harness.config.load import config_from_dict
 from harness.config.loadgen import LoadgenSettings
+from harness.errors import LoadGeneratorError
+from harness.loadgen import locust_engine
 from harness.loadgen.engines import open_engine
 from harness.loadgen.locust_engine import LocustEngine
 from harness.loadgen.scenario import Job
@@ -346,3 +348,19 @@ def test_malformed_messages_invalidate_that_workers_part_and_the_master_carries_
         engine.local = 1
         again = asyncio.run(drive(engine, job))  # the master is still there, and answers
         assert again.disturbed is None and again.request_counts["ok"] == 4
+
+
+def test_missing_workers_stop_with_one_line_counting_them(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_engine(LoadgenSettings(engine="locust", workers=1), None, tmp_path) as engine:
+        assert isinstance(engine, LocustEngine)
+        monkeypatch.setattr(locust_engine, "START_TIMEOUT_S", 2.0)
+        engine.local = 2  # one more local worker than was started: it never joins
+        with pytest.raises(LoadGeneratorError) as info:
+            asyncio.run(drive(engine, rate_job("http://127.0.0.1:9")))
+        engine.local = 1
+    assert str(info.value).startswith("1 of 2 Locust workers missing after 2 s (2 local, 0 "
+                                      "remote expected; remote ones join with `asyncbench "
+                                      "worker --master 127.0.0.1:")
+    assert "\n" not in str(info.value)
+    assert living_children() == []
