@@ -136,8 +136,10 @@ def test_a_worker_killed_mid_trial_makes_it_invalid_and_the_next_runs(tmp_path: 
         result = asyncio.run(drive(engine, rate_job(upstream.base_url)))
         timer.join()
         assert result.disturbed is not None
-        assert result.disturbed.startswith("worker lost: worker 1"), result.disturbed
-        assert [w["worker"] for w in result.workers] == [0]  # the survivor's part is kept
+        # Workers are numbered in the order they joined the master, not started here.
+        assert result.disturbed.startswith("worker lost: worker "), result.disturbed
+        assert len(result.workers) == 1  # the survivor's part is kept
+        assert result.workers[0]["pid"] != victim.pid
         again = asyncio.run(drive(engine, rate_job(upstream.base_url, seconds=1.0)))
         assert again.disturbed is None
         assert again.request_counts["ok"] == 40 and len(again.workers) == 2
