@@ -10,7 +10,8 @@ from typing import Any
 from harness.loadgen import messages
 from harness.loadgen.closed import ClosedResult, partial_of
 from harness.loadgen.drivers import Outcome, ScenarioResult
-from harness.loadgen.locust_engine import budget_s, collect, host_port
+from harness.loadgen.gather import budget_s, collect
+from harness.loadgen.locust_engine import host_port
 from harness.loadgen.scenario import Job
 from harness.loadgen.tally import Partial, Tally
 
