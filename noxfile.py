@@ -12,6 +12,9 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
+# The locust engine's group: every session that runs the harness installs it, so that
+# `[loadgen] engine = "locust"` (and its tests) work wherever a run does.
+LOAD = "load"
 
 
 def install(session: nox.Session, *groups: str) -> None:
@@ -30,14 +33,14 @@ def harness(session: nox.Session, *args: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (unit and integration, real servers on 127.0.0.1)."""
-    install(session, "test", "examples")
+    install(session, "test", "examples", LOAD)
     session.run("python", "-m", "pytest", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style with ruff and types with mypy."""
-    install(session, "lint")
+    install(session, "lint", LOAD)
     session.run("ruff", "check", "harness", "servers", "tests", "scripts", "examples", "noxfile.py")
     session.run("mypy")
 
@@ -45,7 +48,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def check(session: nox.Session) -> None:
     """Start every stack of a config and check it honours the app contract."""
-    install(session)
+    install(session, LOAD)
     harness(session, "check", *(session.posargs or ["--config", "configs/publish.toml"]))
 
 
@@ -59,14 +62,14 @@ def with_config(default: str, args: list[str]) -> list[str]:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the default matrix on local processes, then render its report."""
-    install(session)
+    install(session, LOAD)
     harness(session, "run", *with_config("configs/default.toml", session.posargs))
 
 
 @nox.session(default=False)
 def quick(session: nox.Session) -> None:
     """About a minute: three stacks, both scenarios, three rounds, then the report."""
-    install(session)
+    install(session, LOAD)
     harness(session, "run", *with_config("configs/quick.toml", session.posargs))
 
 
@@ -87,7 +90,7 @@ def stats(session: nox.Session) -> None:
 @nox.session(default=False)
 def rerun(session: nox.Session) -> None:
     """Rerun one recorded trial K times on a fresh stack: -- RUN_DIR TRIAL_ID [--repeat K]."""
-    install(session)
+    install(session, LOAD)
     harness(session, "rerun", *session.posargs)
 
 
@@ -108,21 +111,21 @@ def publish(session: nox.Session) -> None:
 @nox.session(default=False)
 def loadgen_bench(session: nox.Session) -> None:
     """Measure the load generator itself: peak request rate and added latency."""
-    install(session)
+    install(session, LOAD)
     session.run("python", "scripts/loadgen_bench.py", *session.posargs)
 
 
 @nox.session(default=False)
 def burst_spread(session: nox.Session) -> None:
     """Show how a stack spreads bursts of clients over its workers, burst after burst."""
-    install(session)
+    install(session, LOAD)
     session.run("python", "scripts/burst_spread.py", *session.posargs)
 
 
 @nox.session(default=False)
 def calibrate(session: nox.Session) -> None:
     """Measure the instrument's ceilings and added latency into results/calibration.json."""
-    install(session)
+    install(session, LOAD)
     harness(session, "calibrate", *session.posargs)
 
 
@@ -150,5 +153,5 @@ def image(session: nox.Session) -> None:
 @nox.session(default=False)
 def soak(session: nox.Session) -> None:
     """Run 200 consecutive trials and check no process, file or port leaked."""
-    install(session)
+    install(session, LOAD)
     session.run("python", "scripts/soak.py", *session.posargs)

@@ -16,13 +16,16 @@ from harness.cli.common import (
     config_arg,
     fraction,
     help_with,
+    host_port,
     name_list,
     nonneg_int,
     percent,
     positive_float,
     positive_int,
     scenario_levels,
+    workers_arg,
 )
+from harness.config.loadgen import ENGINES
 from harness.config.schema import TARGETS
 from harness.config.upstream import QUERY_KINDS
 
@@ -86,6 +89,10 @@ def measuring(sub: Any) -> None:
     p.add_argument("--query", choices=QUERY_KINDS, help="the database query of a "
                    "[upstream] kind = \"postgres\" config: sleep (pg_sleep(delay)) or read "
                    "(an indexed join)")
+    p.add_argument("--engine", choices=ENGINES, help="the load engine: builtin (one asyncio "
+                   "process) or locust (Locust's master and workers; [loadgen] in the config)")
+    p.add_argument("--workers", type=workers_arg, metavar="N|auto",
+                   help="local Locust workers (implies --engine locust)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
     allow_remote_arg(p)
@@ -119,7 +126,22 @@ def measuring(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=RESULTS,
                    help="results root; the figures go to OUT/calibration.json (default results/)")
     p.add_argument("--no-save", action="store_true", help="print only; write no file")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="also measure the locust engine with 1..N local workers beside wrk "
+                        "with 1..N threads (needs the load dependency group)")
     p.set_defaults(handler="measuring:cmd_calibrate")
+
+    p = sub.add_parser(
+        "worker", help="join a run's Locust master as a load worker (from another host)",
+        **help_with("  python -m harness worker --master 198.18.0.1:5557\n"
+                    "  python -m harness worker --master 10.0.0.5:5557 --connect-timeout 300\n"))
+    p.add_argument("--master", type=host_port, required=True, metavar="HOST:PORT",
+                   help="the master's address: [loadgen] master_bind and the port the run "
+                        "prints (master_port)")
+    p.add_argument("--connect-timeout", type=positive_float, default=60.0, metavar="S",
+                   help="give up when no master accepts this worker within S seconds "
+                        "(default 60)")
+    p.set_defaults(handler="workerside:cmd_worker")
 
 
 def reading(sub: Any) -> None:

@@ -78,6 +78,24 @@ def name_list(text: str) -> list[str]:
     return names
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """An argparse type: ``HOST:PORT`` (an IPv6 host in brackets) as (host, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 198.18.0.1:5557)")
+    return host, int(port)
+
+
+def workers_arg(text: str) -> int | str:
+    """An argparse type: a count of workers (1 or more) or ``auto``."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers or \"auto\"")
+    return int(text)
+
+
 def scenario_levels(text: str) -> tuple[str, list[int]]:
     """An argparse type: ``fanout=1,5`` as ("fanout", [1, 5])."""
     scenario, sep, values = text.partition("=")

@@ -26,7 +26,13 @@ from harness.cli.common import (
     out,
 )
 from harness.cli.reading import print_tables, render_report
-from harness.config.load import load_config, with_overrides, with_query, with_selection
+from harness.config.load import (
+    load_config,
+    with_engine,
+    with_overrides,
+    with_query,
+    with_selection,
+)
 from harness.config.schema import Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
@@ -144,6 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             config = with_overrides(config, rounds=args.min_rounds)
         if args.query is not None:
             config = with_overrides(config, upstream=with_query(config.upstream, args.query))
+        if args.engine is not None or args.workers is not None:
+            config = with_overrides(config, loadgen=with_engine(config.loadgen, args.engine,
+                                                                args.workers))
         with RichProgress() as progress:
             outcome = start_run(config, args.out, progress, argv=args.argv)
     out(f"run folder: {outcome.run_dir}")
@@ -195,7 +204,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"... {step}", file=sys.stderr, flush=True)
 
     data = run_calibration(seconds=args.seconds, samples=args.samples,
-                           concurrency=args.concurrency, use_wrk=not args.no_wrk, note=note)
+                           concurrency=args.concurrency, use_wrk=not args.no_wrk, note=note,
+                           workers=args.workers or 0)
     path = None if args.no_save else save_calibration(args.out, data)
     if args.json:
         out(json.dumps(data, indent=2, sort_keys=True))

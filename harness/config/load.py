@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
+from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import is_int
 from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec
@@ -50,7 +51,12 @@ _UPSTREAM_KEYS: dict[str, type | tuple[type, ...]] = {
     key: (int, float) for key in Upstream().resolved()}
 _UPSTREAM_KEYS.update(profile=str, seed=int, kind=str, database_url=str, query=str)
 _COMPOSE_KEYS: dict[str, type | tuple[type, ...]] = {"engine": str}
-_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream", "compose")
+_LOADGEN_KEYS: dict[str, type | tuple[type, ...]] = {
+    "engine": str, "workers": (int, str), "expect_workers": int,
+    "expect_timeout_s": (int, float), "master_bind": str, "master_port": int,
+    "allow_workers": list}
+_TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream", "compose",
+             "loadgen")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -222,6 +228,9 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
     engine = _table(data.get("compose", {}), "[compose]", _COMPOSE_KEYS).get("engine")
     if engine is not None:
         options["compose_engine"] = engine
+    if "loadgen" in data:
+        options["loadgen"] = LoadgenSettings.from_table(
+            _table(data["loadgen"], "[loadgen]", _LOADGEN_KEYS))
     if postgres:
         options.setdefault("baseline", DB_STACKS[0])
     if "rounds" in options and "max_rounds" not in options:
@@ -255,12 +264,14 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
                             stacks=tuple((ext.get("stacks") or {}).items()))
         upstream = Upstream.from_table(data.get("upstream") or {})
         skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream", "placement",
-                "compose_engine"}
+                "compose_engine", "loadgen"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         if "placement" in data:
             options["placement"] = Placement.from_value(data["placement"])
         options["compose_engine"] = (data.get("compose") or {}).get("engine", "auto")
+        if data.get("loadgen"):
+            options["loadgen"] = LoadgenSettings.from_table(data["loadgen"])
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
                       external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:
@@ -306,6 +317,24 @@ def with_query(upstream: Upstream, query: str) -> Upstream:
                           f"{upstream.kind!r}; a query needs [upstream] kind = \"postgres\"")
     try:
         return dataclasses.replace(upstream, query=query)
+    except ConfigError as exc:
+        raise ConfigError(f"command line: {exc}") from None
+
+
+def with_engine(loadgen: LoadgenSettings, engine: str | None,
+                workers: int | str | None) -> LoadgenSettings:
+    """``loadgen`` with the command line's ``--engine`` and ``--workers``; ``--workers``
+    alone implies the locust engine."""
+    changes: dict[str, Any] = {}
+    if engine is not None:
+        changes["engine"] = engine
+    if workers is not None:
+        changes["workers"] = workers
+        changes.setdefault("engine", "locust")
+    if changes.get("engine") == "builtin" and "workers" not in changes:
+        changes["workers"] = 1
+    try:
+        return dataclasses.replace(loadgen, **changes)
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
 

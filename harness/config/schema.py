@@ -10,6 +10,7 @@ A config file has these kinds of tables::
     [upstream]             what the apps call: the mock (its latency profile, error rate and
                            quota) or PostgreSQL
     [sweep]                one or two axes: a stack parameter or a workload parameter
+    [loadgen]              the load engine: builtin, or Locust's master and workers
 
 Every error names the file, the key and the value, on one line. Reading the TOML
 (and a manifest's resolved config) is ``harness.config.load``'s job.
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.config.catalogue import DB_APPS as DB_APPS
+from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import check as _check
 from harness.config.rules import is_int, is_number
@@ -178,6 +180,7 @@ class Config:
     compose_engine: str = "auto"
     external: External = field(default_factory=External)
     upstream: Upstream = field(default_factory=Upstream)
+    loadgen: LoadgenSettings = field(default_factory=LoadgenSettings)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
     source: str = "<built-in>"
@@ -245,6 +248,9 @@ class Config:
             for name in names:
                 _check(self.external.url(name) is not None, f"[external.stacks] {name}", None,
                        "required with target = \"external\" (the URL of that running stack)")
+        _check(not self.loadgen.distributed or self.target != "compose", "[loadgen] engine",
+               self.loadgen.engine, "runs with target \"local\" or \"external\" (the compose "
+               "target's load generator runs on the host, outside the containers)")
         postgres = self.upstream.kind == "postgres"
         _check(not postgres or self.target == "local", "[run] target", self.target,
                'kind = "postgres" upstreams run with target = "local"')
@@ -303,8 +309,10 @@ class Config:
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
-                              "placement", "compose_engine")
+                              "placement", "compose_engine", "loadgen")
         }
+        if not self.loadgen.is_default:  # absent otherwise, so builtin configs keep their digest
+            data["loadgen"] = self.loadgen.resolved()
         data["placement"] = self.placement.resolved()
         if self.compose_engine != "auto":  # absent otherwise: older digests stay valid
             data["compose"] = {"engine": self.compose_engine}

@@ -10,15 +10,19 @@ not the contract's JSON, or a wrong upstream call count).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 Clock = Callable[[], float]
+# Awaited once every client of a burst is ready, before the release; given the burst's
+# number (1-based). An engine holds the release there until its workers are all ready.
+Gate = Callable[[int], Awaitable[None]]
 OUTCOMES = ("ok", "connect", "timeout", "http_status", "bad_body")
 
 
@@ -134,9 +138,10 @@ async def run_fanout(session: aiohttp.ClientSession, url: str, n: int, timeout_s
 
 async def run_clients(session: aiohttp.ClientSession, url: str, clients: int, timeout_s: float,
                       clock: Clock = time.perf_counter,
-                      calls_field: str | None = "calls") -> ScenarioResult:
+                      calls_field: str | None = "calls",
+                      gate: Callable[[], Awaitable[None]] | None = None) -> ScenarioResult:
     """``clients`` coroutines released together, each sending one request to ``url``
-    (a single-call path).
+    (a single-call path); ``gate`` is awaited once all are ready, just before the release.
 
     Total duration runs from the release to the last answer; throughput is
     clients / duration, as in the original scripts.
@@ -155,6 +160,8 @@ async def run_clients(session: aiohttp.ClientSession, url: str, clients: int, ti
 
     tasks = [asyncio.create_task(client()) for _ in range(clients)]
     await all_ready.wait()
+    if gate is not None:
+        await gate()
     start = clock()
     release.set()
     outcomes = list(await asyncio.gather(*tasks))
@@ -171,20 +178,24 @@ async def run_clients(session: aiohttp.ClientSession, url: str, clients: int, ti
 async def run_client_bursts(url: str, clients: int, timeout_s: float, bursts: int,
                             clock: Clock = time.perf_counter,
                             session: Callable[[int], aiohttp.ClientSession] | None = None,
-                            calls_field: str | None = "calls") -> ScenarioResult:
+                            calls_field: str | None = "calls",
+                            gate: Gate | None = None) -> ScenarioResult:
     """``bursts`` bursts of ``clients`` clients, one after another on the same running stack,
     each on a new session (new connections, as new clients would open).
 
     With one burst this is :func:`run_clients`. With more, the headline figures
     (``duration_s``, ``throughput_rps``, ``mean_response_s``, the latencies) describe the
     steady state, the bursts after the first; the first burst's duration and throughput
-    are kept beside them, and every burst is listed in ``bursts``.
+    are kept beside them, and every burst is listed in ``bursts``. ``gate(k)`` is awaited
+    before burst k's release.
     """
     open_session = session or client_session
     results = []
-    for _ in range(bursts):
+    for burst in range(1, bursts + 1):
         async with open_session(clients) as s:
-            results.append(await run_clients(s, url, clients, timeout_s, clock, calls_field))
+            results.append(await run_clients(
+                s, url, clients, timeout_s, clock, calls_field,
+                None if gate is None else functools.partial(gate, burst)))
     return combine_bursts(results, clients)
 
 

@@ -129,17 +129,22 @@ async def measured_drive(offsets: Sequence[float], send: Send, *, start: float,
     return Partial.of(tally, start, cpu, wait, wall)
 
 
-async def _session_drive(url: str, offsets: Sequence[float], spec: RateSpec,
-                         start: Callable[[], float], expect_calls: int | None = 1,
-                         calls_field: str | None = "calls") -> Partial:
-    """Open a session sized for the cap, take the start time from ``start()``, drive."""
+async def session_drive(url: str, offsets: Sequence[float], spec: RateSpec,
+                        start: Callable[[], Awaitable[float]], expect_calls: int | None = 1,
+                        calls_field: str | None = "calls") -> Partial:
+    """Open a session sized for the cap, await the start time from ``start()``, drive."""
     async with client_session(spec.max_in_flight) as session:
         async def send() -> Outcome:
             return await request(session, url, expect_calls, spec.timeout_s,
                                  calls_field=calls_field)
 
-        return await measured_drive(offsets, send, start=start(), timeout_s=spec.timeout_s,
+        return await measured_drive(offsets, send, start=await start(), timeout_s=spec.timeout_s,
                                     max_in_flight=spec.max_in_flight)
+
+
+async def now() -> float:
+    """The start time of a schedule that starts at once."""
+    return time.perf_counter()
 
 
 # --- the generator: one process in this event loop, or several -------------------------
@@ -159,15 +164,15 @@ def child_main(fd: int) -> None:
         rate = RateSpec(**spec)
         offsets = split_schedule(rate.offsets(), rate.processes)[index]
 
-        def wait_start() -> float:
+        async def wait_start() -> float:
             conn.send(("ready", os.getpid()))
             message = conn.recv()
             if message[0] != "start":
                 raise SystemExit(0)
             return float(message[1])
 
-        partial = asyncio.run(_session_drive(url, offsets, rate, wait_start, expect_calls,
-                                             calls_field))
+        partial = asyncio.run(session_drive(url, offsets, rate, wait_start, expect_calls,
+                                            calls_field))
         conn.send(("done", partial))
     except (KeyboardInterrupt, SystemExit, EOFError, BrokenPipeError):
         pass
@@ -297,9 +302,8 @@ class OpenLoop:
     async def run(self) -> RateResult:
         """Send the whole schedule and return the merged result."""
         if self.spec.processes == 1:
-            partials = [await _session_drive(self.url, self._offsets, self.spec,
-                                             time.perf_counter, self.expect_calls,
-                                             self.calls_field)]
+            partials = [await session_drive(self.url, self._offsets, self.spec, now,
+                                            self.expect_calls, self.calls_field)]
         else:
             partials = await asyncio.to_thread(self._collect,
                                                time.perf_counter() + START_MARGIN_S)

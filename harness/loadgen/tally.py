@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -128,6 +129,8 @@ class RateResult:
     in_flight_peak: int
     in_flight_capped: int
     process_cpu: list[float]
+    workers: list[dict[str, Any]] = field(default_factory=list)  # each worker's self-checks
+    disturbed: str | None = None  # why the load cannot be trusted (a worker lost, late ...)
 
     def counts(self) -> dict[str, int]:
         """Requests by outcome, with a ``total``."""

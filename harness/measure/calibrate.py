@@ -36,15 +36,16 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import psutil
 
 from harness import __version__
-from harness.loadgen.drivers import client_session, request
+from harness.loadgen.drivers import client_session
 from harness.loadgen.monitor import process_cpu_s
 from harness.loadgen.openloop import OpenLoop
+from harness.loadgen.peak import closed_loop
 from harness.loadgen.schedule import RateSpec
 from harness.measure import envinfo
+from harness.measure.scaling import scaling, scaling_lines
 from harness.paths import child_environment
 from harness.rundir.writer import write_json_atomic
 from harness.targets.local import running_upstream
@@ -60,30 +61,21 @@ OPEN_LOOP_CPU_MAX = 0.95          # as Limits.loadgen_cpu_max by default
 
 async def peak_rate(base_url: str, path: str = "/delay?ms=0", *, concurrency: int = 32,
                     duration_s: float = 3.0, max_requests: int = 200_000) -> dict[str, Any]:
-    """Closed-loop requests from ``concurrency`` workers for ``duration_s`` (bounded in count).
+    """Closed-loop requests from ``concurrency`` workers for ``duration_s`` (bounded in count;
+    ``peak.closed_loop``).
 
     Returns requests/s, the counts, and the load generator's own CPU use.
     """
-    url = base_url + path
-    sent = 0
-    errors = 0
-    deadline = time.perf_counter() + duration_s
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal sent, errors
-        while time.perf_counter() < deadline and sent < max_requests:
-            sent += 1
-            outcome = await request(session, url, None, 10.0)
-            if outcome.kind != "ok":
-                errors += 1
-
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0 = time.process_time()
     async with client_session(concurrency) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    wall = time.perf_counter() - wall0
+        result = await closed_loop(session, base_url + path, concurrency, duration_s,
+                                   max_requests)
+    wall = result.duration_s
     cpu = time.process_time() - cpu0
-    return {"requests": sent, "errors": errors, "seconds": round(wall, 3),
-            "rps": round((sent - errors) / wall, 1), "loadgen_cpu": round(cpu / wall, 3),
+    counts = result.counts()
+    errors = counts["total"] - counts["ok"]
+    return {"requests": counts["total"], "errors": errors, "seconds": round(wall, 3),
+            "rps": round(counts["ok"] / wall, 1), "loadgen_cpu": round(cpu / wall, 3),
             "concurrency": concurrency}
 
 
@@ -263,8 +255,10 @@ def wrk_rate(base_url: str, path: str = "/delay?ms=0", *, threads: int = 1,
 
 def run_calibration(seconds: float = 3.0, samples: int = 100, concurrency: int = 32,
                     use_wrk: bool = True,
-                    note: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Start the mock upstream and take every figure; ``note`` hears of each step."""
+                    note: Callable[[str], None] = lambda _: None,
+                    workers: int = 0) -> dict[str, Any]:
+    """Start the mock upstream and take every figure; ``note`` hears of each step. With
+    ``workers`` N, also the locust engine with 1..N workers beside wrk with 1..N threads."""
     environment = envinfo.collect_environment()
     environment.pop("packages", None)
     data: dict[str, Any] = {
@@ -300,6 +294,10 @@ def run_calibration(seconds: float = 3.0, samples: int = 100, concurrency: int =
         else:
             wrk = {"available": False, "reason": "skipped (--no-wrk)"}
         data["wrk"] = wrk
+        if workers:
+            data["workers_scaling"] = scaling(url, workers, concurrency=concurrency,
+                                              duration_s=seconds,
+                                              wrk=wrk_rate if use_wrk else None, note=note)
     return data
 
 
@@ -332,6 +330,8 @@ def calibration_lines(data: dict[str, Any]) -> list[str]:
                      f"p99 {w['latency_ms'].get('p99')} ms; wrk / load generator = {ratios}")
     else:
         lines.append(f"wrk: not measured ({w.get('reason')})")
+    if "workers_scaling" in data:
+        lines.extend(scaling_lines(data["workers_scaling"]))
     return lines
 
 

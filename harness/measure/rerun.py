@@ -28,6 +28,7 @@ from harness.analyse.metrics import HEADLINE_METRICS, metric_title
 from harness.config.load import config_from_resolved
 from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
+from harness.loadgen.engines import open_engine
 from harness.measure import envinfo
 from harness.measure.plan import PlannedTrial
 from harness.measure.trial import failed_record, run_trial
@@ -219,8 +220,9 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
             on_record(record)
 
     # The recorded placement applies to the rerun's stack too.
-    stack_cpus, _ = config.placement.resolve(os.sched_getaffinity(0))
-    with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME):
+    stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
+    with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME), \
+            open_engine(config.loadgen, harness_cpus, log_dir) as engine:
         while len(records) < repeat:
             try:
                 # The original run's CPU-work calibration, so cpu_ms means the same work.
@@ -228,9 +230,9 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
                 with open_stack(config, spec, log_dir, stack_cpus,
                                 cpu_iterations_per_ms=cpu_iterations) as handle:
                     if config.warmup_requests:
-                        asyncio.run(warm_like_the_runner(handle, config))
+                        asyncio.run(warm_like_the_runner(handle, config, engine))
                     while len(records) < repeat:
-                        record = run_trial(config, run_id, handle, target.trial)
+                        record = run_trial(config, run_id, handle, target.trial, engine)
                         keep(record)
                         if record["status"] == "failed":
                             break  # start the stack afresh for the next rerun

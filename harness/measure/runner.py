@@ -23,7 +23,15 @@ from harness import safefs
 from harness.analyse.summary import summarise, widest_headline_half_width
 from harness.config.load import config_from_resolved
 from harness.config.schema import Config, StackSpec
-from harness.errors import MachineBusyError, RunDirError, StackError, StackStartError, Terminated
+from harness.errors import (
+    LoadGeneratorError,
+    MachineBusyError,
+    RunDirError,
+    StackError,
+    StackStartError,
+    Terminated,
+)
+from harness.loadgen.engines import Engine, open_engine
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
@@ -108,12 +116,14 @@ def quiet_gate(config: Config, progress: Progress) -> None:
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
                      run_id: str, writer: TrialWriter, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
-                     cpu_iterations_per_ms: int | None = None) -> int:
+                     cpu_iterations_per_ms: int | None = None,
+                     engine: Engine | None = None) -> int:
     """Run one stack's trials of a round, restarting it after any failure. Returns failures.
 
     A trial made invalid by other processes' CPU use is kept (its id gets ``-attempt1``)
     and run once more after the machine is quiet again. ``cpus`` pins a local stack;
-    ``cpu_iterations_per_ms`` is the run's CPU-work calibration (from its manifest).
+    ``cpu_iterations_per_ms`` is the run's CPU-work calibration (from its manifest);
+    ``engine`` drives the load (builtin by default).
     """
     remaining = list(trials)
     failures = 0
@@ -123,9 +133,11 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
             with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms) as handle:
                 start_failures = 0
                 if config.warmup_requests:
-                    asyncio.run(warm(handle, config))
+                    problem = asyncio.run(warm(handle, config, engine))
+                    if problem:
+                        progress.note(f"warm-up of {spec.name}: {problem}")
                 while remaining:
-                    record = run_trial(config, run_id, handle, remaining[0])
+                    record = run_trial(config, run_id, handle, remaining[0], engine)
                     if disturbed_by_foreign_load(record) and config.quiet_wait_s > 0:
                         record["trial_id"] = f"{record['trial_id']}-attempt1"
                         record["retried"] = True
@@ -135,10 +147,12 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                         progress.note(f"{remaining[0].trial_id} disturbed ({record['error']}); "
                                       "running it again once the machine is quiet")
                         quiet_gate(config, progress)
-                        record = run_trial(config, run_id, handle, remaining[0])
+                        record = run_trial(config, run_id, handle, remaining[0], engine)
                     writer.write(record)
                     remaining.pop(0)
                     progress.advance(record)
+                    for line in engine.notes() if engine is not None else ():
+                        progress.note(line)
                     if record["status"] == "failed":
                         failures += 1
                         if config.on_failure == "stop":
@@ -222,7 +236,15 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
         with TrialWriter(run_dir / TRIALS_NAME) as writer, \
-                leftovers.recording(run_dir / PIDS_NAME):
+                leftovers.recording(run_dir / PIDS_NAME), \
+                open_engine(config.loadgen, harness_cpus, log_dir,
+                            note=progress.note) as engine:
+            if config.loadgen.distributed:
+                manifest["loadgen"] = engine.describe()
+                write_json_atomic(manifest_path, manifest)
+                progress.note(f"load engine: Locust master at {manifest['loadgen']['master']}, "
+                              f"{manifest['loadgen']['local_workers']} local and "
+                              f"{config.loadgen.expect_workers} remote workers")
             while True:
                 round_no += 1
                 planned = plan_round(config, round_no, order)
@@ -233,7 +255,8 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                     todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
                     if todo:
                         run_stack_trials(config, config.stack(name), todo, run_id, writer,
-                                         counting, log_dir, stack_cpus, cpu_iterations)
+                                         counting, log_dir, stack_cpus, cpu_iterations,
+                                         engine)
                 rounds_done = round_no
                 manifest["rounds_completed"] = rounds_done
                 write_json_atomic(manifest_path, manifest)
@@ -250,7 +273,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                 progress.extend(per_round)
     except StopRun as exc:
         stop_reason = f"stopped on failure (on_failure = stop): {exc}"
-    except MachineBusyError as exc:
+    except (MachineBusyError, LoadGeneratorError) as exc:
         stop_reason = f"stopped during round {round_no}: {exc}"
         raise
     except KeyboardInterrupt:

@@ -20,21 +20,15 @@ import aiohttp
 from harness.config.schema import Config, Limits
 from harness.errors import StackError
 from harness.loadgen import foreign
-from harness.loadgen.drivers import (
-    ScenarioResult,
-    client_session,
-    run_client_bursts,
-    run_clients,
-    run_fanout,
-    warm_up,
-)
+from harness.loadgen.builtin import BuiltinEngine
+from harness.loadgen.closed import ClosedResult
+from harness.loadgen.engines import Engine, TrialLoad
 from harness.loadgen.foreign import ForeignLoad
 from harness.loadgen.monitor import MonitorResult, TrialMonitor
-from harness.loadgen.openloop import OpenLoop
-from harness.loadgen.schedule import RateSpec
+from harness.loadgen.scenario import Job
 from harness.loadgen.tally import RateResult
 from harness.measure.plan import PlannedTrial
-from harness.rundir.format import SCHEMA_VERSION, encode_latencies, latency_summary
+from harness.rundir.format import SCHEMA_VERSION
 from harness.targets.dbactivity import ActivitySampler
 from harness.targets.handle import StackHandle
 from harness.targets.postgres import PostgresEndpoint
@@ -62,35 +56,17 @@ class Observed:
     upstream_cpu: float | None = None  # cores; None where the upstream's processes are not ours
 
 
-async def _load(handle: StackHandle, trial: PlannedTrial, url: str,
-                monitor: TrialMonitor) -> ScenarioResult | RateResult:
-    params, calls_field = trial.params, handle.spec.calls_field
-    if trial.scenario == "fanout":
-        async with client_session(1) as session:
-            with monitor:
-                return await run_fanout(session, url, params["n"], params["timeout_s"],
-                                        calls_field=calls_field)
-    if trial.scenario == "clients":
-        bursts = int(params.get("bursts", 1))
-        if bursts == 1:
-            async with client_session(params["clients"]) as session:
-                with monitor:
-                    return await run_clients(session, url, params["clients"],
-                                             params["timeout_s"], calls_field=calls_field)
-        with monitor:
-            return await run_client_bursts(url, params["clients"], params["timeout_s"], bursts,
-                                           calls_field=calls_field)
-    raise ValueError(f"scenario {trial.scenario!r} has no driver")
-
-
-async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
-        ScenarioResult | RateResult, Observed]:
+async def _drive(handle: StackHandle, trial: PlannedTrial,
+                 engine: Engine) -> tuple[TrialLoad, Observed]:
     """The trial's load and what the instrument saw around it; the upstream's own account
-    is the mock's counters, or PostgreSQL's active connections sampled over the load."""
+    is the mock's counters, or PostgreSQL's active connections sampled over the load.
+    The engine readies the load before the monitor starts, so the monitor measures the
+    load alone."""
     params = trial.params
     spec = handle.spec
-    url = spec.url(handle.base_url, trial.scenario, params)
-    result: ScenarioResult | RateResult
+    job = Job(trial.scenario, spec.url(handle.base_url, trial.scenario, params), params,
+              spec.calls_field)
+    result: TrialLoad
     monitor = TrialMonitor(handle.server.tree)
     database = handle.upstream if isinstance(handle.upstream, PostgresEndpoint) else None
     async with aiohttp.ClientSession() as control:
@@ -100,14 +76,9 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
         with contextlib.ExitStack() as stack:
             activity = (None if database is None else
                         stack.enter_context(ActivitySampler(database.url, ACTIVITY_INTERVAL_S)))
-            if trial.scenario == "rate":
-                # Load-generator processes start before the monitor: it measures the load only.
-                async with OpenLoop(url, RateSpec.from_params(params),
-                                    calls_field=spec.calls_field) as generator:
-                    with monitor:
-                        result = await generator.run()
-            else:
-                result = await _load(handle, trial, url, monitor)
+            async with engine.prepared(job) as load:
+                with monitor:
+                    result = await load.run()
         after = foreign.snapshot()
         upstream = (activity.result() if activity is not None
                     else await _upstream_stats(control, handle.upstream_url))
@@ -122,15 +93,16 @@ async def _drive(handle: StackHandle, trial: PlannedTrial) -> tuple[
                             if upstream_pids else None)
 
 
-async def warm(handle: StackHandle, config: Config) -> None:
-    """Warm the stack up on the paths it declares (see ``drivers.warm_up``)."""
+async def warm(handle: StackHandle, config: Config, engine: Engine | None = None) -> str | None:
+    """Warm the stack up on the paths it declares (see ``drivers.warm_up``), every worker
+    of the engine on its share; a line saying what went wrong with the engine, or None."""
     spec, params = handle.spec, {"delay_ms": config.delay_ms, "n": 2, "cpu_ms": config.cpu_ms}
     single, fanout = (spec.url(handle.base_url, scenario, params)
                       if spec.path(scenario) is not None else None
                       for scenario in ("clients", "fanout"))
-    async with client_session(max(1, config.warmup_requests)) as session:
-        await warm_up(session, single, fanout, config.warmup_requests,
-                      config.request_timeout_s, spec.calls_field)
+    job = Job("warm", single, {"requests": config.warmup_requests, "fanout_url": fanout,
+                               "timeout_s": config.request_timeout_s}, spec.calls_field)
+    return await (engine or BuiltinEngine()).warm(job)
 
 
 
@@ -146,7 +118,7 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits) if value is not None else None
 
 
-def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult | None = None,
+def _checks(config: Config, seen: Observed, result: TrialLoad | None = None,
             stack: str | None = None, capacity: int = 0) -> dict[str, Any]:
     """The instrument's self-checks of one trial against ``stack``'s upstream profile;
     ``capacity`` is the stack's pool connections in all, for a database upstream.
@@ -181,6 +153,11 @@ def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult 
     }
     if "db_active_max" in upstream:
         checks.update(_database_checks(upstream, result, capacity))
+    if isinstance(result, ClosedResult) and result.workers:  # the workers' own figures
+        checks.update(loadgen_cpu=result.loadgen_cpu, loadgen_wait=result.loadgen_wait,
+                      loadgen_wait_s=result.loadgen_wait_s)
+    if result is not None and result.workers:
+        checks["workers"] = result.workers
     if isinstance(result, RateResult):
         checks.update(
             loadgen_cpu=round(result.loadgen_cpu, 4),
@@ -196,15 +173,17 @@ def _checks(config: Config, seen: Observed, result: ScenarioResult | RateResult 
     return checks
 
 
-def _database_checks(activity: dict[str, Any], result: ScenarioResult | RateResult | None,
+def _database_checks(activity: dict[str, Any], result: TrialLoad | None,
                      capacity: int) -> dict[str, Any]:
     """PostgreSQL's side of a trial: its peak and mean active connections (sampled), the
     time the requests spent waiting for a pool connection as the apps reported it, and
     ``pool_limited``: requests waited for connections (mean wait over
     ``POOL_LIMITED_WAIT_MS``) or every connection of the pools was busy at once."""
-    waits = result.pool_waits_ms() if isinstance(result, ScenarioResult) else []
+    pool = result.pool_wait if isinstance(result, ClosedResult) else None
+    count = pool.count if pool is not None else 0
+    total = pool.sum_ms if pool is not None else 0.0
     peak = activity.get("db_active_max")
-    mean_wait = sum(waits) / len(waits) if waits else 0.0
+    mean_wait = total / count if count else 0.0
     return {
         "pool_capacity": capacity,
         "pool_limited": mean_wait > POOL_LIMITED_WAIT_MS or (peak or 0) >= capacity,
@@ -212,9 +191,9 @@ def _database_checks(activity: dict[str, Any], result: ScenarioResult | RateResu
         "db_active_mean": activity.get("db_active_mean"),
         "db_samples": activity.get("db_samples"),
         "db_sampling_error": activity.get("db_sampling_error"),
-        "pool_wait_ms": {"mean": _round(sum(waits) / len(waits), 3) if waits else None,
-                         "max": _round(max(waits), 3) if waits else None,
-                         "total": _round(sum(waits), 3) if waits else None},
+        "pool_wait_ms": {"mean": _round(mean_wait, 3) if count else None,
+                         "max": _round(pool.max_ms, 3) if pool is not None and count else None,
+                         "total": _round(total, 3) if count else None},
     }
 
 
@@ -277,16 +256,13 @@ def _profile_departure(limits: Limits, checks: dict[str, Any]) -> str | None:
     return None
 
 
-def _latency_fields(result: ScenarioResult | RateResult) -> dict[str, Any]:
+def _latency_fields(result: TrialLoad) -> dict[str, Any]:
     """``latency_ms`` and ``hdr`` (a rate trial's are corrected; it adds the uncorrected)."""
     if isinstance(result, RateResult):
         return {"latency_ms": result.latency_ms, "hdr": result.hdr,
                 "uncorrected_latency_ms": result.uncorrected_latency_ms,
                 "uncorrected_hdr": result.uncorrected_hdr}
-    latencies = result.ok_latencies_s()
-    hdr, hist = encode_latencies(latencies)
-    return {"latency_ms": latency_summary(hist, sum(latencies), max(latencies, default=0.0)),
-            "hdr": hdr}
+    return {"latency_ms": result.latency_ms, "hdr": result.hdr}
 
 
 def base_record(run_id: str, trial: PlannedTrial) -> dict[str, Any]:
@@ -314,10 +290,11 @@ def failed_record(run_id: str, trial: PlannedTrial, error: str) -> dict[str, Any
 
 
 def run_trial(config: Config, run_id: str, handle: StackHandle,
-              trial: PlannedTrial) -> dict[str, Any]:
-    """Run one trial against a running stack and return its record."""
+              trial: PlannedTrial, engine: Engine | None = None) -> dict[str, Any]:
+    """Run one trial against a running stack (on ``engine``, builtin by default) and
+    return its record."""
     record = base_record(run_id, trial)
-    result, seen = asyncio.run(_drive(handle, trial))
+    result, seen = asyncio.run(_drive(handle, trial, engine or BuiltinEngine()))
     mon = seen.monitor
     if isinstance(result, RateResult):
         record["params"].update(result.spec.record_params())
@@ -332,9 +309,11 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         status, error = "failed", str(exc)
     # With an upstream error rate the apps' 502s are measured, not failures (closed loop).
     tolerated = (UPSTREAM_ERROR_STATUS,) if (config.upstream_for(trial.stack).profile.error_rate > 0
-                                             and isinstance(result, ScenarioResult)) else ()
-    failure = (result.first_error(tolerated) if isinstance(result, ScenarioResult)
+                                             and isinstance(result, ClosedResult)) else ()
+    failure = (result.first_error(tolerated) if isinstance(result, ClosedResult)
                else result.first_error())
+    if status == "ok" and result.disturbed:  # a worker's part is missing: counts are partial
+        status, error = "invalid", result.disturbed
     if status == "ok" and failure:
         status, error = "failed", failure
     if status == "ok" and (reason := _invalid_reason(config, checks)):
@@ -348,7 +327,7 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         checks=checks, resources=resources,
         wall_s=round(mon.wall_s, 6),
     )
-    if isinstance(result, ScenarioResult) and result.bursts:
+    if isinstance(result, ClosedResult) and result.bursts:
         record["bursts"] = result.bursts
     return record
 

@@ -22,6 +22,7 @@ from harness.report.manifest_view import (
     ENVIRONMENT,
     STACK_SETTINGS,
     is_loopback,
+    loadgen_words,
     manifest_view,
     placement_words,
 )
@@ -387,7 +388,8 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "environment": [{"label": label, "value": env[key]} for label, key in ENVIRONMENT]
                        + [{"label": "Load average at end (1, 5, 15 min)",
                            "value": manifest.get("loadavg_end")},
-                          {"label": "CPU placement", "value": placement_words(manifest)}]
+                          {"label": "CPU placement", "value": placement_words(manifest)},
+                          {"label": "Load engine", "value": loadgen_words(manifest)}]
                        + [{"label": key, "value": value}
                           for key, value in view["environment_extra"].items()],
         "recorded": [{"key": key, "value": value} for key, value in view["extra"].items()],

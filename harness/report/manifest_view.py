@@ -41,7 +41,7 @@ _MANIFEST_KEYS = frozenset({
     "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
     "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
     "calibration", "schema_version", "loadavg_end", "placement", "warnings", "run_dir",
-    "skipped"})
+    "skipped", "loadgen"})
 
 
 def placement_words(manifest: Mapping[str, Any]) -> str | None:
@@ -54,6 +54,19 @@ def placement_words(manifest: Mapping[str, Any]) -> str | None:
         return "none: every process may run on every CPU"
     return (f"{mode}: the stack on CPUs {show(placement.get('stack_cpus'))}, the harness "
             f"(load generator, upstream) on CPUs {show(placement.get('harness_cpus'))}")
+
+
+def loadgen_words(manifest: Mapping[str, Any]) -> str:
+    """``locust 2.47.0: master 127.0.0.1:5557, 2 local workers on CPUs 0, 0 remote`` or
+    ``builtin: one asyncio process`` (runs that record no engine used the builtin one)."""
+    engine = manifest.get("loadgen")
+    if not isinstance(engine, Mapping) or engine.get("engine") != "locust":
+        return "builtin: one asyncio process"
+    cpus = engine.get("worker_cpus")
+    where = f" on CPUs {show(cpus)}" if cpus else ""
+    return (f"locust {engine.get('locust_version')}: master {engine.get('master')}, "
+            f"{engine.get('local_workers')} local workers{where}, "
+            f"{engine.get('expect_workers')} remote")
 
 
 def is_loopback(host: str) -> bool:

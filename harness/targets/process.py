@@ -291,13 +291,15 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                     cpus: frozenset[int] | None = None,
                     ready: Callable[[ChildProcess, float], None] | None = None,
                     user: int | None = None,
-                    stop_signal: signal.Signals = signal.SIGTERM) -> Iterator[ChildProcess]:
+                    stop_signal: signal.Signals = signal.SIGTERM,
+                    pass_fds: tuple[int, ...] = ()) -> Iterator[ChildProcess]:
     """Run ``command`` until the block exits; yield it once it answers ``health_path``.
 
     With ``cpus``, the command and every process it forks may run only on those CPUs.
     A server that speaks no HTTP passes ``ready(child, deadline_s)`` instead, which blocks
     until it is ready and raises StackStartError otherwise.  ``user`` runs the command as
-    that uid (and its primary group); ``stop_signal`` is what asks it to stop.
+    that uid (and its primary group); ``stop_signal`` is what asks it to stop;
+    ``pass_fds`` are file descriptors the command inherits (a socket to talk over).
     """
     become_subreaper()
     # Without a log folder a temporary one holds the log; it is removed on the way out,
@@ -320,7 +322,8 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                 popen = subprocess.Popen(guarded(command, user),
                                          env={**env, leftovers.GUARD_ENV: token},
                                          cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         pass_fds=pass_fds)
                 child = ChildProcess(name=name, command=command, popen=popen,
                                      log_path=log_path, host=host, port=port)
                 child.tree()

@@ -17,9 +17,10 @@ from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMANDS = ("stacks", "check", "run", "rerun", "calibrate", "stats", "report", "compare",
-            "publish", "verify")
+            "publish", "verify", "worker")
 EXAMPLE_ARGS = {"rerun": ["results/example", "r001-x"], "compare": ["a", "b"],
-                "publish": ["results/example"], "verify": ["x.tar.gz"]}
+                "publish": ["results/example"], "verify": ["x.tar.gz"],
+                "worker": ["--master", "127.0.0.1:5557"]}
 
 
 def test_top_level_help_says_what_the_tool_is_for(capsys: Any) -> None:
