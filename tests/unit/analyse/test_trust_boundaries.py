@@ -1,0 +1,163 @@
+"""Thresholds that decide a verdict, each just inside and just outside: survivorship in the
+middle (a note, not a withheld verdict), the comparison gate's degenerate and both-lost
+cases, the model's rounding of waves, and the crossover boundary of a row never faster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.analyse import family, model
+from harness.analyse.cells import Attrition
+from harness.analyse.compare import FAIL, PASS, MetricComparison, compare_runs
+from harness.analyse.crossover import CrossoverMap, MapCell
+from harness.analyse.summary import summarise
+from harness.rundir.reader import Run
+
+BASE, ASYNC = "flask-gunicorn", "quart-hypercorn"
+BASELINE_1S = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99, 1.00, 1.00, 1.00]
+FAST = [0.30, 0.31, 0.29, 0.30, 0.32, 0.30, 0.31, 0.29]
+
+
+def trial(stack: str, i: int, duration: float, status: str = "ok") -> dict[str, Any]:
+    return {"trial_id": f"r{i:03d}-{stack}-fanout-10", "round": i, "order": 0,
+            "scenario": "fanout", "stack": stack, "level": 10, "status": status,
+            "metrics": {"duration_s": duration, "calls_per_s": 10 / duration}}
+
+
+def run(arms: dict[str, list[float]], lost: dict[str, int] | None = None,
+        run_id: str = "run") -> Run:
+    trials = [trial(stack, i, d) for stack, xs in arms.items() for i, d in enumerate(xs, 1)]
+    trials += [trial(stack, 100 + i, 120.0, "failed")
+               for stack, n in (lost or {}).items() for i in range(n)]
+    config = {"baseline": BASE, "confidence": 0.95, "delay_ms": 100,
+              "stacks": {BASE: {}, ASYNC: {}}}
+    manifest = {"run_id": run_id, "seed": 3, "config": config, "compat_id": "c",
+                "machine_id": "m"}
+    return Run(path=Path(run_id), manifest=manifest, trials=trials)
+
+
+def duration_entry(summary: dict[str, Any]) -> dict[str, Any]:
+    return next(sp for sp in summary["speedups"]
+                if sp["stack"] == ASYNC and sp["metric"] == "duration_s")
+
+
+# --- survivorship ---------------------------------------------------------------------
+
+def test_three_of_eleven_lost_against_none_keeps_the_verdict_and_says_so() -> None:
+    # Fisher's exact p for 3/11 against 0/11 is 0.214: far from 0.05, yet below 0.95.
+    summary = summarise(run({BASE: BASELINE_1S, ASYNC: FAST}, lost={ASYNC: 3}))
+    sp = duration_entry(summary)
+    note = f"{ASYNC} failed or was invalid in 3 of 11 trials, {BASE} in 0 of 11"
+    assert sp["attrition"] == note
+    assert sp["verdict"] == "faster"
+    assert "survivorship" not in (sp["verdict_why"] or "")
+    assert note in summary["headlines"][0]["sentence"]
+
+
+@pytest.mark.parametrize(("confidence", "withheld"), [(0.80, False), (0.78, True)])
+def test_the_survivorship_test_is_judged_at_one_minus_confidence(confidence: float,
+                                                                  withheld: bool) -> None:
+    # p = 0.2143: withheld at alpha 0.22, kept at alpha 0.20.
+    note, withhold = family.attrition_note("s", Attrition(3, 11), "b", Attrition(0, 11),
+                                           confidence)
+    assert note == "s failed or was invalid in 3 of 11 trials, b in 0 of 11"
+    assert withhold is withheld
+
+
+def test_equal_shares_lost_say_nothing_whatever_the_totals() -> None:
+    assert family.attrition_note("s", Attrition(2, 10), "b", Attrition(1, 5), 0.95) == (None, False)
+    assert family.attrition_note("s", Attrition(0, 10), "b", Attrition(0, 0), 0.95) == (None, False)
+    assert family.attrition_note("s", Attrition(0, 0), "b", Attrition(1, 4), 0.95) == (None, False)
+    note, _ = family.attrition_note("s", Attrition(2, 10), "b", Attrition(1, 4), 0.95)
+    assert note == "s failed or was invalid in 2 of 10 trials, b in 1 of 4"
+
+
+# --- the comparison gate --------------------------------------------------------------
+
+def degenerate(ratio: float) -> MetricComparison:
+    """B against A with no spread in either run: no interval, only the point estimate."""
+    return MetricComparison(
+        scenario="fanout", level=10, stack=ASYNC, metric="duration_s",
+        higher_is_better=False, headline=True, n_a=3, n_b=3, mean_a=1.0, mean_b=1.0 / ratio,
+        ratio=ratio, ci_low=None, ci_high=None, method="none", p_value=None,
+        verdict="degenerate", verdict_why="no spread observed", status="degenerate")
+
+
+def test_a_degenerate_regression_beyond_the_threshold_fails() -> None:
+    outcome, reason = degenerate(0.5).judge(10)
+    assert outcome == FAIL
+    assert reason == "slower by 100.0% (no spread observed), more than 10%"
+    # Just inside and just outside the threshold: 2x slower is 100% worse.
+    assert degenerate(0.5).judge(100)[0] == PASS
+    assert degenerate(0.5).judge(99.9)[0] == FAIL
+    assert degenerate(0.96).judge(10) == (PASS, "degenerate (no spread observed), within threshold")
+
+
+def test_a_degenerate_twice_as_slow_run_fails_the_gate_end_to_end() -> None:
+    a = run({BASE: [1.0] * 3, ASYNC: [0.5] * 3}, run_id="a")
+    b = run({BASE: [1.0] * 3, ASYNC: [1.0] * 3}, run_id="b")
+    [row] = [g for g in compare_runs(a, b).gate(10)
+             if g.stack == ASYNC and g.metric == "duration_s"]
+    assert row.outcome == FAIL and "no spread observed" in row.reason
+
+
+def lost_gate(a: Run, b: Run) -> tuple[MetricComparison, str]:
+    comparison = compare_runs(a, b)
+    row = next(r for r in comparison.rows if r.stack == ASYNC and r.metric == "duration_s")
+    gate = next(g for g in comparison.gate(10) if g.stack == ASYNC and g.metric == "duration_s")
+    return row, gate.outcome
+
+
+def test_when_both_runs_lost_trials_only_a_larger_share_in_b_fails() -> None:
+    # A lost 10 of 12 (83%), B 10 of 30 (33%): significant, but A lost more.
+    a = run({BASE: BASELINE_1S, ASYNC: FAST[:2]}, lost={ASYNC: 10}, run_id="a")
+    b = run({BASE: BASELINE_1S, ASYNC: (FAST * 3)[:20]}, lost={ASYNC: 10}, run_id="b")
+    row, outcome = lost_gate(a, b)
+    assert (row.lost_a, row.total_a, row.lost_b, row.total_b) == (10, 12, 10, 30)
+    assert row.b_lost_more is False and outcome == PASS
+    # The other way round B lost the larger share: the gate fails.
+    row, outcome = lost_gate(b, a)
+    assert (row.lost_a, row.total_a, row.lost_b, row.total_b) == (10, 30, 10, 12)
+    assert row.b_lost_more is True and outcome == FAIL
+
+
+# --- the model's waves ------------------------------------------------------------------
+
+def test_waves_are_rounded_up() -> None:
+    assert model.expected_fanout_duration_s(51, 0.1, "concurrent", pool=10) == pytest.approx(0.6)
+    assert model.expected_fanout_duration_s(50, 0.1, "concurrent", pool=10) == pytest.approx(0.5)
+    assert model.expected_fanout_duration_s(49, 0.1, "concurrent", pool=10) == pytest.approx(0.5)
+    # A pool as large as the fan-out, or larger, waits one delay.
+    assert model.expected_fanout_duration_s(10, 0.1, "concurrent", pool=10) == pytest.approx(0.1)
+    assert model.expected_fanout_duration_s(10, 0.1, "concurrent", pool=11) == pytest.approx(0.1)
+    assert model.expected_fanout_duration_s(11, 0.1, "concurrent", pool=10) == pytest.approx(0.2)
+    # An empty pool is taken as one connection: one call after another.
+    assert model.expected_fanout_duration_s(3, 0.1, "concurrent", pool=0) == pytest.approx(0.3)
+    assert model.expected_clients_duration_s(17, 0.1, 8) == pytest.approx(0.3)
+    assert model.expected_clients_duration_s(16, 0.1, 8) == pytest.approx(0.2)
+    assert model.expected_clients_duration_s(1, 0.1, 8) == pytest.approx(0.1)
+
+
+# --- the crossover boundary ---------------------------------------------------------------
+
+def crossover(verdicts: list[str]) -> CrossoverMap:
+    values = tuple(float(v) for v in range(len(verdicts)))
+    cells = tuple(MapCell(10, v, 1.0, 0.9, 1.1, word) for v, word in zip(values, verdicts, strict=True))
+    return CrossoverMap("fanout", ASYNC, BASE, "cpu_ms", (), (10,), values, cells)
+
+
+@pytest.mark.parametrize(("verdicts", "boundary"), [
+    (["slower", "slower", "slower"], None),                # never faster: no boundary
+    (["equivalent", "inconclusive", "slower"], None),
+    (["faster", "faster", "faster"], None),                # stays faster
+    (["faster", "equivalent", "slower"], 1.0),
+    (["faster", "faster", "slower"], 2.0),
+    (["slower", "faster", "inconclusive"], 2.0),           # from the first faster value on
+])
+def test_the_boundary_is_where_a_faster_row_stops_being_faster(verdicts: list[str],
+                                                               boundary: float | None) -> None:
+    assert crossover(verdicts).boundary(10) == boundary
+    assert crossover(verdicts).boundary(99) is None  # a level never measured

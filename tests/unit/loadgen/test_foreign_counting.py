@@ -1,0 +1,49 @@
+"""The foreign load counts every process that is not the run's own, a process born
+between the two snapshots with all its CPU time, against a wall time of the snapshots'."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.loadgen.foreign import CpuSnapshot, cores_used, foreign_load
+
+
+def test_a_foreign_process_born_between_the_snapshots_counts_with_all_its_cpu() -> None:
+    # Over 2 s: pid 40 (another job) started after the first snapshot and used 0.8 s.
+    before = CpuSnapshot(10.0, {(10, 1.0): ("python3", 1.0)})
+    after = CpuSnapshot(12.0, {(10, 1.0): ("python3", 1.5), (40, 11.0): ("stress", 0.8)})
+    load = foreign_load(before, after, own={10})
+    assert load.cores == pytest.approx(0.4)
+    assert load.wall_s == pytest.approx(2.0)
+    assert load.top == (("stress", pytest.approx(0.4)),)
+    assert cores_used(before, after, {40}) == pytest.approx(0.4)
+
+
+def test_a_reused_pid_is_a_new_process_not_the_old_ones_difference() -> None:
+    # pid 50 ended and a new process took its pid (a new start time): its 0.3 s all count,
+    # not 0.3 - 5.0 clipped to nothing.
+    before = CpuSnapshot(0.0, {(50, 1.0): ("old", 5.0)})
+    after = CpuSnapshot(1.0, {(50, 0.5): ("new", 0.3)})
+    assert foreign_load(before, after, own=set()).cores == pytest.approx(0.3)
+
+
+def test_names_add_up_and_the_busiest_come_first() -> None:
+    before = CpuSnapshot(0.0, {(1, 0.0): ("a", 0.0), (2, 0.0): ("b", 0.0), (3, 0.0): ("b", 0.0),
+                               (4, 0.0): ("c", 0.0), (5, 0.0): ("d", 0.0), (6, 0.0): ("e", 1.0)})
+    after = CpuSnapshot(4.0, {(1, 0.0): ("a", 0.4), (2, 0.0): ("b", 0.8), (3, 0.0): ("b", 0.8),
+                              (4, 0.0): ("c", 1.2), (5, 0.0): ("d", 0.4), (6, 0.0): ("e", 0.5)})
+    load = foreign_load(before, after, own=set())
+    # 0.1 + 0.2 + 0.2 + 0.3 + 0.1 cores; e's clock went backwards: nothing, never negative.
+    assert load.cores == pytest.approx(0.9)
+    assert load.top == (("c", pytest.approx(0.3)), ("b", pytest.approx(0.2)),
+                        ("b", pytest.approx(0.2)))
+    assert load.describe() == "0.90 cores used by other processes (c 0.30, b 0.20, b 0.20)"
+    assert load.record() == {"foreign_cpu": 0.9, "foreign_top": [
+        {"name": "c", "cpu": 0.3}, {"name": "b", "cpu": 0.2}, {"name": "b", "cpu": 0.2}]}
+
+
+def test_an_idle_machine_has_no_foreign_load_and_a_zero_window_does_not_divide_by_zero() -> None:
+    same = CpuSnapshot(5.0, {(1, 0.0): ("a", 2.0)})
+    load = foreign_load(same, same, own=set())
+    assert load.cores == 0.0 and load.top == () and load.wall_s > 0
+    assert load.describe() == "0.00 cores used by other processes"
