@@ -20,17 +20,23 @@ Usage::
     nox -s mutation -- analyse/family loadgen/foreign   # only these (or harness.safefs, ...)
     nox -s mutation -- --jobs 1 safefs              # one worker; the default is one per CPU
     nox -s mutation -- --fail-under 80              # exit 1 if the overall kill rate is lower
+    nox -s mutation -- --survivors                  # after adding tests: re-test the survivors
 
 Each run starts from a fresh ``mutants/`` (stale results would count old tests), except
-with ``--resume``, which carries on an interrupted run.
+with ``--resume``, which carries on an interrupted run, and ``--survivors``, which re-tests
+only what the last run left alive (survivors, mutants no test reached, and the mutants
+of functions changed since) against the current tests: after adding tests, a mutant
+killed before is still killed, so this gives the new rate for a fraction of the time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -194,16 +200,52 @@ def watch(stop: threading.Event, modules: list[str], status_of: Mapping[Any, str
               flush=True)
 
 
-def run_mutmut(modules: list[str], jobs: int, all_modules: bool) -> int:
-    """``mutmut run`` over ``modules`` (every configured one when ``all_modules``)."""
-    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)]
-    if not all_modules:
-        command += [f"{m}.*" for m in modules]
+def run_mutmut(jobs: int, names: list[str]) -> int:
+    """``mutmut run`` over the mutants ``names`` (globs allowed; none: every mutant not yet
+    tested), its output appended to ``mutants/mutmut.log``."""
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *names]
     MUTANTS.mkdir(exist_ok=True)
-    log = MUTANTS / "mutmut.log"
-    with log.open("w", encoding="utf-8") as fh:
-        return subprocess.run(command, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                              check=False).returncode
+    with (MUTANTS / "mutmut.log").open("a", encoding="utf-8") as fh:
+        # Its own process group, so that Ctrl-C or SIGTERM here ends mutmut and every
+        # mutant it forked (see the finally), not this script alone.
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            return proc.wait()
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def not_killed(modules: list[str], status_of: Mapping[Any, str]) -> list[str]:
+    """The mutants of ``modules`` that no test has killed yet (or that were never tested)."""
+    return [name for r in read_results(modules, status_of)
+            for name in (*r.survived, *r.unreached, *r.untested)]
+
+
+def run_all(modules: list[str], jobs: int, restricted: bool, survivors: bool,
+            status_of: Mapping[Any, str]) -> int:
+    """Mutate and test; with ``survivors``, only what the last run left alive, then any
+    mutant that re-generating the changed functions left untested."""
+    if not survivors:
+        return run_mutmut(jobs, [f"{m}.*" for m in modules] if restricted else [])
+    for _ in range(2):
+        names = not_killed(modules, status_of)
+        if not names:
+            return 0
+        code = run_mutmut(jobs, names)
+        if code != 0:
+            return code
+        if not any(r.untested for r in read_results(modules, status_of)):
+            return 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,20 +257,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="mutants tested at once (default: one per CPU)")
     parser.add_argument("--resume", action="store_true",
                         help="carry on the run in mutants/ instead of starting afresh")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-test only the mutants the last run in mutants/ left alive")
     parser.add_argument("--fail-under", type=float, metavar="PCT",
                         help="exit 1 when the overall kill rate is below PCT percent")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         known = configured_modules()
         modules = resolve(args.modules, known) if args.modules else known
         if args.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+        if args.survivors and not MUTANTS.is_dir():
+            raise UsageError("--survivors needs the mutants/ folder of an earlier run")
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from mutmut.stats import status_by_exit_code
 
-    if MUTANTS.exists() and not args.resume:
+    if MUTANTS.exists() and not (args.resume or args.survivors):
         shutil.rmtree(MUTANTS)
     print(f"mutation testing {len(modules)} module(s) with {args.jobs} worker(s); "
           f"mutmut's output: {MUTANTS.relative_to(ROOT)}/mutmut.log", flush=True)
@@ -238,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
                                daemon=True)
     watcher.start()
     try:
-        code = run_mutmut(modules, args.jobs, all_modules=not args.modules)
+        code = run_all(modules, args.jobs, bool(args.modules), args.survivors,
+                       status_by_exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; carry on with --resume", file=sys.stderr)
+        return 130
     finally:
         stop.set()
     elapsed = time.monotonic() - started

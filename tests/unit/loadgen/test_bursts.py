@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from harness.loadgen.drivers import Outcome, ScenarioResult, combine_bursts, run_client_bursts
+from harness.loadgen.drivers import (
+    Outcome,
+    ScenarioResult,
+    client_session,
+    combine_bursts,
+    run_client_bursts,
+    warm_up,
+)
 from tests.virtual_loop import VirtualLoop
 
 
@@ -68,8 +75,8 @@ def test_a_steady_state_without_ok_requests_has_a_zero_mean() -> None:
 
 
 class Answer:
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self, delay: float, calls: int = 1) -> None:
+        self.delay, self.calls = delay, calls
         self.status = 200
 
     async def __aenter__(self) -> Answer:
@@ -81,7 +88,7 @@ class Answer:
         return None
 
     async def read(self) -> bytes:
-        return json.dumps({"calls": 1}).encode()
+        return json.dumps({"calls": self.calls}).encode()
 
 
 class Session:
@@ -89,6 +96,7 @@ class Session:
 
     def __init__(self, delay: float, log: list[tuple[str, int]], size: int) -> None:
         self.delay, self.log = delay, log
+        self.urls: list[str] = []
         log.append(("open", size))
 
     async def __aenter__(self) -> Session:
@@ -99,6 +107,7 @@ class Session:
 
     def get(self, url: str, timeout: Any) -> Answer:
         self.log.append(("get", 0))
+        self.urls.append(url)
         return Answer(self.delay)
 
 
@@ -120,3 +129,43 @@ def test_each_burst_runs_on_a_new_session_and_only_the_first_is_cold(loop: Virtu
     assert result.metrics["first_burst_duration_s"] == pytest.approx(0.8)
     assert result.metrics["first_burst_throughput_rps"] == pytest.approx(6.25)
     assert len(result.bursts) == 4 and result.counts()["ok"] == 20
+
+
+class FanoutSession(Session):
+    """Answers a fan-out URL (``n=2``) with two calls, anything else with one."""
+
+    def get(self, url: str, timeout: Any) -> Answer:
+        self.log.append(("get", 0))
+        self.urls.append(url)
+        return Answer(self.delay, 2 if "n=2" in url else 1)
+
+
+def test_warm_up_sends_three_alone_then_a_burst_then_one_fan_out(loop: VirtualLoop) -> None:
+    session = FanoutSession(0.01, [], 1)
+    outcomes = loop.run_until_complete(warm_up(
+        session, "http://app.test/single", "http://app.test/aggregate?n=2", 5, 1.0))  # type: ignore[arg-type]
+    assert session.urls == ["http://app.test/single"] * (3 + 5) + ["http://app.test/aggregate?n=2"]
+    assert [o.kind for o in outcomes] == ["ok"] * 9
+    few = FanoutSession(0.01, [], 1)
+    loop.run_until_complete(warm_up(few, "http://app.test/single", None, 2, 1.0))  # type: ignore[arg-type]
+    assert few.urls == ["http://app.test/single"] * (2 + 2)
+    none = FanoutSession(0.01, [], 1)
+    assert loop.run_until_complete(warm_up(none, None, None, 5, 1.0)) == []  # type: ignore[arg-type]
+    assert none.urls == []
+
+
+def test_pool_waits_are_the_ok_requests_own() -> None:
+    result = ScenarioResult([Outcome("ok", 0.1, pool_wait_ms=1.5), Outcome("ok", 0.1),
+                             Outcome("timeout", 1.0, "late", pool_wait_ms=9.0)], 1.0)
+    assert result.pool_waits_ms() == [1.5]
+
+
+def test_a_client_session_is_sized_for_its_load(loop: VirtualLoop) -> None:
+    async def limits(size: int) -> tuple[int, int]:
+        async with client_session(size) as session:
+            connector = session.connector
+            assert connector is not None
+            return connector.limit, connector.limit_per_host
+
+    assert loop.run_until_complete(limits(250)) == (250, 0)
+    assert loop.run_until_complete(limits(0)) == (1, 0)

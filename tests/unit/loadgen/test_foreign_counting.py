@@ -3,9 +3,22 @@ between the two snapshots with all its CPU time, against a wall time of the snap
 
 from __future__ import annotations
 
+import os
+import time
+
+import psutil
 import pytest
 
-from harness.loadgen.foreign import CpuSnapshot, cores_used, foreign_load
+from harness.loadgen.foreign import (
+    KTHREADD,
+    CpuSnapshot,
+    affinity,
+    cores_used,
+    foreign_load,
+    measure_foreign,
+    own_pids,
+    snapshot,
+)
 
 
 def test_a_foreign_process_born_between_the_snapshots_counts_with_all_its_cpu() -> None:
@@ -47,3 +60,31 @@ def test_an_idle_machine_has_no_foreign_load_and_a_zero_window_does_not_divide_b
     load = foreign_load(same, same, own=set())
     assert load.cores == 0.0 and load.top == () and load.wall_s > 0
     assert load.describe() == "0.00 cores used by other processes"
+
+
+def test_a_snapshot_sees_this_process_and_its_parent_but_no_kernel_thread() -> None:
+    before = snapshot()
+    deadline = time.thread_time() + 0.02
+    while time.thread_time() < deadline:  # burn a little CPU between the snapshots
+        pass
+    after = snapshot()
+    me = psutil.Process()
+    key = (me.pid, me.create_time())
+    assert key in before.cpu and key in after.cpu
+    assert after.cpu[key][1] - before.cpu[key][1] >= 0.02
+    assert after.parents[me.pid] == os.getppid()
+    assert KTHREADD not in {pid for pid, _ in after.cpu}
+    assert all(after.parents.get(pid) != KTHREADD for pid, _ in after.cpu)
+    assert after.at > before.at
+    # Our own CPU is not foreign.
+    load = foreign_load(before, after, own_pids(seen=after))
+    assert all(name != me.name() or cores < 0.5 for name, cores in load.top)
+
+
+def test_measure_foreign_and_affinity_of_living_processes() -> None:
+    load = measure_foreign(0.05)
+    assert load.wall_s >= 0.05 and load.cores >= 0.0
+    mine = sorted(os.sched_getaffinity(0))
+    assert affinity([os.getpid()]) == mine
+    assert affinity([os.getpid(), 999_999_999]) == mine  # a pid gone is left out
+    assert affinity([]) == []
