@@ -3,7 +3,10 @@ between the two snapshots with all its CPU time, against a wall time of the snap
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import time
 
 import psutil
@@ -88,3 +91,42 @@ def test_measure_foreign_and_affinity_of_living_processes() -> None:
     assert affinity([os.getpid()]) == mine
     assert affinity([os.getpid(), 999_999_999]) == mine  # a pid gone is left out
     assert affinity([]) == []
+
+
+def test_equal_loads_are_listed_by_name() -> None:
+    before = CpuSnapshot(0.0, {})
+    after = CpuSnapshot(1.0, {(7, 0.0): ("zeta", 0.2), (8, 0.0): ("alpha", 0.2)})
+    assert [name for name, _ in foreign_load(before, after, own=set()).top] == ["alpha", "zeta"]
+
+
+def test_a_window_under_a_second_divides_by_itself() -> None:
+    before = CpuSnapshot(0.0, {(1, 0.0): ("a", 0.0)})
+    after = CpuSnapshot(0.5, {(1, 0.0): ("a", 0.1)})
+    assert foreign_load(before, after, own=set()).cores == pytest.approx(0.2)
+    assert foreign_load(before, after, own=set()).wall_s == pytest.approx(0.5)
+    assert cores_used(before, after, {1}) == pytest.approx(0.2)
+
+
+def test_own_pids_include_grandchildren_and_survive_psutil_errors(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    child = subprocess.Popen(["sh", "-c", "sleep 30 & echo $!; wait"], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None
+        grandchild = int(child.stdout.readline())
+        own = own_pids()
+        assert {os.getpid(), os.getppid(), child.pid, grandchild} <= own
+
+        def refuse(*args: object, **kwargs: object) -> list[psutil.Process]:
+            raise psutil.AccessDenied(os.getpid())
+
+        monkeypatch.setattr(psutil.Process, "children", refuse)
+        monkeypatch.setattr(psutil.Process, "parents", refuse)
+        assert own_pids([42]) == {os.getpid(), 42}
+    finally:
+        for pid in (grandchild, child.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
