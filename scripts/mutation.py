@@ -145,17 +145,19 @@ def percent(rate: float | None) -> str:
 
 
 def table(results: list[ModuleResult]) -> str:
-    """The kill rate per module and overall, as fixed-width text."""
-    rows = [("module", "tested", "killed", "survived", "unreached", "kill rate")]
+    """The kill rate per module and overall, as fixed-width text ("not run": mutants an
+    interrupted or restricted run left untested, outside the rate)."""
+    rows = [("module", "tested", "killed", "survived", "unreached", "not run", "kill rate")]
     total = ModuleResult("overall")
-    for r in results:
+    for r in [*results, total]:
         rows.append((r.module.removeprefix("harness."), str(r.tested), str(len(r.killed)),
-                     str(len(r.survived)), str(len(r.unreached)), percent(r.kill_rate)))
-        total.killed += r.killed
-        total.survived += r.survived
-        total.unreached += r.unreached
-    rows.append(("overall", str(total.tested), str(len(total.killed)), str(len(total.survived)),
-                 str(len(total.unreached)), percent(total.kill_rate)))
+                     str(len(r.survived)), str(len(r.unreached)), str(len(r.untested)),
+                     percent(r.kill_rate)))
+        if r is not total:
+            total.killed += r.killed
+            total.survived += r.survived
+            total.unreached += r.unreached
+            total.untested += r.untested
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
