@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from harness.config.schema import Config, Limits, ScenarioSpec, StackSpec
-from harness.measure.trial import MIN_LOADGEN_WAIT_S, PROFILE_CHECK_MIN_CALLS, _invalid_reason
+from harness.measure.trial import (
+    MIN_LOADGEN_WAIT_S,
+    PROFILE_CHECK_MIN_CALLS,
+    _invalid_reason,
+    disturbed_by_foreign_load,
+    foreign_words,
+)
 
 LIMITS = Limits(loadgen_cpu_max=0.40, loadgen_wait_max=0.50, foreign_cpu_max=0.10,
                 send_lag_p99_max_ms=20.0, upstream_overshoot_p99_max_ms=50.0,
@@ -113,3 +119,20 @@ def test_machine_cpu_judges_nothing_without_its_limit() -> None:
     config = Config(stacks=CONFIG.stacks, scenarios=CONFIG.scenarios,
                     limits=Limits(machine_cpu_max=None))
     assert _invalid_reason(config, {**healthy(), "machine_cpu": 1.0}) is None
+
+
+def test_the_foreign_load_is_described_with_its_busiest_processes() -> None:
+    two = {"foreign_cpu": 1.93, "foreign_top": [{"name": "python3", "cpu": 0.97},
+                                                {"name": "cc1", "cpu": 0.9612}]}
+    assert foreign_words(two) == "1.93 cores used by other processes (python3 0.97, cc1 0.96)"
+    assert foreign_words({"foreign_cpu": 0.2, "foreign_top": []}) == "0.20 cores used by other processes"
+    assert foreign_words({"foreign_cpu": 0.2}) == "0.20 cores used by other processes"
+
+
+def test_only_an_invalid_trial_for_foreign_load_counts_as_disturbed() -> None:
+    reason = _invalid_reason(CONFIG, {**healthy(), "foreign_cpu": 0.5})
+    assert disturbed_by_foreign_load({"status": "invalid", "error": reason})
+    assert not disturbed_by_foreign_load({"status": "failed", "error": reason})
+    saturated = _invalid_reason(CONFIG, {**healthy(), "loadgen_cpu": 0.9})
+    assert not disturbed_by_foreign_load({"status": "invalid", "error": saturated})
+    assert not disturbed_by_foreign_load({"status": "ok", "error": None})
