@@ -17,6 +17,7 @@ from harness.loadgen.drivers import (
     client_session,
     combine_bursts,
     run_client_bursts,
+    run_clients,
     warm_up,
 )
 from tests.virtual_loop import VirtualLoop
@@ -75,7 +76,7 @@ def test_a_steady_state_without_ok_requests_has_a_zero_mean() -> None:
 
 
 class Answer:
-    def __init__(self, delay: float, calls: int = 1) -> None:
+    def __init__(self, delay: float, calls: int | None = 1) -> None:
         self.delay, self.calls = delay, calls
         self.status = 200
 
@@ -97,6 +98,8 @@ class Session:
     def __init__(self, delay: float, log: list[tuple[str, int]], size: int) -> None:
         self.delay, self.log = delay, log
         self.urls: list[str] = []
+        self.timeouts: list[Any] = []
+        self.calls: int | None = None  # None: answer as many calls as asked (one)
         log.append(("open", size))
 
     async def __aenter__(self) -> Session:
@@ -108,7 +111,8 @@ class Session:
     def get(self, url: str, timeout: Any) -> Answer:
         self.log.append(("get", 0))
         self.urls.append(url)
-        return Answer(self.delay)
+        self.timeouts.append(timeout)
+        return Answer(self.delay, 1 if self.calls is None else self.calls)
 
 
 def test_each_burst_runs_on_a_new_session_and_only_the_first_is_cold(loop: VirtualLoop) -> None:
@@ -137,6 +141,7 @@ class FanoutSession(Session):
     def get(self, url: str, timeout: Any) -> Answer:
         self.log.append(("get", 0))
         self.urls.append(url)
+        self.timeouts.append(timeout)
         return Answer(self.delay, 2 if "n=2" in url else 1)
 
 
@@ -165,7 +170,55 @@ def test_a_client_session_is_sized_for_its_load(loop: VirtualLoop) -> None:
         async with client_session(size) as session:
             connector = session.connector
             assert connector is not None
+            assert connector.force_close is False  # keep-alive within a burst
             return connector.limit, connector.limit_per_host
 
     assert loop.run_until_complete(limits(250)) == (250, 0)
     assert loop.run_until_complete(limits(0)) == (1, 0)
+
+
+def test_bursts_pass_their_url_timeout_and_calls_field_to_every_request(loop: VirtualLoop) -> None:
+    sessions: list[Session] = []
+
+    def opener(size: int) -> Any:
+        sessions.append(Session(0.1, [], size))
+        return sessions[-1]
+
+    result = loop.run_until_complete(run_client_bursts(
+        "http://app.test/own", 2, 4.5, 2, clock=lambda: asyncio.get_running_loop().time(),
+        session=opener, calls_field="upstream"))
+    assert [s.urls for s in sessions] == [["http://app.test/own"] * 2] * 2
+    assert {t.total for s in sessions for t in s.timeouts} == {4.5}
+    # The body says "calls", the stack's field is "upstream": every answer is a bad body.
+    assert result.counts()["bad_body"] == 4
+
+
+def test_zero_duration_steady_bursts_have_no_rate_and_burst_figures_keep_six_digits() -> None:
+    first = burst(0.1234567, [0.1], 1)
+    zero = ScenarioResult([Outcome("ok", 0.0)], 0.0, {"throughput_rps": 0.0})
+    result = combine_bursts([first, zero], 1)
+    assert result.metrics["throughput_rps"] == 0.0 and result.metrics["duration_s"] == 0.0
+    assert result.bursts[0] == {"duration_s": 0.123457, "throughput_rps": 8.100006, "ok": 1}
+
+
+def test_a_single_client_is_released_too(loop: VirtualLoop) -> None:
+    session = Session(0.1, [], 1)
+    result = loop.run_until_complete(run_clients(
+        session, "http://app.test/single", 1, 2.0,  # type: ignore[arg-type]
+        clock=lambda: asyncio.get_running_loop().time()))
+    assert result.counts()["ok"] == 1 and result.metrics["throughput_rps"] == pytest.approx(10.0)
+
+
+def test_warm_up_checks_every_answer_with_the_stacks_calls_field_and_timeout(loop: VirtualLoop) -> None:
+    # Every answer says {"calls": 1}; a stack whose field is "upstream" gets bad bodies,
+    # and the fan-out URL, expecting 2 calls, a bad body under "calls" too.
+    own = FanoutSession(0.0, [], 1)
+    outcomes = loop.run_until_complete(warm_up(
+        own, "http://app.test/single", "http://app.test/fanout", 2, 3.5, "upstream"))  # type: ignore[arg-type]
+    assert [o.kind for o in outcomes] == ["bad_body"] * 5
+    assert {t.total for t in own.timeouts} == {3.5}
+    wrong = Session(0.0, [], 1)
+    wrong.calls = 3
+    outcomes = loop.run_until_complete(warm_up(
+        wrong, "http://app.test/single", "http://app.test/fanout", 2, 3.5))  # type: ignore[arg-type]
+    assert [o.kind for o in outcomes] == ["bad_body"] * 5

@@ -12,9 +12,11 @@ import time
 import psutil
 import pytest
 
+from harness.loadgen import foreign
 from harness.loadgen.foreign import (
     KTHREADD,
     CpuSnapshot,
+    ForeignLoad,
     affinity,
     cores_used,
     foreign_load,
@@ -130,3 +132,43 @@ def test_own_pids_include_grandchildren_and_survive_psutil_errors(
         child.wait(timeout=10)
         if child.stdout is not None:
             child.stdout.close()
+
+
+def test_a_snapshot_names_processes_keeps_init_and_skips_one_that_vanished(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    me = psutil.Process()
+    seen = snapshot()
+    assert seen.cpu[(me.pid, me.create_time())][0] == me.name()
+    assert any(pid == 1 for pid, _ in seen.cpu)  # init is a user process like any other
+    real = foreign.process_cpu_s
+
+    def vanished(proc: psutil.Process) -> float:
+        if proc.pid == 1:
+            raise psutil.NoSuchProcess(1)
+        return real(proc)
+
+    monkeypatch.setattr(foreign, "process_cpu_s", vanished)
+    later = snapshot()
+    assert not any(pid == 1 for pid, _ in later.cpu)
+    assert (me.pid, me.create_time()) in later.cpu  # the processes after it are still read
+
+
+def test_affinity_is_the_union_over_the_processes() -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: no narrower affinity to set")
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        first = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(child.pid, {first})
+        mine = sorted(os.sched_getaffinity(0))
+        assert affinity([child.pid]) == [first]
+        assert affinity([os.getpid(), child.pid]) == mine
+        assert affinity([999_999_999, child.pid]) == [first]
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def test_the_record_keeps_four_digits() -> None:
+    load = ForeignLoad(0.123456, 1.0, (("a", 0.123456),))
+    assert load.record() == {"foreign_cpu": 0.1235, "foreign_top": [{"name": "a", "cpu": 0.1235}]}
