@@ -111,6 +111,7 @@ def test_opening_a_missing_file_for_update_names_it(tmp_path: Path) -> None:
     with pytest.raises(OSError) as info:
         safefs.open_update(path)
     assert info.value.errno == errno.ENOENT and info.value.filename == str(path)
+    assert info.value.strerror == "No such file or directory"
     assert not isinstance(info.value, RunDirError)
 
 
