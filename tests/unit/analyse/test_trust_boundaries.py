@@ -161,3 +161,46 @@ def test_the_boundary_is_where_a_faster_row_stops_being_faster(verdicts: list[st
                                                                boundary: float | None) -> None:
     assert crossover(verdicts).boundary(10) == boundary
     assert crossover(verdicts).boundary(99) is None  # a level never measured
+
+
+# --- the comparison's settings and rows -----------------------------------------------------
+
+def with_config(base: Run, **config: Any) -> Run:
+    manifest = {**base.manifest, "config": {**base.manifest["config"], **config}}
+    return Run(path=base.path, manifest=manifest, trials=base.trials)
+
+
+@pytest.mark.parametrize(("value", "used"), [
+    (0.9, 0.9), (0.5, 0.5), (0.999, 0.999),
+    (1.0, 0.95), (0, 0.95), (-0.5, 0.95), (True, 0.95), ("0.9", 0.95), (None, 0.95)])
+def test_the_comparison_reads_run_as_confidence_or_falls_back(value: Any, used: float) -> None:
+    a = with_config(run({BASE: BASELINE_1S, ASYNC: FAST}, run_id="a"), confidence=value)
+    assert compare_runs(a, run({BASE: BASELINE_1S, ASYNC: FAST}, run_id="b")).confidence == used
+
+
+def test_the_equivalence_band_comes_from_run_a() -> None:
+    # B 3% slower with a tight spread: equivalent within 5% (the default), not within 1%.
+    slower = [x * 1.03 for x in BASELINE_1S]
+    a = run({BASE: BASELINE_1S, ASYNC: BASELINE_1S}, run_id="a")
+    b = run({BASE: BASELINE_1S, ASYNC: slower}, run_id="b")
+
+    def verdict(first: Run) -> str:
+        comparison = compare_runs(first, b)
+        return next(r.verdict for r in comparison.rows
+                    if r.stack == ASYNC and r.metric == "duration_s")
+
+    assert verdict(a) == "equivalent"
+    assert verdict(with_config(a, equivalence_pct=1)) == "slower"
+    assert verdict(with_config(a, equivalence_pct=100)) == "equivalent"  # out of range: 5%
+
+
+def test_a_cell_only_in_b_has_no_mean_in_a_and_rates_share_the_durations_test() -> None:
+    a = run({BASE: BASELINE_1S}, run_id="a")
+    b = run({BASE: BASELINE_1S, ASYNC: FAST}, run_id="b")
+    comparison = compare_runs(a, b)
+    row = next(r for r in comparison.rows if r.stack == ASYNC and r.metric == "duration_s")
+    assert (row.n_a, row.mean_a, row.n_b) == (0, None, len(FAST))
+    assert row.mean_b == pytest.approx(sum(FAST) / len(FAST))
+    rows = {r.metric: r for r in compare_runs(b, b).rows if r.stack == ASYNC}
+    assert rows["calls_per_s"].p_value == rows["duration_s"].p_value
+    assert rows["calls_per_s"].method == rows["duration_s"].method == "fieller"
