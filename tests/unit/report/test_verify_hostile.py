@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import BundleError
+from harness.report import verify as verify_module
 from harness.report.bundle_format import FILE_MODE, MTIME, REQUIRED, SUMS_NAME
 from harness.report.verify import verify
 
@@ -101,3 +103,52 @@ def test_members_outside_the_top_folder_or_repeated_are_named(tmp_path: Path) ->
     assert "OTHER/x.txt: outside the top folder 20260101-120000-hostile/" in result.problems
     assert f"loose.txt: outside the top folder {RUN}/" in result.problems
     assert f"{RUN}/report.md: appears 2 times" in result.problems
+
+
+# --- the limits, narrowed so that each is met exactly and passed by one ---------------------
+
+def plain_members(tmp_path: Path, sizes: list[int]) -> Path:
+    path = tmp_path / "limits.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for number, size in enumerate(sizes):
+            info, data = member(f"{RUN}/figures/{number}.svg", b"x" * size)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_the_member_count_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "MAX_MEMBERS", 3)
+    assert len(verify_module.read_bundle(plain_members(tmp_path, [1, 1, 1]))) == 3
+    with pytest.raises(BundleError, match=r": refused: more than 3 members$"):
+        verify_module.read_bundle(plain_members(tmp_path, [1, 1, 1, 1]))
+
+
+def test_the_declared_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "MAX_MEMBER_BYTES", 1000)
+    monkeypatch.setattr(verify_module, "MAX_TOTAL_BYTES", 1500)
+    members = verify_module.read_bundle(plain_members(tmp_path, [1000, 500]))
+    assert [m.info.size for m in members] == [1000, 500]
+    with pytest.raises(BundleError, match=r"'20260101-120000-hostile/figures/0\.svg' declares "
+                                          r"1001 bytes \(limits: 1000 per member, 1500 in all\)"):
+        verify_module.read_bundle(plain_members(tmp_path, [1001]))
+    with pytest.raises(BundleError, match=r"figures/1\.svg' declares 501 bytes"):
+        verify_module.read_bundle(plain_members(tmp_path, [1000, 501]))
+
+
+def test_only_the_records_are_kept_in_memory_and_each_member_is_hashed(tmp_path: Path) -> None:
+    members = {m.info.name: m for m in verify_module.read_bundle(bundle(tmp_path))}
+    trials = members[f"{RUN}/trials.jsonl"]
+    assert trials.data == contents()["trials.jsonl"]
+    assert trials.digest == hashlib.sha256(contents()["trials.jsonl"]).hexdigest()
+    report = members[f"{RUN}/report.md"]
+    assert report.data is None and report.digest == hashlib.sha256(b"report.md\n").hexdigest()
+    assert members[f"{RUN}/{SUMS_NAME}"].data is not None
+
+
+def test_a_file_that_is_not_gzip_is_refused_by_its_first_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "plain.tar"
+    with tarfile.open(path, "w") as tar:
+        info, data = member(f"{RUN}/a.txt", b"a")
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(BundleError, match=r"plain\.tar: not a tar\.gz bundle \(not gzip-compressed; only gzip is accepted\)$"):
+        verify(path)
