@@ -232,10 +232,14 @@ def not_killed(modules: list[str], status_of: Mapping[Any, str]) -> list[str]:
             for name in (*r.survived, *r.unreached, *r.untested)]
 
 
-def run_all(modules: list[str], jobs: int, restricted: bool, survivors: bool,
+def run_all(modules: list[str], jobs: int, restricted: bool, resume: bool, survivors: bool,
             status_of: Mapping[Any, str]) -> int:
     """Mutate and test; with ``survivors``, only what the last run left alive, then any
-    mutant that re-generating the changed functions left untested."""
+    mutant that re-generating the changed functions left untested. mutmut re-tests every
+    mutant it is given by name, so a restricted resume names only those not yet tested."""
+    if resume and restricted and not survivors:
+        names = [n for r in read_results(modules, status_of) for n in r.untested]
+        return run_mutmut(jobs, names) if names else 0
     if not survivors:
         return run_mutmut(jobs, [f"{m}.*" for m in modules] if restricted else [])
     for _ in range(2):
@@ -287,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                                daemon=True)
     watcher.start()
     try:
-        code = run_all(modules, args.jobs, bool(args.modules), args.survivors,
+        code = run_all(modules, args.jobs, bool(args.modules), args.resume, args.survivors,
                        status_by_exit_code)
     except KeyboardInterrupt:
         print("interrupted; carry on with --resume", file=sys.stderr)
