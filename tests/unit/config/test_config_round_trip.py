@@ -63,3 +63,29 @@ def test_a_stack_flag_of_the_wrong_type_says_true_or_false() -> None:
         config_from_dict({"run": {"stacks": ["quart-hypercorn"]},
                           "stacks": {"quart-hypercorn": {"cpu_offload": 1}},
                           "scenarios": {"fanout": {"levels": [1]}}})
+
+
+def test_a_two_axis_sweep_survives_the_round_trip() -> None:
+    config = config_from_dict({
+        "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"],
+                "baseline": "quart-hypercorn"},
+        "scenarios": {"fanout": {"levels": [1]}},
+        "sweep": {"stack": "flask-gunicorn", "param": "threads", "values": [2, 8],
+                  "second": {"param": "cpu_ms", "values": [0, 5]}},
+    })
+    assert config.sweep is not None and config.sweep.second is not None
+    rebuilt = config_from_resolved(config.resolved())
+    assert rebuilt.sweep == config.sweep
+    assert rebuilt.sweep is not None and rebuilt.sweep.second is not None
+    assert (rebuilt.sweep.second.param, rebuilt.sweep.second.values,
+            rebuilt.sweep.second.stack) == ("cpu_ms", (0, 5), None)
+    assert [s.name for s in rebuilt.stacks] == [s.name for s in config.stacks]
+    assert [s.name for s in config.stacks] == [
+        "flask-gunicorn[threads=2,cpu_ms=0]", "flask-gunicorn[threads=2,cpu_ms=5]",
+        "flask-gunicorn[threads=8,cpu_ms=0]", "flask-gunicorn[threads=8,cpu_ms=5]",
+        "quart-hypercorn[cpu_ms=0]", "quart-hypercorn[cpu_ms=5]"]
+    # Each variant against the baseline at the same workload, before and after.
+    assert rebuilt.baseline_for("flask-gunicorn[threads=8,cpu_ms=5]") == "quart-hypercorn[cpu_ms=5]"
+    assert rebuilt.baseline_for("flask-gunicorn[threads=2,cpu_ms=0]") == "quart-hypercorn[cpu_ms=0]"
+    for spec in config.stacks:
+        assert rebuilt.baseline_for(spec.name) == config.baseline_for(spec.name)
