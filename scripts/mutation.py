@@ -190,16 +190,29 @@ def write_survivor_diffs(results: list[ModuleResult], out: Path) -> None:
     out.write_text("\n".join(chunks), encoding="utf-8")
 
 
-def watch(stop: threading.Event, modules: list[str], status_of: Mapping[Any, str]) -> None:
-    """Print how far the run has got every ``PROGRESS_EVERY_S`` (mutmut's own output goes
-    to ``mutants/mutmut.log``)."""
+def progress_line(log: Path) -> str | None:
+    """mutmut's latest progress line (``done/all`` and a count per outcome), or the step it
+    is on, from its log."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 400))
+            tail = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = [line.strip(" \u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f")
+             for line in tail.replace("\r", "\n").splitlines()]
+    lines = [line for line in lines if line]
+    return next((line for line in reversed(lines) if "/" in line and line[:1].isdigit()),
+                lines[-1] if lines else None)
+
+
+def watch(stop: threading.Event) -> None:
+    """Print mutmut's progress every ``PROGRESS_EVERY_S`` (its own output goes to
+    ``mutants/mutmut.log``)."""
     started = time.monotonic()
     while not stop.wait(PROGRESS_EVERY_S):
-        with_meta = [r for r in read_results(modules, status_of)]
-        done = sum(r.tested for r in with_meta)
-        left = sum(len(r.untested) for r in with_meta)
-        print(f"  {time.monotonic() - started:5.0f} s: {done} mutants tested, {left} to go",
-              flush=True)
+        line = progress_line(MUTANTS / "mutmut.log") or "starting"
+        print(f"  {time.monotonic() - started:5.0f} s: {line}", flush=True)
 
 
 def run_mutmut(jobs: int, names: list[str]) -> int:
@@ -287,8 +300,7 @@ def main(argv: list[str] | None = None) -> int:
           f"mutmut's output: {MUTANTS.relative_to(ROOT)}/mutmut.log", flush=True)
     started = time.monotonic()
     stop = threading.Event()
-    watcher = threading.Thread(target=watch, args=(stop, modules, status_by_exit_code),
-                               daemon=True)
+    watcher = threading.Thread(target=watch, args=(stop,), daemon=True)
     watcher.start()
     try:
         code = run_all(modules, args.jobs, bool(args.modules), args.resume, args.survivors,
