@@ -106,3 +106,32 @@ def test_the_lag_summary_is_in_milliseconds() -> None:
     assert summary["p50"] == pytest.approx(3.0, rel=1e-2)
     assert summary["max"] == pytest.approx(100.0, rel=1e-2)
     assert summary["p99"] == pytest.approx(100.0, rel=1e-2)
+
+
+def test_the_lag_summary_is_the_histograms_own_values_in_milliseconds() -> None:
+    t = Tally()
+    for lag_ms in (1.5, 20.0, 123.4):
+        t.fired(0.0, lag_ms / 1000)
+    summary = _lag_summary(t.lag)
+    assert summary["max"] == t.lag.get_max_value() / 1000
+    assert summary["p50"] == t.lag.get_value_at_percentile(50.0) / 1000
+
+
+def test_an_instant_answer_is_recorded_as_one_microsecond() -> None:
+    t = Tally()
+    t.answered(Outcome("ok", 0.0), 5.0, 5.0, 5.0)
+    assert t.corrected.get_min_value() == 1 and t.uncorrected.get_min_value() == 1
+
+
+def test_a_wait_over_no_wall_time_is_unknown_not_a_division_by_zero() -> None:
+    result = merge(SPEC, 0, [Partial.of(Tally(), 0.0, 0.0, 0.1, 0.0)])
+    assert result.loadgen_wait is None and result.loadgen_wait_s is None
+
+
+def test_the_first_error_lists_every_kind_that_failed() -> None:
+    t = Tally()
+    t.answered(Outcome("timeout", 1.0, "late"), 0.0, 0.0, 1.0)
+    t.answered(Outcome("connect", 0.0, "refused"), 0.0, 0.0, 0.0)
+    t.answered(Outcome("ok", 0.1), 0.0, 0.0, 0.1)
+    result = merge(SPEC, 3, [Partial.of(t, 0.0, 0.0, None, 1.0)])
+    assert result.first_error() == "2 of 3 requests failed (1 connect, 1 timeout; first: late)"
