@@ -204,3 +204,39 @@ def test_a_cell_only_in_b_has_no_mean_in_a_and_rates_share_the_durations_test() 
     rows = {r.metric: r for r in compare_runs(b, b).rows if r.stack == ASYNC}
     assert rows["calls_per_s"].p_value == rows["duration_s"].p_value
     assert rows["calls_per_s"].method == rows["duration_s"].method == "fieller"
+
+
+def clients_trial(stack: str, i: int, rps: float, level: int = 20) -> dict[str, Any]:
+    return {"trial_id": f"r{i:03d}-{stack}-clients-{level}", "round": i, "order": 1,
+            "scenario": "clients", "stack": stack, "level": level, "status": "ok",
+            "metrics": {"duration_s": level / rps, "throughput_rps": rps}}
+
+
+def test_rows_come_in_the_usual_scenario_order_and_bad_values_are_warned_about() -> None:
+    base = run({BASE: BASELINE_1S[:3], ASYNC: FAST[:3]}, run_id="a")
+    extra = [clients_trial(s, i, r) for s in (BASE, ASYNC) for i, r in enumerate((40.0, 41.0, 39.0))]
+    bad = {**trial(ASYNC, 50, 0.3), "metrics": {"duration_s": -1.0, "calls_per_s": 10}}
+    a = Run(path=base.path, manifest=base.manifest, trials=[*extra, *base.trials, bad])
+    b = Run(path=base.path, manifest={**base.manifest, "run_id": "b"},
+            trials=[*base.trials, *extra, {**bad, "trial_id": "b-bad"}])
+    comparison = compare_runs(a, b)
+    # fanout before clients (the usual order), though clients sorts first by name
+    assert [r.scenario for r in comparison.rows][:1] == ["fanout"]
+    assert [r.scenario for r in comparison.rows][-1] == "clients"
+    assert comparison.headline_tests == 4  # two stacks at fanout N=10 and clients C=20
+    assert [w for w in comparison.warnings if "left out" in w] == [
+        f"trial {bad['trial_id']}: metric duration_s = -1.0 is not a positive number; left out",
+        "trial b-bad: metric duration_s = -1.0 is not a positive number; left out"]
+
+
+def test_cells_in_one_run_only_are_listed_in_the_usual_order() -> None:
+    both = {BASE: BASELINE_1S[:3]}
+    a = run(both, run_id="a")
+    extra_b = [clients_trial(ASYNC, i, 40.0 + i) for i in range(3)]
+    fan_b = [trial(ASYNC, i, 0.3) for i in range(3)]
+    b0 = run(both, run_id="b")
+    b = Run(path=b0.path, manifest=b0.manifest, trials=[*b0.trials, *extra_b, *fan_b])
+    comparison = compare_runs(a, b)
+    assert comparison.only_in_b == [f"fanout N=10, {ASYNC}", f"clients C=20, {ASYNC}"]
+    assert compare_runs(b, a).only_in_a == [f"fanout N=10, {ASYNC}", f"clients C=20, {ASYNC}"]
+    assert comparison.only_in_a == []
