@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from harness.config.load import config_from_dict, config_from_resolved, load_config
+from harness.config.sweep import Sweep
 from harness.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.toml"))
@@ -89,3 +90,21 @@ def test_a_two_axis_sweep_survives_the_round_trip() -> None:
     assert rebuilt.baseline_for("flask-gunicorn[threads=2,cpu_ms=0]") == "quart-hypercorn[cpu_ms=0]"
     for spec in config.stacks:
         assert rebuilt.baseline_for(spec.name) == config.baseline_for(spec.name)
+
+
+def test_a_sweep_records_each_variants_baseline_and_names_one_axis_variants() -> None:
+    config = config_from_dict({
+        "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "baseline": "quart-hypercorn"},
+        "scenarios": {"fanout": {"levels": [1]}},
+        "sweep": {"param": "cpu_ms", "values": [0, 5]},
+    })
+    assert config.sweep is not None
+    assert config.sweep.resolved()["baselines"] == {
+        "flask-gunicorn[cpu_ms=0]": "quart-hypercorn[cpu_ms=0]",
+        "flask-gunicorn[cpu_ms=5]": "quart-hypercorn[cpu_ms=5]",
+        "quart-hypercorn[cpu_ms=0]": "quart-hypercorn[cpu_ms=0]",
+        "quart-hypercorn[cpu_ms=5]": "quart-hypercorn[cpu_ms=5]"}
+    assert config.sweep.baseline_of("nobody") == "quart-hypercorn"  # not a variant: the baseline
+    stack_sweep = Sweep("threads", (2, 8), stack="flask-gunicorn")
+    assert stack_sweep.variant(4) == "flask-gunicorn[threads=4]"
+    assert stack_sweep.baseline_of("flask-gunicorn[threads=2]") is None  # no baseline named yet
