@@ -255,16 +255,14 @@ def run_all(modules: list[str], jobs: int, restricted: bool, resume: bool, survi
         return run_mutmut(jobs, names) if names else 0
     if not survivors:
         return run_mutmut(jobs, [f"{m}.*" for m in modules] if restricted else [])
-    for _ in range(2):
-        names = not_killed(modules, status_of)
-        if not names:
-            return 0
-        code = run_mutmut(jobs, names)
-        if code != 0:
-            return code
-        if not any(r.untested for r in read_results(modules, status_of)):
-            return 0
-    return 0
+    names = not_killed(modules, status_of)
+    code = run_mutmut(jobs, names) if names else 0
+    # mutmut resets, as it starts, what a changed function or time limit makes stale:
+    # those mutants are now untested.
+    untested = [n for r in read_results(modules, status_of) for n in r.untested]
+    if code == 0 and untested:
+        code = run_mutmut(jobs, untested)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
