@@ -251,8 +251,13 @@ def run_all(modules: list[str], jobs: int, restricted: bool, resume: bool, survi
     mutant that re-generating the changed functions left untested. mutmut re-tests every
     mutant it is given by name, so a restricted resume names only those not yet tested."""
     if resume and restricted and not survivors:
-        names = [n for r in read_results(modules, status_of) for n in r.untested]
-        return run_mutmut(jobs, names) if names else 0
+        code = 0
+        for _ in range(2):  # the second pass: what mutmut reset as stale while starting
+            names = [n for r in read_results(modules, status_of) for n in r.untested]
+            if not names or code != 0:
+                break
+            code = run_mutmut(jobs, names)
+        return code
     if not survivors:
         return run_mutmut(jobs, [f"{m}.*" for m in modules] if restricted else [])
     names = not_killed(modules, status_of)
