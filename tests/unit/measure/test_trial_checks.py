@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.config.load import config_from_dict
+from harness.loadgen.closed import ClosedResult, merge_closed, partial_of
 from harness.loadgen.drivers import Outcome, ScenarioResult
 from harness.loadgen.foreign import ForeignLoad
 from harness.loadgen.monitor import MonitorResult
@@ -62,10 +63,11 @@ def test_missing_upstream_figures_are_none_not_an_error() -> None:
     assert "pool_capacity" not in checks
 
 
-def result_with_waits(*waits: float | None) -> ScenarioResult:
+def result_with_waits(*waits: float | None) -> ClosedResult:
+    """A closed-loop trial whose ok answers reported ``waits`` (None: no figure)."""
     outcomes = [Outcome("ok", 0.1, pool_wait_ms=w) for w in waits]
     outcomes.append(Outcome("timeout", 5.0, "no answer", pool_wait_ms=99.0))  # not ok: left out
-    return ScenarioResult(outcomes, 1.0)
+    return merge_closed([partial_of(ScenarioResult(outcomes, 1.0), clients=1)])
 
 
 def test_the_database_side_of_a_trial() -> None:
