@@ -16,7 +16,7 @@ ROWS = [
                      0.25, 0.8, 0.7, 1.02, "fieller", 0.2, "inconclusive",
                      verdict_why="needs 12 trials"),
 ]
-COMPARISON = Comparison("run_a", "run*b", 0.95, ROWS, only_in_a=["rate 100 x"],
+COMPARISON = Comparison("run_a", "run*bX", 0.95, ROWS, only_in_a=["rate 100 x"],
                         only_in_b=["fanout 1 y", "fanout 2 z"], headline_tests=2)
 HEADER = ("scenario level   stack                  metric                         A mean     "
           "B mean B vs A ({pct} CI)                p adj.  verdict")
@@ -27,7 +27,7 @@ def test_the_text_table() -> None:
     plain = dataclasses.replace(COMPARISON, rows=[dataclasses.replace(ROWS[0], stack="quart|hypercorn"),
                                                   ROWS[1]])
     assert render_table(plain).splitlines() == [
-        "A = run_a", "B = run*b", "ratio > 1: B is better (faster, or more throughput)", "",
+        "A = run_a", "B = run*bX", "ratio > 1: B is better (faster, or more throughput)", "",
         header, "-" * len(header),
         "fanout   N=10    quart|hypercorn        Total duration (s) *                1        "
         "0.5 2.000x [1.900, 2.100]           0.002  faster",
@@ -41,7 +41,7 @@ def test_the_text_table() -> None:
 
 def test_the_markdown_table_escapes_the_run_folders_words() -> None:
     assert render_markdown(COMPARISON).splitlines() == [
-        "Run B `run\\*b` against run A `run\\_a`; a ratio above 1 means B is better (faster, "
+        "Run B `run\\*bX` against run A `run\\_a`; a ratio above 1 means B is better (faster, "
         "or more throughput). **Bold**: headline metric.",
         "",
         "| Scenario | Level | Stack | Metric | A mean | B mean | B vs A (95% CI) | p adj. | Verdict |",

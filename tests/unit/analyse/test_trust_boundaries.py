@@ -11,7 +11,7 @@ import pytest
 
 from harness.analyse import family, model
 from harness.analyse.cells import Attrition
-from harness.analyse.compare import FAIL, PASS, MetricComparison, compare_runs
+from harness.analyse.compare import FAIL, PASS, MetricComparison, compare_runs, config_differences
 from harness.analyse.crossover import CrossoverMap, MapCell
 from harness.analyse.summary import summarise
 from harness.rundir.reader import Run
@@ -191,7 +191,10 @@ def test_the_equivalence_band_comes_from_run_a() -> None:
 
     assert verdict(a) == "equivalent"
     assert verdict(with_config(a, equivalence_pct=1)) == "slower"
-    assert verdict(with_config(a, equivalence_pct=100)) == "equivalent"  # out of range: 5%
+    # 30% slower: outside 5%, inside 50%; a band of 100% is out of range, so 5% is used.
+    b = run({BASE: BASELINE_1S, ASYNC: [x * 1.3 for x in BASELINE_1S]}, run_id="b")
+    assert verdict(with_config(a, equivalence_pct=50)) == "equivalent"
+    assert verdict(with_config(a, equivalence_pct=100)) == "slower"
 
 
 def test_a_cell_only_in_b_has_no_mean_in_a_and_rates_share_the_durations_test() -> None:
@@ -201,8 +204,12 @@ def test_a_cell_only_in_b_has_no_mean_in_a_and_rates_share_the_durations_test() 
     row = next(r for r in comparison.rows if r.stack == ASYNC and r.metric == "duration_s")
     assert (row.n_a, row.mean_a, row.n_b) == (0, None, len(FAST))
     assert row.mean_b == pytest.approx(sum(FAST) / len(FAST))
-    rows = {r.metric: r for r in compare_runs(b, b).rows if r.stack == ASYNC}
+    slower = run({BASE: BASELINE_1S, ASYNC: [x * 1.1 for x in FAST]}, run_id="c")
+    rows = {r.metric: r for r in compare_runs(b, slower).rows if r.stack == ASYNC}
+    assert rows["duration_s"].p_value is not None and rows["duration_s"].p_value < 0.05
     assert rows["calls_per_s"].p_value == rows["duration_s"].p_value
+    assert (rows["calls_per_s"].ci_low, rows["calls_per_s"].ci_high) == (
+        rows["duration_s"].ci_low, rows["duration_s"].ci_high)
     assert rows["calls_per_s"].method == rows["duration_s"].method == "fieller"
 
 
@@ -240,3 +247,16 @@ def test_cells_in_one_run_only_are_listed_in_the_usual_order() -> None:
     assert comparison.only_in_b == [f"fanout N=10, {ASYNC}", f"clients C=20, {ASYNC}"]
     assert compare_runs(b, a).only_in_a == [f"fanout N=10, {ASYNC}", f"clients C=20, {ASYNC}"]
     assert comparison.only_in_a == []
+
+
+def test_config_differences_leave_out_whole_ignored_tables_and_say_what_is_absent() -> None:
+    a = {"seed": {"x": 1}, "delay_ms": 50, "cpu_ms": 0, "stacks": {"s": {"workers": 2}}}
+    b = {"seed": {"x": 2}, "delay_ms": 60, "stacks": {"s": {"workers": 2, "threads": None}}}
+    assert config_differences(a, b) == ["cpu_ms: 0 -> (absent)", "delay_ms: 50 -> 60",
+                                        "stacks.s.threads: (absent) -> None"]
+    assert config_differences(b, a) == ["cpu_ms: (absent) -> 0", "delay_ms: 60 -> 50",
+                                        "stacks.s.threads: None -> (absent)"]
+    warnings = compare_runs(with_config(run({BASE: BASELINE_1S}, run_id="a"), delay_ms=50, cpu_ms=1),
+                            run({BASE: BASELINE_1S}, run_id="b")).warnings
+    assert warnings[0] == ("configs differ in more than seed/rounds: cpu_ms: 1 -> (absent); "
+                           "delay_ms: 50 -> 100")

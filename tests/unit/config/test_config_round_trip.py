@@ -108,3 +108,19 @@ def test_a_sweep_records_each_variants_baseline_and_names_one_axis_variants() ->
     stack_sweep = Sweep("threads", (2, 8), stack="flask-gunicorn")
     assert stack_sweep.variant(4) == "flask-gunicorn[threads=4]"
     assert stack_sweep.baseline_of("flask-gunicorn[threads=2]") is None  # no baseline named yet
+
+
+def test_a_second_axis_on_a_stack_keeps_its_stack_through_the_round_trip() -> None:
+    config = config_from_dict({
+        "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "baseline": "quart-hypercorn"},
+        "scenarios": {"fanout": {"levels": [1]}},
+        "sweep": {"param": "cpu_ms", "values": [0, 5],
+                  "second": {"stack": "flask-gunicorn", "param": "threads", "values": [2, 8]}},
+    })
+    assert config.sweep is not None and config.sweep.second is not None
+    assert config.sweep.resolved()["second"] == {"stack": "flask-gunicorn", "param": "threads",
+                                                 "values": [2, 8]}
+    rebuilt = config_from_resolved(config.resolved())
+    assert rebuilt.sweep == config.sweep
+    assert rebuilt.sweep is not None and rebuilt.sweep.second is not None
+    assert rebuilt.sweep.second.stack == "flask-gunicorn"

@@ -24,7 +24,7 @@ UPSTREAM = {"requests": 40, "max_in_flight": 8,
             "overshoot_ms": {"mean": 0.4, "p99": 1.23456, "max": 2.5, "ignored": 9},
             "loop_lag_ms": {"max": 3.14159},
             "served_ms": {"count": 40, "p50": 101.23456, "p99": 290.98765},
-            "profile_p99_ms": 300.0001, "refused_429": 2, "answered_503": 1}
+            "profile_p99_ms": 300.1234, "refused_429": 2, "answered_503": 1}
 
 
 def seen(upstream: dict[str, Any], wait_s: float | None = 0.03,
@@ -47,7 +47,7 @@ def test_the_checks_of_a_closed_loop_trial() -> None:
         "upstream_overshoot_ms": {"mean": 0.4, "p99": 1.23456, "max": 2.5},
         "upstream_loop_lag_max_ms": 3.142, "upstream_profile": "lognormal",
         "upstream_served_ms": {"count": 40, "p50": 101.235, "p99": 290.988},
-        "upstream_profile_p99_ms": 300.0, "upstream_refused_429": 2,
+        "upstream_profile_p99_ms": 300.123, "upstream_refused_429": 2,
         "upstream_answered_503": 1,
     }
 
@@ -73,7 +73,7 @@ def result_with_waits(*waits: float | None) -> ClosedResult:
 def test_the_database_side_of_a_trial() -> None:
     activity = {"db_active_max": 7, "db_active_mean": 3.5, "db_samples": 40,
                 "db_sampling_error": "one sample failed"}
-    got = _database_checks(activity, result_with_waits(0.51234, 1.51234, None, 2.01234),
+    got = _database_checks(activity, result_with_waits(0.5123, 1.5123, None, 2.0123),
                            capacity=8)
     assert got == {"pool_capacity": 8, "pool_limited": True, "db_active_max": 7,
                    "db_active_mean": 3.5, "db_samples": 40,
@@ -81,6 +81,7 @@ def test_the_database_side_of_a_trial() -> None:
                    "pool_wait_ms": {"mean": 1.346, "max": 2.012, "total": 4.037}}
     checks = _checks(CONFIG, seen(activity), result_with_waits(0.5), capacity=8)
     assert checks["pool_capacity"] == 8 and checks["db_active_max"] == 7
+    assert checks["pool_wait_ms"] == {"mean": 0.5, "max": 0.5, "total": 0.5}
 
 
 @pytest.mark.parametrize(("waits", "peak", "limited"), [
