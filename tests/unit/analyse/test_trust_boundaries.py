@@ -260,3 +260,16 @@ def test_config_differences_leave_out_whole_ignored_tables_and_say_what_is_absen
                             run({BASE: BASELINE_1S}, run_id="b")).warnings
     assert warnings[0] == ("configs differ in more than seed/rounds: cpu_ms: 1 -> (absent); "
                            "delay_ms: 50 -> 100")
+
+
+def test_an_unknown_metric_is_left_out_without_hiding_the_others() -> None:
+    base = run({BASE: BASELINE_1S[:3], ASYNC: FAST[:3]}, run_id="a")
+    trials = [{**t, "metrics": {**t["metrics"], "aaa_custom": 1.0}} for t in base.trials]
+    odd = Run(path=base.path, manifest=base.manifest, trials=trials)
+    comparison = compare_runs(odd, odd)
+    assert {r.metric for r in comparison.rows} == {"duration_s", "calls_per_s"}
+    assert "metric 'aaa_custom' has no known orientation: not compared" in comparison.warnings
+
+
+def test_an_ignored_table_is_left_out_at_any_depth() -> None:
+    assert config_differences({"seed": {"a": {"b": 1}}}, {"seed": {"a": {"b": 2}}}) == []
