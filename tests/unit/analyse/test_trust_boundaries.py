@@ -273,3 +273,16 @@ def test_an_unknown_metric_is_left_out_without_hiding_the_others() -> None:
 
 def test_an_ignored_table_is_left_out_at_any_depth() -> None:
     assert config_differences({"seed": {"a": {"b": 1}}}, {"seed": {"a": {"b": 2}}}) == []
+
+
+def test_survivorship_reads_both_arms_lost_and_kept_trials() -> None:
+    # 6 of 11 lost against 1 of 11: Fisher's p = 0.064, kept at 0.95 (the baseline's
+    # kept trials are 10, not 12).
+    note, withhold = family.attrition_note("s", Attrition(6, 11), "b", Attrition(1, 11), 0.95)
+    assert note == "s failed or was invalid in 6 of 11 trials, b in 1 of 11"
+    assert withhold is False
+    # A cell of one trial is a cell like any other.
+    assert family.attrition_note("s", Attrition(1, 1), "b", Attrition(0, 5), 0.95)[0] == (
+        "s failed or was invalid in 1 of 1 trials, b in 0 of 5")
+    assert family.attrition_note("s", Attrition(0, 5), "b", Attrition(1, 1), 0.95)[0] == (
+        "s failed or was invalid in 0 of 5 trials, b in 1 of 1")
