@@ -155,3 +155,10 @@ def soak(session: nox.Session) -> None:
     """Run 200 consecutive trials and check no process, file or port leaked."""
     install(session, LOAD)
     session.run("python", "scripts/soak.py", *session.posargs)
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation-test the modules that decide trust against the unit tests: -- [MODULE ...]."""
+    install(session, "test", "mutation")
+    session.run("python", "scripts/mutation.py", *session.posargs)
