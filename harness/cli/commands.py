@@ -95,6 +95,10 @@ def measuring(sub: Any) -> None:
                    help="local Locust workers (implies --engine locust)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
+    p.add_argument("--retry-failed-starts", action="store_true",
+                   help="start a stack again in every round even after it failed to start "
+                        "twice in a row (by default its later trials are recorded failed "
+                        "without a start)")
     allow_remote_arg(p)
     p.set_defaults(handler="measuring:cmd_run")
 

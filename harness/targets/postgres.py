@@ -38,6 +38,7 @@ from psycopg import sql
 
 from harness.config.upstream import redacted_url
 from harness.errors import StackExitedError, StackStartError, TargetError
+from harness.targets.explain import explaining_line
 from harness.targets.process import ChildProcess, as_user, managed_process
 
 PACKAGE = "postgresql"
@@ -201,9 +202,8 @@ def _initdb(bin_dir: Path, data: Path, uid: int | None, timeout_s: float) -> Non
         raise StackStartError(f"initdb did not finish within {timeout_s:g} s", command) from None
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip()
-        last = output.splitlines()[-1] if output else "no output"
-        raise StackStartError(f"initdb failed with code {done.returncode}: {last}", command,
-                              output)
+        raise StackStartError(f"initdb failed with code {done.returncode}: "
+                              f"{explaining_line(output)}", command, output)
 
 
 def _wait_ready(url: str) -> Callable[[ChildProcess, float], None]:
@@ -213,7 +213,8 @@ def _wait_ready(url: str) -> Callable[[ChildProcess, float], None]:
             code = child.popen.poll()
             if code is not None:
                 raise StackStartError(f"postgres exited with code {code} before accepting "
-                                      "connections", child.command, child.tail())
+                                      f"connections ({child.explanation()})", child.command,
+                                      child.tail())
             problem = connect_problem(url, timeout_s=2)
             if problem is None:
                 return
