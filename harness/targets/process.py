@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -309,7 +308,7 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
     # except after a failed start, whose error names the log in it.
     temporary = log_dir is None
     if log_dir is None:
-        log_dir = Path(tempfile.mkdtemp(prefix="asyncbench-"))
+        log_dir = leftovers.temporary_folder()
     started = False
     try:
         safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
