@@ -83,6 +83,9 @@ def measuring(sub: Any) -> None:
     p.add_argument("--seed", type=nonneg_int, help="seed of the trial order (default: config)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results root (default results/)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--run-id", metavar="NAME", help="name the run folder (and the run's id) "
+                   "NAME instead of the time and the config's name; refused if it exists "
+                   "(e.g. --run-id example)")
     p.add_argument("--target", choices=TARGETS, help="where the stacks run: local processes "
                    "(the default), compose (docker-compose.yml on this machine's Docker "
                    "engine) or external (servers already running, URLs in [external])")

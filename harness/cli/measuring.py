@@ -158,7 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                                 args.workers))
         with RichProgress() as progress:
             outcome = start_run(config, args.out, progress, argv=args.argv,
-                                retry_failed_starts=args.retry_failed_starts)
+                                retry_failed_starts=args.retry_failed_starts,
+                                run_id=args.run_id)
     out(f"run folder: {outcome.run_dir}")
     out(f"stopped: {outcome.stop_reason}")
     counts = outcome.counts

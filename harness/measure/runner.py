@@ -33,7 +33,13 @@ from harness.errors import (
 )
 from harness.loadgen.engines import Engine, open_engine
 from harness.measure.envinfo import loadavg
-from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
+from harness.measure.manifest import (
+    build_manifest,
+    make_run_id,
+    named_run_id,
+    new_run_dir,
+    typed_command,
+)
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
@@ -401,15 +407,20 @@ def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = No
 
 
 def start_run(config: Config, results_root: Path, progress: Progress,
-              argv: list[str] | None = None, *, retry_failed_starts: bool = False) -> RunOutcome:
-    """Create a run folder, write its manifest, and execute the run."""
-    run_id = make_run_id(config)
+              argv: list[str] | None = None, *, retry_failed_starts: bool = False,
+              run_id: str | None = None) -> RunOutcome:
+    """Create a run folder (named ``run_id``, else by the time and the config's name),
+    write its manifest, and execute the run."""
+    exact = run_id is not None
+    run_id = named_run_id(run_id) if run_id is not None else make_run_id(config)
+    if exact and (results_root / run_id).exists():  # before anything slow is measured
+        new_run_dir(results_root, run_id, exact=True)
     command = typed_command(argv if argv is not None else sys.argv[1:])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)
     for warning in manifest.get("target_details", {}).get("warnings", []):
         progress.note(f"warning: {warning}")
-    run_dir = new_run_dir(results_root, run_id)
+    run_dir = new_run_dir(results_root, run_id, exact=exact)
     manifest["run_id"] = run_dir.name
     manifest["run_dir"] = project_relative(str(run_dir), None)
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)

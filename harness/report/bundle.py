@@ -27,7 +27,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,7 +46,13 @@ from harness.report.bundle_format import (
     SUMS_NAME,
 )
 from harness.report.render import render_run_report
-from harness.rundir.format import FIGURES_DIR, MANIFEST_NAME, REPORT_FILES, TRIALS_NAME
+from harness.rundir.format import (
+    FIGURES_DIR,
+    MANIFEST_NAME,
+    REPORT_FILES,
+    RUN_ID_PATTERN,
+    TRIALS_NAME,
+)
 from harness.rundir.reader import load_run
 
 
@@ -89,9 +94,6 @@ def tar_bytes(top: str, files: dict[str, bytes]) -> bytes:
 
 
 # --- publish ------------------------------------------------------------------------------
-
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
 
 def checked_run_id(run_dir: Path, manifest: Mapping[str, Any]) -> str:
     """The manifest's ``run_id`` when it is a plain name equal to the folder's name.
