@@ -38,6 +38,7 @@ from harness.config.schema import Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
+from harness.measure.manifest import named_run_id
 from harness.measure.plan import skipped
 from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
@@ -156,6 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.engine is not None or args.workers is not None:
             config = with_overrides(config, loadgen=with_engine(config.loadgen, args.engine,
                                                                 args.workers))
+        if args.run_id is not None:
+            named_run_id(args.run_id, args.out)  # refused before the progress display
         with RichProgress() as progress:
             outcome = start_run(config, args.out, progress, argv=args.argv,
                                 retry_failed_starts=args.retry_failed_starts,

@@ -47,15 +47,19 @@ def typed_command(argv: list[str]) -> str:
     return shlex.join(words)
 
 
-def named_run_id(name: str) -> str:
-    """``name`` as a run's id (``--run-id``): a plain name, as a bundle requires.
+def named_run_id(name: str, root: Path | None = None) -> str:
+    """``name`` as a run's id (``--run-id``): a plain name, as a bundle requires, and (with
+    ``root``) not yet a folder there.
 
     Raises:
         ConfigError: ``name`` is not a plain name.
+        RunDirError: ``root / name`` exists.
     """
     if not RUN_ID_PATTERN.match(name) or name in (".", ".."):
         raise ConfigError(f"--run-id {name!r} is not a plain name (letters, digits, '.', '_', "
                           "'-', starting with a letter or digit)")
+    if root is not None and os.path.lexists(root / name):
+        raise RunDirError(f"{root / name} already exists; choose another --run-id or move it")
     return name
 
 

@@ -412,9 +412,8 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     """Create a run folder (named ``run_id``, else by the time and the config's name),
     write its manifest, and execute the run."""
     exact = run_id is not None
-    run_id = named_run_id(run_id) if run_id is not None else make_run_id(config)
-    if exact and (results_root / run_id).exists():  # before anything slow is measured
-        new_run_dir(results_root, run_id, exact=True)
+    # A name that cannot be used is refused before anything slow is measured.
+    run_id = named_run_id(run_id, results_root) if run_id is not None else make_run_id(config)
     command = typed_command(argv if argv is not None else sys.argv[1:])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)

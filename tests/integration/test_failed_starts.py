@@ -137,6 +137,14 @@ def test_the_flag_starts_a_failing_stack_again_every_round(project: Path, capsys
 
 
 def test_a_run_whose_every_arm_has_an_ok_trial_ends_zero(project: Path, capsys: Any) -> None:
-    code, _, err, _ = _run(project, capsys, "--rounds", "1", "--stacks", "good")
+    code, _, err, run_dir = _run(project, capsys, "--rounds", "1", "--stacks", "good",
+                                 "--run-id", "first-contact")
     assert code == 0, err
     assert "no ok trial" not in err
+    assert run_dir == project / "results" / "first-contact"
+    assert json.loads((run_dir / "manifest.json").read_text())["run_id"] == "first-contact"
+    # The same name again is refused before anything starts, in one line.
+    assert main(["run", "--config", str(project / "asyncbench.toml"), "--stacks", "good",
+                 "--out", str(project / "results"), "--run-id", "first-contact"]) == 2
+    again = capsys.readouterr().err
+    assert again.count("\n") == 1 and "already exists; choose another --run-id" in again
