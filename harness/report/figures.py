@@ -248,12 +248,25 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
     plotting.log_y(ax)
     ax.set_xlabel(plotting.LEVEL_AXIS.get(scenario, "level"))
     ax.set_ylabel("speedup (×, log scale)")
-    confidence = summary.get("confidence")
-    level_words = f"{confidence * 100:g}% CI" if isinstance(confidence, float) else "CI"
     ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: speedup in "
-                 f"{metric_label(str(metric))} ({level_words})")
+                 f"{metric_label(str(metric))} ({interval_words(summary, entries)})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(3, len(drawn) + 1))
     return fig
+
+
+def interval_words(summary: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> str:
+    """The level of the intervals drawn, as the entries carry it: ``99.77% CI, 95%
+    family-wise`` for headline entries, ``95% CI`` for exploratory ones."""
+    levels = {e.get("confidence") for e in entries if e.get("ci_low") is not None}
+    level = next(iter(levels), None)
+    if len(levels) != 1 or not isinstance(level, float):
+        return "CI"
+    words = f"{level * 100:.2f}".rstrip("0").rstrip(".") + "% CI"
+    together = (summary.get("family") or {}).get("familywise_confidence")
+    if all(e.get("family") == "headline" for e in entries) and isinstance(together, float) \
+            and together != level:
+        words += f", {together * 100:g}% family-wise"
+    return words
 
 
 def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
