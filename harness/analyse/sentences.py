@@ -83,6 +83,18 @@ def _pct(level: float) -> str:
     return f"{text}%"
 
 
+def interval_note(family: Mapping[str, Any], confidence: float) -> str:
+    """:func:`interval_statement` in a few words: ``99.77% headline intervals (95%
+    family-wise), others 95%``."""
+    tests = int(family.get("headline_tests") or 0)
+    together = float(family.get("familywise_confidence") or confidence)
+    if tests < 1:
+        return f"{_pct(confidence)} confidence intervals"
+    per_test = 1.0 - (1.0 - together) / tests
+    return (f"{_pct(per_test)} headline intervals ({_pct(together)} family-wise), others "
+            f"{_pct(confidence)}")
+
+
 def interval_statement(family: Mapping[str, Any], confidence: float) -> str:
     """What the intervals of a summary are, in one true sentence: the headline ones at the
     per-test level that holds the family at ``familywise_confidence``, the rest at

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.analyse.crossover import crossover_maps, crossover_table
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
-from harness.analyse.sentences import interval_statement
+from harness.analyse.sentences import interval_note, interval_statement
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 from harness.analyse.verdicts import (
     DEFAULT_EQUIVALENCE_PCT,
@@ -375,6 +375,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "baseline": _baseline_words(summary, manifest),
         "confidence_pct": None if confidence is None else confidence * 100,
         "intervals": interval_statement(summary.get("family") or {}, confidence or 0.95),
+        "intervals_note": interval_note(summary.get("family") or {}, confidence or 0.95),
         "overview": overview_table(summary, view["stacks"]),
         "notices": _notices(summary, view),
         "answer": answer_sentences(summary, view["stacks"]),

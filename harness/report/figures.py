@@ -384,19 +384,13 @@ def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
     return fig
 
 
-def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, str]:
-    """Every chart the summary has data for, as ``{name: svg_text}`` in report order.
-
-    Args:
-        summary: the statistics summary (``harness.analyse.summary.summarise``'s dict).
-        manifest: the run's manifest; its ``config`` gives the stack order and
-            kinds, the delay and each stack's fan-out mode. It may be sparse.
-    Returns:
-        SVG documents keyed by chart name; charts without data are absent.
-    """
+def figure_makers(summary: Mapping[str, Any],
+                  manifest: Mapping[str, Any]) -> dict[str, Callable[[], Figure | None]]:
+    """Each chart's name and the function that draws it (None without data), in report
+    order; :func:`make_figures` calls each inside its style. Crossover maps are apart."""
     stacks = _stacks(summary, manifest)
     colours = _colours(stacks, str(summary.get("baseline", "")))
-    makers: dict[str, Callable[[], Figure | None]] = {
+    return {
         "fanout_duration": lambda: _fanout_duration(summary, manifest, stacks, colours),
         "fanout_speedup": lambda: _speedup(summary, "fanout", stacks, colours),
         "clients_throughput": lambda: _clients_throughput(summary, stacks, colours),
@@ -409,8 +403,20 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
         database.FIGURE: lambda: database.pool_figure(summary, manifest),
     }
+
+
+def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Every chart the summary has data for, as ``{name: svg_text}`` in report order.
+
+    Args:
+        summary: the statistics summary (``harness.analyse.summary.summarise``'s dict).
+        manifest: the run's manifest; its ``config`` gives the stack order and
+            kinds, the delay and each stack's fan-out mode. It may be sparse.
+    Returns:
+        SVG documents keyed by chart name; charts without data are absent.
+    """
     svgs: dict[str, str] = {}
-    for name, make in makers.items():
+    for name, make in figure_makers(summary, manifest).items():
         with plotting.style(name):
             fig = make()
             if fig is not None:

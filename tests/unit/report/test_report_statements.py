@@ -74,6 +74,7 @@ def test_the_interval_statement_is_true_of_every_interval_printed(
                 for e in summary["speedups"] if e["family"] == "headline"} == {per_test}
         assert f"{per_test}% family-wise CI" in text  # the headline sentences
         assert "95% confidence intervals" not in text and "the 95% confidence" not in text
+    assert f"{per_test}% headline intervals ({together}% family-wise), others {other}%" in html
     for name in ("fanout_speedup", "clients_speedup"):  # the charts draw headline intervals
         assert f"({per_test}% CI, {together}% family-wise)" in svgs[name]
 
