@@ -126,7 +126,7 @@ def _one_level_crossover() -> tuple[dict[str, Any], dict[str, Any]]:
                                   lambda: (CROSSOVER_SUMMARY, {"config": {"sweep": SWEEP}})])
 def test_the_crossover_legend_never_covers_the_level_labels(make: Any) -> None:
     summary, manifest = make()
-    [(name, fig)] = [(n, f) for n, f in figures(summary, manifest) if n.endswith("_crossover")]
+    [fig] = [f for n, f in figures(summary, manifest) if n.endswith("_crossover")]
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     [legend] = fig.legends
     box = legend.get_window_extent(renderer)
