@@ -14,6 +14,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.measure.runner import RETRY_FLAG
+from tests.behaviour import LIMITS_OFF
 from tests.procs import living_children
 
 # What gunicorn prints when its worker class cannot load: the traceback inside brackets,
@@ -53,13 +54,6 @@ warmup_requests = 0
 health_timeout_s = 20
 quiet_wait_s = 0  # what is tested is the harness's behaviour, not a measurement
 
-[limits]  # nor is the machine's quietness: the suite may run beside other work
-foreign_cpu_max = 64.0
-loadgen_cpu_max = 64.0
-loadgen_wait_max = 64.0
-upstream_overshoot_p99_max_ms = 60000.0
-upstream_loop_lag_max_ms = 60000.0
-
 [scenarios.clients]
 levels = [1, 2]
 
@@ -75,7 +69,7 @@ command = ["{python}", "broken.py", "ATTEMPTS"]
 cwd = "app"
 paradigm = "sync"
 paths = { single = "/x" }
-'''
+''' + LIMITS_OFF
 
 
 @pytest.fixture

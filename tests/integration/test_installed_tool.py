@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.behaviour import LIMITS_OFF
+
 ROOT = Path(__file__).resolve().parents[2]
 
 APP = '''
@@ -53,13 +55,6 @@ delay_ms = 5
 warmup_requests = 2
 quiet_wait_s = 0  # what is tested is the installation, not a measurement
 
-[limits]  # nor the machine's quietness: the suite may run beside other work
-foreign_cpu_max = 64.0
-loadgen_cpu_max = 64.0
-loadgen_wait_max = 64.0
-upstream_overshoot_p99_max_ms = 60000.0
-upstream_loop_lag_max_ms = 60000.0
-
 [scenarios.clients]
 levels = [1, 4]
 
@@ -79,7 +74,7 @@ workers = 2
 paradigm = "async"
 ready_path = "/ready"
 paths = { single = "/item?wait={delay_ms}" }
-'''
+''' + LIMITS_OFF
 
 
 def find_uv() -> str:

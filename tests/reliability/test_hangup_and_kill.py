@@ -19,6 +19,7 @@ import pytest
 
 from harness.errors import TargetError
 from harness.targets.postgres import find_bin_dir
+from tests.behaviour import LIMITS_OFF
 from tests.reliability.test_interrupts import CONFIG as INTERRUPT_CONFIG
 from tests.reliability.test_interrupts import harness
 
@@ -135,13 +136,6 @@ delay_ms = 10
 warmup_requests = 0
 quiet_wait_s = 0
 
-[limits]  # this run only has to run: the machine's quietness is not what is tested
-foreign_cpu_max = 64.0
-loadgen_cpu_max = 64.0
-loadgen_wait_max = 64.0
-upstream_overshoot_p99_max_ms = 60000.0
-upstream_loop_lag_max_ms = 60000.0
-
 [scenarios.clients]
 levels = [1]
 
@@ -150,7 +144,7 @@ workers = 1
 
 [stacks.fastapi-uvicorn]
 workers = 1
-"""
+""" + LIMITS_OFF
 
 
 def _recorded_folders(out: Path) -> list[Path]:
