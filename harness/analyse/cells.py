@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from harness.analyse.metrics import RESOURCE_METRICS, level_label, sort_key
+from harness.analyse.metrics import HEADLINE_METRICS, RESOURCE_METRICS, level_label, sort_key
 
 CellKey = tuple[str, int, str]            # scenario, level, stack
 MetricKey = tuple[str, int, str, str]     # scenario, level, stack, metric
@@ -108,3 +108,35 @@ def attrition(trials: Iterable[Mapping[str, Any]]) -> dict[CellKey, Attrition]:
         total[cell_key(trial)] += 1
         lost[cell_key(trial)] += trial["status"] != "ok"
     return {key: Attrition(lost[key], total[key]) for key in total}
+
+
+def arms_without_ok(trials: Iterable[Mapping[str, Any]]) -> dict[CellKey, str | None]:
+    """Every headline arm (a scenario with a headline metric, a level, a stack) whose
+    trials hold no ok one, with the error of its last trial (None when it had none)."""
+    last_error: dict[CellKey, str | None] = {}
+    with_ok: set[CellKey] = set()
+    for trial in trials:
+        key = cell_key(trial)
+        if trial["scenario"] not in HEADLINE_METRICS:
+            continue
+        if trial["status"] == "ok":
+            with_ok.add(key)
+        error = trial.get("error")
+        last_error[key] = error if isinstance(error, str) else None
+    return {key: last_error[key] for key in sorted(last_error, key=sort_key)
+            if key not in with_ok}
+
+
+def empty_arms_line(empty: Mapping[CellKey, str | None]) -> str:
+    """One line naming the arms without an ok trial, per stack, with the last error."""
+    stacks: dict[str, list[CellKey]] = defaultdict(list)
+    for key in empty:
+        stacks[key[2]].append(key)
+    parts = []
+    for stack, keys in stacks.items():
+        arms = ", ".join(f"{s} {level_label(s, lv)}" for s, lv, _ in keys)
+        error = next((empty[k] for k in reversed(keys) if empty[k]), None)
+        parts.append(f"{stack} at {arms}" + (f" (last error: {error})" if error else ""))
+    count = len(empty)
+    return (f"no ok trial in {count} headline arm{'s' if count != 1 else ''}: "
+            + "; ".join(parts))

@@ -82,7 +82,8 @@ def verdict_fields(sp: stats.Speedup, scenario: str, metric: str, confidence: fl
     computed at :func:`entry_confidence`."""
     family = family_of(scenario, metric)
     n = max(sp.n_stack, sp.n_baseline)
-    found = verdicts.judge(sp.status, sp.ratio, sp.low, sp.high, n, metric, equivalence_pct)
+    found = verdicts.judge(sp.status, sp.ratio, sp.low, sp.high, n, metric, equivalence_pct,
+                           n_min=min(sp.n_stack, sp.n_baseline))
     note, withhold = attrition
     if withhold and found.word != verdicts.INSUFFICIENT:
         found = verdicts.Verdict(verdicts.UNDETERMINED, f"survivorship: {note}")

@@ -81,3 +81,33 @@ def _pct(level: float) -> str:
     """``95%``, ``99.77%``: a confidence level with the digits it needs."""
     text = f"{level * 100:.2f}".rstrip("0").rstrip(".")
     return f"{text}%"
+
+
+def interval_note(family: Mapping[str, Any], confidence: float) -> str:
+    """:func:`interval_statement` in a few words: ``99.77% headline intervals (95%
+    family-wise), others 95%``."""
+    tests = int(family.get("headline_tests") or 0)
+    together = float(family.get("familywise_confidence") or confidence)
+    if tests < 1:
+        return f"{_pct(confidence)} confidence intervals"
+    per_test = 1.0 - (1.0 - together) / tests
+    return (f"{_pct(per_test)} headline intervals ({_pct(together)} family-wise), others "
+            f"{_pct(confidence)}")
+
+
+def interval_statement(family: Mapping[str, Any], confidence: float) -> str:
+    """What the intervals of a summary are, in one true sentence: the headline ones at the
+    per-test level that holds the family at ``familywise_confidence``, the rest at
+    ``confidence`` (``analyse.family``)."""
+    tests = int(family.get("headline_tests") or 0)
+    together = float(family.get("familywise_confidence") or confidence)
+    if tests < 1:
+        return f"Every interval is a {_pct(confidence)} confidence interval."
+    if tests == 1:
+        head = f"The headline interval is a {_pct(together)} confidence interval"
+    else:
+        per_test = 1.0 - (1.0 - together) / tests
+        head = (f"Each headline interval is a {_pct(per_test)} confidence interval, so that "
+                f"the {tests} headline intervals hold together with {_pct(together)} "
+                "confidence (family-wise, Bonferroni)")
+    return f"{head}; every other interval is a {_pct(confidence)} interval on its own."

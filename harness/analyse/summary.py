@@ -127,7 +127,7 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
             "ok": statuses["ok"],
             "failed": statuses["failed"],
             "invalid": statuses["invalid"],
-            "skipped_lines": len(run.skipped_lines),
+            "skipped_lines": run.skipped_total,
         },
         "excluded": _excluded(run.trials),
         "warnings": warnings,

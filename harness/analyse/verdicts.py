@@ -12,6 +12,15 @@ tried:
 ``faster`` / ``slower`` the interval lies above / below 1 (a resource reads
                         ``uses less/more CPU per request``, ``uses less/more memory``)
 ``inconclusive``        the interval holds 1 and reaches outside the band
+
+An inconclusive verdict says how many trials per arm would settle it only where that
+estimate means something: from :data:`STABLE_TRIALS` ok trials in each arm (fewer give
+an interval too wide to extrapolate from), and never more than :data:`MAX_TRIALS_PROMISED`
+("more than 100 per arm": a difference that small, if there is one, is beyond a run).
+
+A size word (:func:`magnitude`) names the sizes the whole interval spans, so it never
+contradicts the estimate printed beside it: ``4.93x [4.88, 4.97]`` is a "large speedup",
+``3.44x [1.07, 5.82]`` a "small to major speedup".
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ UNDETERMINED = "undetermined"
 EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
 DEFAULT_EQUIVALENCE_PCT = 5.0
+STABLE_TRIALS = 10          # ok trials per arm before an interval is narrow enough to plan on
+MAX_TRIALS_PROMISED = 100   # trials per arm an inconclusive verdict may ask for, at most
 
 VOCABULARY: tuple[str, ...] = (
     "faster", "slower", EQUIVALENT, INCONCLUSIVE, UNDETERMINED, DEGENERATE, INSUFFICIENT,
@@ -96,9 +107,23 @@ def trials_needed(ratio: float, ci_low: float, ci_high: float, n: int,
     return max(n, math.ceil(n * factor**2))
 
 
+def need_words(need: int | None, n_min: int) -> tuple[str, int | None]:
+    """Why an interval is inconclusive, and the trials per arm it is fair to promise:
+    ``need`` only from :data:`STABLE_TRIALS` trials in the smaller arm (``n_min``), capped
+    at :data:`MAX_TRIALS_PROMISED`."""
+    if n_min < STABLE_TRIALS or need is None:
+        return (f"need more trials (too few, {n_min} in an arm, to estimate how many)"
+                if n_min < STABLE_TRIALS else "need more trials"), None
+    if need > MAX_TRIALS_PROMISED:
+        return f"need more trials: more than {MAX_TRIALS_PROMISED} per arm", need
+    return f"need more trials: about {need} per arm", need
+
+
 def judge(status: str, ratio: float | None, ci_low: float | None, ci_high: float | None,
-          n: int, metric: str, equivalence_pct: float = DEFAULT_EQUIVALENCE_PCT) -> Verdict:
-    """The verdict of one speedup from its ``stats.Speedup.status`` and interval."""
+          n: int, metric: str, equivalence_pct: float = DEFAULT_EQUIVALENCE_PCT,
+          n_min: int | None = None) -> Verdict:
+    """The verdict of one speedup from its ``stats.Speedup.status`` and interval; ``n`` is
+    the larger arm's ok trials, ``n_min`` the smaller's (default ``n``)."""
     if status == "insufficient" or ratio is None:
         return Verdict(INSUFFICIENT, "fewer than 2 ok trials in an arm")
     if status == "degenerate":
@@ -110,8 +135,8 @@ def judge(status: str, ratio: float | None, ci_low: float | None, ci_high: float
     if word == EQUIVALENT:
         return Verdict(word, f"within {equivalence_pct:g}%")
     if word == INCONCLUSIVE:
-        need = trials_needed(ratio, ci_low, ci_high, n, equivalence_pct)
-        why = "need more trials" + (f": about {need} per arm" if need else "")
+        raw = trials_needed(ratio, ci_low, ci_high, n, equivalence_pct)
+        why, need = need_words(raw, n if n_min is None else n_min)
         return Verdict(word, why, need)
     return Verdict(word)
 
@@ -119,29 +144,34 @@ def judge(status: str, ratio: float | None, ci_low: float | None, ci_high: float
 _SPEEDUP_WORDS = ((5.0, "major"), (2.0, "large"), (1.2, "moderate"))
 
 
+def size_word(ratio: float) -> str | None:
+    """The size of one ratio: ``major`` (>= 5 or <= 1/5), ``large`` (>= 2 or <= 1/2),
+    ``moderate`` (>= 1.2 or <= 1/1.2), ``small`` (any other ratio but 1), None at 1."""
+    if ratio == 1.0:
+        return None
+    factor = ratio if ratio > 1.0 else (1.0 / ratio if ratio > 0 else math.inf)
+    return next((word for threshold, word in _SPEEDUP_WORDS if factor >= threshold), "small")
+
+
 def magnitude(ci_low: float, ci_high: float, gain: str = "speedup",
               loss: str = "slowdown") -> str:
-    """Words for the size of a speedup, claimed only as far as the CI bound supports.
+    """Words for the size of a speedup: every size the interval spans, nearest 1 first.
 
-    Speedups read the lower bound: >= 5 "major speedup", >= 2 "large speedup",
-    >= 1.2 "moderate speedup", > 1 "small speedup". Slowdowns read the upper
-    bound with the reciprocal thresholds: <= 1/5 "major slowdown", <= 1/2 "large
-    slowdown", <= 1/1.2 "moderate slowdown", < 1 "small slowdown". An interval
-    containing 1 gives "none". ``gain`` and ``loss`` replace the nouns (a resource
-    saving is not a speedup).
+    A speedup (interval above 1) runs from its lower bound's size to its upper bound's,
+    a slowdown (interval below 1) from its upper bound's to its lower bound's, with the
+    sizes of :func:`size_word`: ``large speedup`` when both bounds are large, ``small to
+    major speedup`` for ``[1.07, 5.82]``. The estimate lies inside its interval, so its
+    size is always among those named. An interval containing 1 gives "none". ``gain`` and
+    ``loss`` replace the nouns (a resource saving is not a speedup).
     """
     _check(ci_low, ci_high)
     if ci_low > 1.0:
-        for threshold, word in _SPEEDUP_WORDS:
-            if ci_low >= threshold:
-                return f"{word} {gain}"
-        return f"small {gain}"
-    if ci_high < 1.0:
-        for threshold, word in _SPEEDUP_WORDS:
-            if ci_high <= 1.0 / threshold:
-                return f"{word} {loss}"
-        return f"small {loss}"
-    return "none"
+        near, far, noun = size_word(ci_low), size_word(ci_high), gain
+    elif ci_high < 1.0:
+        near, far, noun = size_word(ci_high), size_word(ci_low), loss
+    else:
+        return "none"
+    return f"{near} {noun}" if near == far else f"{near} to {far} {noun}"
 
 
 def ci_half_width_ratio(ratio: float, low: float, high: float) -> float:

@@ -83,6 +83,9 @@ def measuring(sub: Any) -> None:
     p.add_argument("--seed", type=nonneg_int, help="seed of the trial order (default: config)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results root (default results/)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--run-id", metavar="NAME", help="name the run folder (and the run's id) "
+                   "NAME instead of the time and the config's name; refused if it exists "
+                   "(e.g. --run-id example)")
     p.add_argument("--target", choices=TARGETS, help="where the stacks run: local processes "
                    "(the default), compose (docker-compose.yml on this machine's Docker "
                    "engine) or external (servers already running, URLs in [external])")
@@ -95,6 +98,10 @@ def measuring(sub: Any) -> None:
                    help="local Locust workers (implies --engine locust)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue an interrupted run from its records (other options ignored)")
+    p.add_argument("--retry-failed-starts", action="store_true",
+                   help="start a stack again in every round even after it failed to start "
+                        "twice in a row (by default its later trials are recorded failed "
+                        "without a start)")
     allow_remote_arg(p)
     p.set_defaults(handler="measuring:cmd_run")
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import RunDirError
+from harness.paths import shipped_config
 from harness.rundir.format import MANIFEST_NAME, TRIALS_NAME
 
-DEFAULT_CONFIG = Path("configs/default.toml")
+DEFAULT_CONFIG = "configs/default.toml"
 RESULTS = Path("results")
 
 
@@ -41,9 +42,10 @@ def warn_skipped(run_path: Path, skipped: list[tuple[int, str]]) -> None:
         err(f"asyncbench: warning: {run_path / TRIALS_NAME}:{line_no}: skipped ({reason})")
 
 
-def config_arg(parser: argparse.ArgumentParser, default: Path | None = DEFAULT_CONFIG) -> None:
-    """The ``--config`` option."""
-    parser.add_argument("--config", type=Path, default=default,
+def config_arg(parser: argparse.ArgumentParser, default: str | None = DEFAULT_CONFIG) -> None:
+    """The ``--config`` option; ``configs/NAME.toml`` finds an installed tool's shipped
+    config when the folder has none of its own."""
+    parser.add_argument("--config", type=shipped_config, default=default,
                         help=f"experiment config (TOML), default {default}")
 
 

@@ -2,8 +2,9 @@
 sync one (the built-in Flask, Quart and FastAPI apps, or your own app started from its
 command line), with repeated trials and confidence intervals.
 
-Exit codes: 0 success, 1 a check, comparison or verification failed (or a stack failed),
-2 bad input, 129 hang-up (SIGHUP), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+Exit codes: 0 success, 1 a check, comparison or verification failed (or a stack failed,
+or a run left a headline arm without an ok trial), 2 bad input, 129 hang-up (SIGHUP),
+130 interrupted (SIGINT), 143 terminated (SIGTERM).
 Only the CLI prints errors and chooses exit codes.
 """
 

@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from harness.analyse.cells import arms_without_ok, empty_arms_line
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_title
 from harness.cli.common import (
     err,
@@ -37,9 +38,11 @@ from harness.config.schema import Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
+from harness.measure.manifest import named_run_id
 from harness.measure.plan import skipped
 from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
+from harness.rundir.reader import load_run
 from harness.targets import network_summary, open_stack, target_details
 from harness.targets.contract import check_contract, check_own_app
 
@@ -132,7 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         announce_network(recorded_config(args.resume), args.resume, args.allow_remote)
         point = resume_point(args.resume)  # a refusal comes before the progress bar
         with RichProgress() as progress:
-            outcome = resume_run(args.resume, progress, point)
+            outcome = resume_run(args.resume, progress, point,
+                                 retry_failed_starts=args.retry_failed_starts)
     else:
         levels: dict[str, list[int]] | None = None
         if args.levels:
@@ -153,8 +157,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.engine is not None or args.workers is not None:
             config = with_overrides(config, loadgen=with_engine(config.loadgen, args.engine,
                                                                 args.workers))
+        if args.run_id is not None:
+            named_run_id(args.run_id, args.out)  # refused before the progress display
         with RichProgress() as progress:
-            outcome = start_run(config, args.out, progress, argv=args.argv)
+            outcome = start_run(config, args.out, progress, argv=args.argv,
+                                retry_failed_starts=args.retry_failed_starts,
+                                run_id=args.run_id)
     out(f"run folder: {outcome.run_dir}")
     out(f"stopped: {outcome.stop_reason}")
     counts = outcome.counts
@@ -162,6 +170,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_tables(outcome.run_dir)
     if not args.no_report:
         render_report(outcome.run_dir)
+    # A run that could not measure an arm has no answer for it: say which, and fail.
+    empty = arms_without_ok(load_run(outcome.run_dir).trials)
+    if empty:
+        err(f"asyncbench: error: {empty_arms_line(empty)}")
+        return 1
     return 0
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from harness import __version__
 from harness.config.schema import Config
-from harness.errors import RunDirError
+from harness.errors import ConfigError, RunDirError
 from harness.measure import envinfo
 from harness.measure.calibrate import load_calibration
 from harness.measure.plan import skipped, trials_per_round
 from harness.paths import project_relative
-from harness.rundir.format import SCHEMA_VERSION
+from harness.rundir.format import RUN_ID_PATTERN, SCHEMA_VERSION
 from harness.targets import target_details
 from harness.targets.cpuwork import measure_cpu_work
 
@@ -47,11 +47,29 @@ def typed_command(argv: list[str]) -> str:
     return shlex.join(words)
 
 
-def new_run_dir(root: Path, run_id: str) -> Path:
-    """Create a fresh run folder under ``root``; never reuses an existing one."""
+def named_run_id(name: str, root: Path | None = None) -> str:
+    """``name`` as a run's id (``--run-id``): a plain name, as a bundle requires, and (with
+    ``root``) not yet a folder there.
+
+    Raises:
+        ConfigError: ``name`` is not a plain name.
+        RunDirError: ``root / name`` exists.
+    """
+    if not RUN_ID_PATTERN.match(name) or name in (".", ".."):
+        raise ConfigError(f"--run-id {name!r} is not a plain name (letters, digits, '.', '_', "
+                          "'-', starting with a letter or digit)")
+    if root is not None and os.path.lexists(root / name):
+        raise RunDirError(f"{root / name} already exists; choose another --run-id or move it")
+    return name
+
+
+def new_run_dir(root: Path, run_id: str, *, exact: bool = False) -> Path:
+    """Create a fresh run folder under ``root``; never reuses an existing one. With
+    ``exact``, the folder is named ``run_id`` or not made (RunDirError); otherwise a
+    number is added to a name already taken."""
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
+        for suffix in [""] if exact else ["", *(f"-{i}" for i in range(2, 100))]:
             path = root / f"{run_id}{suffix}"
             try:
                 path.mkdir()
@@ -60,6 +78,8 @@ def new_run_dir(root: Path, run_id: str) -> Path:
             return path
     except OSError as exc:
         raise RunDirError(f"{root}: cannot create a run folder ({exc.strerror or exc})") from None
+    if exact:
+        raise RunDirError(f"{root / run_id} already exists; choose another --run-id or move it")
     raise RunDirError(f"{root}: too many runs named {run_id}")
 
 

@@ -33,7 +33,13 @@ from harness.errors import (
 )
 from harness.loadgen.engines import Engine, open_engine
 from harness.measure.envinfo import loadavg
-from harness.measure.manifest import build_manifest, make_run_id, new_run_dir, typed_command
+from harness.measure.manifest import (
+    build_manifest,
+    make_run_id,
+    named_run_id,
+    new_run_dir,
+    typed_command,
+)
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
@@ -102,6 +108,8 @@ class RunOutcome:
 
 
 START_ATTEMPTS = 2  # failed starts in a row before a stack's round is given up
+GIVEN_UP_KEY = "stacks_given_up"  # manifest: stack -> why it is no longer started
+RETRY_FLAG = "--retry-failed-starts"
 
 
 class StopRun(Exception):
@@ -113,21 +121,38 @@ def quiet_gate(config: Config, progress: Progress) -> None:
     wait_for_quiet(config.limits.foreign_cpu_max, config.quiet_wait_s, progress.note)
 
 
+def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
+                       writer: TrialWriter, progress: Progress, why: str) -> None:
+    """Record ``trials`` failed without starting their stack (it was given up earlier)."""
+    for trial in trials:
+        record = failed_record(run_id, trial, why)
+        writer.write(record)
+        progress.advance(record)
+        if config.on_failure == "stop":
+            raise StopRun(f"trial {trial.trial_id} failed: {why}")
+
+
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
                      run_id: str, writer: TrialWriter, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
                      cpu_iterations_per_ms: int | None = None,
-                     engine: Engine | None = None) -> int:
-    """Run one stack's trials of a round, restarting it after any failure. Returns failures.
+                     engine: Engine | None = None,
+                     start_failures: int = 0) -> tuple[int, str | None]:
+    """Run one stack's trials of a round, restarting it after any failure.
 
     A trial made invalid by other processes' CPU use is kept (its id gets ``-attempt1``)
     and run once more after the machine is quiet again. ``cpus`` pins a local stack;
     ``cpu_iterations_per_ms`` is the run's CPU-work calibration (from its manifest);
-    ``engine`` drives the load (builtin by default).
+    ``engine`` drives the load (builtin by default). ``start_failures`` is how many
+    starts of the stack had failed in a row before.
+
+    Returns:
+        Failed starts in a row at the end, and the last start error. From
+        :data:`START_ATTEMPTS` failed starts in a row, the round's remaining trials are
+        recorded failed without another start.
     """
     remaining = list(trials)
-    failures = 0
-    start_failures = 0
+    error: str | None = None
     while remaining:
         try:
             with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms) as handle:
@@ -154,7 +179,6 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                     for line in engine.notes() if engine is not None else ():
                         progress.note(line)
                     if record["status"] == "failed":
-                        failures += 1
                         if config.on_failure == "stop":
                             raise StopRun(f"trial {record['trial_id']} failed: {record['error']}")
                         progress.note(f"{record['trial_id']} failed ({record['error']}); "
@@ -170,14 +194,20 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                 record = failed_record(run_id, trial, str(exc))
                 writer.write(record)
                 progress.advance(record)
-                failures += 1
                 if config.on_failure == "stop":
                     raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
             progress.note(f"{remaining[0].trial_id} failed: {exc}" if doomed == 1 else
                           f"{spec.name} did not start {START_ATTEMPTS} times; its {doomed} "
                           f"remaining trials of this round are recorded failed: {exc}")
+            error = str(exc)
             del remaining[:doomed]
-    return failures
+    return start_failures, error
+
+
+def not_started_reason(name: str, round_no: int, error: str) -> str:
+    """The error of a trial whose stack is no longer started, and how to change that."""
+    return (f"not started: {name} failed to start {START_ATTEMPTS} times in a row, the last in "
+            f"round {round_no} ({error}); {RETRY_FLAG} starts it again every round")
 
 
 def _widest_half_width(run_dir: Path) -> tuple[float | None, int]:
@@ -211,10 +241,19 @@ def stop_decision(config: Config, round_no: int, widest: float | None,
 
 
 def execute(config: Config, run_dir: Path, progress: Progress, *,
-            start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0) -> RunOutcome:
-    """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds."""
+            start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0,
+            retry_failed_starts: bool = False) -> RunOutcome:
+    """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds.
+
+    A stack that failed to start :data:`START_ATTEMPTS` times in a row (in one round or
+    across two) is not started again in later rounds (its trials are recorded failed,
+    saying why; the manifest's ``stacks_given_up`` names it) unless ``retry_failed_starts``.
+    """
     manifest_path = run_dir / MANIFEST_NAME
     manifest = json.loads(safefs.read_bytes(manifest_path))
+    given_up: dict[str, str] = {} if retry_failed_starts else {
+        str(k): str(v) for k, v in (manifest.get(GIVEN_UP_KEY) or {}).items()}
+    in_a_row: dict[str, int] = {}  # failed starts in a row, per stack
     run_id = manifest["run_id"]
     cpu_iterations = (manifest.get("cpu_work") or {}).get("iterations_per_ms")
     skip_ids = set(skip)
@@ -253,12 +292,21 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                     quiet_gate(config, progress)
                 for name in dict.fromkeys(t.stack for t in planned):
                     todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
-                    if todo:
-                        run_stack_trials(config, config.stack(name), todo, run_id, writer,
-                                         counting, log_dir, stack_cpus, cpu_iterations,
-                                         engine)
+                    if todo and name in given_up:
+                        record_not_started(config, todo, run_id, writer, counting,
+                                           given_up[name])
+                    elif todo:
+                        in_a_row[name], error = run_stack_trials(
+                            config, config.stack(name), todo, run_id, writer, counting,
+                            log_dir, stack_cpus, cpu_iterations, engine,
+                            0 if retry_failed_starts else in_a_row.get(name, 0))
+                        if in_a_row[name] >= START_ATTEMPTS and error and not retry_failed_starts:
+                            given_up[name] = not_started_reason(name, round_no, error)
+                            progress.note(f"{name} will not be started again in this run "
+                                          f"(pass {RETRY_FLAG} to keep trying)")
                 rounds_done = round_no
                 manifest["rounds_completed"] = rounds_done
+                manifest[GIVEN_UP_KEY] = given_up
                 write_json_atomic(manifest_path, manifest)
                 widest, count = ((None, 0) if round_no < config.rounds or config.target_ci <= 0
                                  else _widest_half_width(run_dir))
@@ -346,30 +394,36 @@ def resume_point(run_dir: Path) -> ResumePoint:
     return ResumePoint(config, done, complete + 1, complete, dropped)
 
 
-def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = None) -> RunOutcome:
+def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = None, *,
+               retry_failed_starts: bool = False) -> RunOutcome:
     """Continue an interrupted run in its own folder, in the same seeded order (from
     ``point`` when the caller has read it already)."""
     point = point or resume_point(run_dir)
     if point.dropped:
         progress.note(point.dropped)
     return execute(point.config, run_dir, progress, start_round=point.start_round,
-                   skip=point.done_ids, rounds_done=point.rounds_done)
+                   skip=point.done_ids, rounds_done=point.rounds_done,
+                   retry_failed_starts=retry_failed_starts)
 
 
 def start_run(config: Config, results_root: Path, progress: Progress,
-              argv: list[str] | None = None) -> RunOutcome:
-    """Create a run folder, write its manifest, and execute the run."""
-    run_id = make_run_id(config)
+              argv: list[str] | None = None, *, retry_failed_starts: bool = False,
+              run_id: str | None = None) -> RunOutcome:
+    """Create a run folder (named ``run_id``, else by the time and the config's name),
+    write its manifest, and execute the run."""
+    exact = run_id is not None
+    # A name that cannot be used is refused before anything slow is measured.
+    run_id = named_run_id(run_id, results_root) if run_id is not None else make_run_id(config)
     command = typed_command(argv if argv is not None else sys.argv[1:])
     # A target refusal raises here, before any folder exists.
     manifest = build_manifest(config, run_id, command, results_root=results_root)
     for warning in manifest.get("target_details", {}).get("warnings", []):
         progress.note(f"warning: {warning}")
-    run_dir = new_run_dir(results_root, run_id)
+    run_dir = new_run_dir(results_root, run_id, exact=exact)
     manifest["run_id"] = run_dir.name
     manifest["run_dir"] = project_relative(str(run_dir), None)
     write_json_atomic(run_dir / MANIFEST_NAME, manifest)
     safefs.open_append(run_dir / TRIALS_NAME).close()
     for warning in manifest["warnings"]:
         progress.note(f"warning: {warning}")
-    return execute(config, run_dir, progress)
+    return execute(config, run_dir, progress, retry_failed_starts=retry_failed_starts)

@@ -47,11 +47,22 @@ def _low_sentence(speedups: list[Mapping[str, Any]], baseline: str) -> str | Non
 
 
 def _resource_change(entry: Mapping[str, Any] | None, what: str) -> str | None:
-    """``45% less CPU per request`` from a lower-is-better speedup (ratio = base / stack)."""
+    """``45% [39%, 50%] less CPU per request`` from a lower-is-better speedup (ratio =
+    base / stack), the change's interval beside its estimate."""
     if entry is None or entry["verdict"] not in DECIDED or not entry.get("ratio"):
         return None
     change = 1 / entry["ratio"] - 1
-    return f"{format_number(abs(change) * 100, 0)}% {'more' if change > 0 else 'less'} {what}"
+
+    def pct(value: float) -> str:
+        return f"{format_number(abs(value) * 100, 0)}%"
+
+    bounds = [b for b in (entry.get("ci_low"), entry.get("ci_high"))
+              if isinstance(b, int | float) and b > 0]
+    shown = ""
+    if len(bounds) == 2:
+        low, high = sorted(abs(1 / b - 1) for b in bounds)
+        shown = f" [{pct(low)}, {pct(high)}]"
+    return f"{pct(change)}{shown} {'more' if change > 0 else 'less'} {what}"
 
 
 def _clients_sentences(speedups: list[Mapping[str, Any]], baseline: str,

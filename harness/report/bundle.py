@@ -17,7 +17,8 @@ bundle; ``harness.report.verify`` checks one without unpacking it.
 
 A run folder may be someone else's: its files are read without following links, its
 ``run_id`` must be a plain name equal to the folder's, and the config file its manifest
-names is packed only from inside the project and only when it gives the recorded hash.
+names is packed only from inside the project (``paths.project_folder``: the checkout, or
+an installed tool's current folder) and only when it gives the recorded hash.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ from typing import Any
 from harness import safefs
 from harness.config.load import load_config
 from harness.errors import BundleError, ConfigError, RunDirError
-from harness.paths import LOCK_FILE, PROJECT_ROOT
+from harness.paths import LOCK_FILE, project_folder
 from harness.report.bundle_format import (
     CONFIG_JSON,
     CONFIG_TOML,
@@ -47,7 +47,13 @@ from harness.report.bundle_format import (
     SUMS_NAME,
 )
 from harness.report.render import render_run_report
-from harness.rundir.format import FIGURES_DIR, MANIFEST_NAME, REPORT_FILES, TRIALS_NAME
+from harness.rundir.format import (
+    FIGURES_DIR,
+    MANIFEST_NAME,
+    REPORT_FILES,
+    RUN_ID_PATTERN,
+    TRIALS_NAME,
+)
 from harness.rundir.reader import load_run
 
 
@@ -89,9 +95,6 @@ def tar_bytes(top: str, files: dict[str, bytes]) -> bytes:
 
 
 # --- publish ------------------------------------------------------------------------------
-
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
 
 def checked_run_id(run_dir: Path, manifest: Mapping[str, Any]) -> str:
     """The manifest's ``run_id`` when it is a plain name equal to the folder's name.
@@ -142,7 +145,7 @@ def _figures(run_dir: Path) -> dict[str, bytes]:
 
 
 def collect_files(run_dir: Path, *, lock_file: Path = LOCK_FILE,
-                  project_root: Path = PROJECT_ROOT) -> tuple[str, dict[str, bytes], list[str]]:
+                  project_root: Path | None = None) -> tuple[str, dict[str, bytes], list[str]]:
     """The run id, the bundle's files (relative path -> bytes, no SHA256SUMS) and warnings.
 
     Run files are read without following links. The config file is packed only from
@@ -152,6 +155,7 @@ def collect_files(run_dir: Path, *, lock_file: Path = LOCK_FILE,
         RunDirError: not a run folder, a bad run_id, or a link where a run file belongs.
         BundleError: the lock file or a run file cannot be read.
     """
+    project_root = project_root or project_folder()
     run = load_run(run_dir)
     manifest = run.manifest
     run_id = checked_run_id(run_dir, manifest)
@@ -192,7 +196,7 @@ def collect_files(run_dir: Path, *, lock_file: Path = LOCK_FILE,
 
 
 def publish(run_dir: Path, out: Path | None = None, *, lock_file: Path = LOCK_FILE,
-            project_root: Path = PROJECT_ROOT) -> Published:
+            project_root: Path | None = None) -> Published:
     """Write ``run_dir`` as a bundle; by default ``<run_id>.tar.gz`` beside the run folder.
 
     The report is rendered into the run folder first when it is missing. ``out``

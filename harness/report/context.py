@@ -12,8 +12,14 @@ from typing import Any
 
 from harness.analyse.crossover import crossover_maps, crossover_table
 from harness.analyse.metrics import METRICS, level_title, metric_rank, scenario_rank
+from harness.analyse.sentences import interval_note, interval_statement
 from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
-from harness.analyse.verdicts import DEFAULT_EQUIVALENCE_PCT, VOCABULARY
+from harness.analyse.verdicts import (
+    DEFAULT_EQUIVALENCE_PCT,
+    MAX_TRIALS_PROMISED,
+    STABLE_TRIALS,
+    VOCABULARY,
+)
 from harness.report.answer import answer_sentences, fanout_causes
 from harness.report.database import database_section
 from harness.report.figures import caption
@@ -26,6 +32,7 @@ from harness.report.manifest_view import (
     manifest_view,
     placement_words,
 )
+from harness.report.overview import overview_table, verdict_tone
 
 SCENARIO_TITLES = {
     "fanout": "Fan-out: N upstream calls inside one request",
@@ -42,21 +49,13 @@ METHOD_LABELS = {
 }
 
 
-FEW_TRIALS = 10  # fewer ok trials per arm than this: intervals too wide to settle much
+FEW_TRIALS = STABLE_TRIALS  # fewer ok trials per arm: intervals too wide to settle much
+
+
 def _metric(name: str) -> tuple[str, str]:
     """(title, unit) of a metric for a table row."""
     known = METRICS.get(name)
     return (known.title, known.unit) if known else (name, "")
-
-
-def _tone(verdict: str) -> str:
-    """Badge colour: good or bad for a direction, neutral for equivalent or inconclusive,
-    warn where the data allow no verdict."""
-    if verdict == "faster" or verdict.startswith("uses less"):
-        return "good"
-    if verdict == "slower" or verdict.startswith("uses more"):
-        return "bad"
-    return "neutral" if verdict in ("equivalent", "inconclusive") else "warn"
 
 
 def _why(entry: Mapping[str, Any]) -> str:
@@ -90,7 +89,7 @@ def _speedup_row(entry: Mapping[str, Any],
         "baseline_cell": cells.get((*key, entry["baseline"], entry["metric"])),
         "stack_cell": cells.get((*key, entry["stack"], entry["metric"])),
         "ratio": entry["ratio"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"],
-        "verdict": entry["verdict"], "tone": _tone(entry["verdict"]),
+        "verdict": entry["verdict"], "tone": verdict_tone(entry["verdict"]),
         "why": _why(entry),
         "level": _level_note(entry),
         "magnitude": "" if magnitude in (None, "none") else magnitude,
@@ -224,7 +223,7 @@ def _headlines(summary: Mapping[str, Any], view: Mapping[str, Any],
     condition the scenario exists to show. The rest keep the summary's order.
     """
     kinds = {s["name"]: s["kind"] for s in view["stacks"]}
-    mine = [{**h, "tone": _tone(h["verdict"])} for h in summary["headlines"]
+    mine = [{**h, "tone": verdict_tone(h["verdict"])} for h in summary["headlines"]
             if (kinds.get(h["stack"]) == "dev") == dev]
     top: dict[tuple[str, str, str], int] = {}
     for h in mine:
@@ -287,6 +286,8 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "loopback": None if config["host"] is None else is_loopback(config["host"]),
         "family": _family(summary),
         "vocabulary": list(VOCABULARY),
+        "stable_trials": STABLE_TRIALS,
+        "max_trials_promised": MAX_TRIALS_PROMISED,
         "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),
@@ -373,6 +374,9 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "created_at": view["created_at"],
         "baseline": _baseline_words(summary, manifest),
         "confidence_pct": None if confidence is None else confidence * 100,
+        "intervals": interval_statement(summary.get("family") or {}, confidence or 0.95),
+        "intervals_note": interval_note(summary.get("family") or {}, confidence or 0.95),
+        "overview": overview_table(summary, view["stacks"]),
         "notices": _notices(summary, view),
         "answer": answer_sentences(summary, view["stacks"]),
         "headlines": _headlines(summary, view, dev=False),

@@ -61,13 +61,15 @@ def crossover_figures(summary: Mapping[str, Any],
     figures: dict[str, Figure] = {}
     for scenario in dict.fromkeys(m.scenario for m in maps):
         mine = [m for m in maps if m.scenario == scenario]
+        # Constrained layout with the legend "outside": the layout makes room below the
+        # level labels for it, at any number of levels, values or panels.
         fig = Figure(figsize=(3.2 * len(mine) + 0.8, 0.45 * max(len(m.values) for m in mine)
-                              + 2.0))
+                              + 2.0), layout="constrained")
         for i, m in enumerate(mine):
             _panel(fig, i, len(mine), m)
         fig.legend(handles=[Patch(color=c, label=CLASS_WORDS[k])
                             for k, c in CLASS_COLOURS.items()],
-                   loc="lower center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.08))
+                   loc="outside lower center", ncol=4 if len(mine) > 1 else 2, fontsize=7)
         figures[f"{scenario}_crossover"] = fig
     return figures
 

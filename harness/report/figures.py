@@ -248,12 +248,25 @@ def _speedup(summary: Mapping[str, Any], scenario: str, stacks: Sequence[str],
     plotting.log_y(ax)
     ax.set_xlabel(plotting.LEVEL_AXIS.get(scenario, "level"))
     ax.set_ylabel("speedup (×, log scale)")
-    confidence = summary.get("confidence")
-    level_words = f"{confidence * 100:g}% CI" if isinstance(confidence, float) else "CI"
     ax.set_title(f"{SCENARIO_NAMES.get(scenario, scenario)}: speedup in "
-                 f"{metric_label(str(metric))} ({level_words})")
+                 f"{metric_label(str(metric))} ({interval_words(summary, entries)})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(3, len(drawn) + 1))
     return fig
+
+
+def interval_words(summary: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> str:
+    """The level of the intervals drawn, as the entries carry it: ``99.77% CI, 95%
+    family-wise`` for headline entries, ``95% CI`` for exploratory ones."""
+    levels = {e.get("confidence") for e in entries if e.get("ci_low") is not None}
+    level = next(iter(levels), None)
+    if len(levels) != 1 or not isinstance(level, float):
+        return "CI"
+    words = f"{level * 100:.2f}".rstrip("0").rstrip(".") + "% CI"
+    together = (summary.get("family") or {}).get("familywise_confidence")
+    if all(e.get("family") == "headline" for e in entries) and isinstance(together, float) \
+            and together != level:
+        words += f", {together * 100:g}% family-wise"
+    return words
 
 
 def _rate_latency(summary: Mapping[str, Any], stacks: Sequence[str],
@@ -371,19 +384,13 @@ def _sweep(summary: Mapping[str, Any], manifest: Mapping[str, Any],
     return fig
 
 
-def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, str]:
-    """Every chart the summary has data for, as ``{name: svg_text}`` in report order.
-
-    Args:
-        summary: the statistics summary (``harness.analyse.summary.summarise``'s dict).
-        manifest: the run's manifest; its ``config`` gives the stack order and
-            kinds, the delay and each stack's fan-out mode. It may be sparse.
-    Returns:
-        SVG documents keyed by chart name; charts without data are absent.
-    """
+def figure_makers(summary: Mapping[str, Any],
+                  manifest: Mapping[str, Any]) -> dict[str, Callable[[], Figure | None]]:
+    """Each chart's name and the function that draws it (None without data), in report
+    order; :func:`make_figures` calls each inside its style. Crossover maps are apart."""
     stacks = _stacks(summary, manifest)
     colours = _colours(stacks, str(summary.get("baseline", "")))
-    makers: dict[str, Callable[[], Figure | None]] = {
+    return {
         "fanout_duration": lambda: _fanout_duration(summary, manifest, stacks, colours),
         "fanout_speedup": lambda: _speedup(summary, "fanout", stacks, colours),
         "clients_throughput": lambda: _clients_throughput(summary, stacks, colours),
@@ -396,8 +403,20 @@ def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dic
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
         database.FIGURE: lambda: database.pool_figure(summary, manifest),
     }
+
+
+def make_figures(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Every chart the summary has data for, as ``{name: svg_text}`` in report order.
+
+    Args:
+        summary: the statistics summary (``harness.analyse.summary.summarise``'s dict).
+        manifest: the run's manifest; its ``config`` gives the stack order and
+            kinds, the delay and each stack's fan-out mode. It may be sparse.
+    Returns:
+        SVG documents keyed by chart name; charts without data are absent.
+    """
     svgs: dict[str, str] = {}
-    for name, make in makers.items():
+    for name, make in figure_makers(summary, manifest).items():
         with plotting.style(name):
             fig = make()
             if fig is not None:

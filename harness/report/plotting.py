@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 LEVEL_AXIS = {
     "fanout": "N: upstream calls per request",
@@ -86,19 +86,29 @@ def level_axis(ax: Axes, levels: Sequence[float], scenario: str) -> None:
         ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
 
 
-def log_y(ax: Axes) -> None:
-    """A log y axis with plain labels at 1-2-5 steps (finer steps over a short range)."""
-    ax.set_yscale("log")
-    low, high = ax.get_ylim()
+def log_ticks(low: float, high: float) -> list[float]:
+    """At least two tick positions inside ``[low, high]`` (``0 < low < high``) for a log
+    axis: 1-2-5 steps, finer ones over a short range, and within one step (104 to 130 ms,
+    say) evenly spaced round numbers, so that an axis never loses its scale."""
     ticks: list[float] = []
     for steps in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 8)):  # finer when the range is short
         ticks = [m * 10.0**e for e in range(math.floor(math.log10(low)) - 1,
                                             math.ceil(math.log10(high)) + 1)
                  for m in steps if low <= m * 10.0**e <= high]
         if len(ticks) >= 3:
-            break
-    if len(ticks) >= 2:
-        ax.yaxis.set_major_locator(FixedLocator(ticks))
+            return ticks
+    even = [float(t) for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+            if low <= t <= high]
+    if len(even) >= 2:
+        return even
+    return ticks if len(ticks) >= 2 else [low, high]
+
+
+def log_y(ax: Axes) -> None:
+    """A log y axis with plain labels at :func:`log_ticks`, whatever its range."""
+    ax.set_yscale("log")
+    low, high = sorted(ax.get_ylim())
+    ax.yaxis.set_major_locator(FixedLocator(log_ticks(low, high)))
     ax.yaxis.set_major_formatter(FuncFormatter(plain))
     ax.yaxis.set_minor_locator(NullLocator())
 

@@ -16,7 +16,7 @@ from harness.analyse.metrics import (
     metric_title,
     sort_key,
 )
-from harness.analyse.sentences import format_ratio, headline_sentence
+from harness.analyse.sentences import format_ratio, headline_sentence, interval_statement
 
 
 def _fmt_value(metric: str, value: float | None) -> str:
@@ -69,5 +69,6 @@ def render_tables(summary: Mapping[str, Any]) -> str:
         if headline is not None:
             lines.append("Verdict: " + headline_sentence(headline, summary["confidence"]))
         blocks.append("\n".join(lines))
+    blocks.append(interval_statement(summary.get("family") or {}, summary["confidence"]))
     return "\n\n".join(blocks) + "\n"
 

@@ -19,6 +19,8 @@ Record format history (``schema_version``):
 
 from __future__ import annotations
 
+import re
+
 from hdrh.histogram import HdrHistogram
 
 MANIFEST_NAME = "manifest.json"
@@ -28,6 +30,9 @@ PIDS_NAME = "pids.jsonl"
 RERUNS_DIR = "reruns"
 FIGURES_DIR = "figures"
 REPORT_FILES = ("report.md", "report.html")
+
+# A run's id names its folder and its bundle's top folder: a plain name, never a path.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "invalid")

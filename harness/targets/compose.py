@@ -26,7 +26,7 @@ from typing import Any
 from harness import safefs
 from harness.config.schema import Config, StackSpec
 from harness.errors import StackStartError, TargetError
-from harness.paths import COMPOSE_FILE
+from harness.paths import COMPOSE_FILE, SOURCE_CHECKOUT
 from harness.targets import podman, probe
 from harness.targets.command import CommandResult, Execute, run_command
 from harness.targets.composefile import (
@@ -225,6 +225,10 @@ def _image_id(engine: Engine, execute: Execute, compose: Mapping[str, Any]) -> t
 def compose_details(config: Config, execute: Execute | None = None) -> dict[str, Any]:
     """Check the compose target before a run and build its image; describe it for the manifest."""
     execute = execute or run_command
+    if not SOURCE_CHECKOUT:
+        raise TargetError("the compose target builds its image from a checkout of the project "
+                          "(Dockerfile, docker-compose.yml); run it from one (git clone, then "
+                          "make dev)")
     engine = require_engine(execute, choice=config.compose_engine)
     compose = read_compose_file()
     for spec in config.stacks:
@@ -298,6 +302,10 @@ def open_compose(config: Config, spec: StackSpec, log_dir: Path | None,
                  execute: Execute | None = None) -> Iterator[StackHandle]:
     """The stack ``spec`` as docker-compose.yml runs it on the local engine; stopped on exit."""
     execute = execute or run_command
+    if not SOURCE_CHECKOUT:
+        raise TargetError("the compose target builds its image from a checkout of the project "
+                          "(Dockerfile, docker-compose.yml); run it from one (git clone, then "
+                          "make dev)")
     engine = require_engine(execute, choice=config.compose_engine)
     compose = read_compose_file()
     problem = compose_mismatch(config, spec, compose)

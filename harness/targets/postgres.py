@@ -26,7 +26,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from psycopg import sql
 
 from harness.config.upstream import redacted_url
 from harness.errors import StackExitedError, StackStartError, TargetError
+from harness.targets import leftovers
+from harness.targets.explain import explaining_line
 from harness.targets.process import ChildProcess, as_user, managed_process
 
 PACKAGE = "postgresql"
@@ -201,9 +202,8 @@ def _initdb(bin_dir: Path, data: Path, uid: int | None, timeout_s: float) -> Non
         raise StackStartError(f"initdb did not finish within {timeout_s:g} s", command) from None
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip()
-        last = output.splitlines()[-1] if output else "no output"
-        raise StackStartError(f"initdb failed with code {done.returncode}: {last}", command,
-                              output)
+        raise StackStartError(f"initdb failed with code {done.returncode}: "
+                              f"{explaining_line(output)}", command, output)
 
 
 def _wait_ready(url: str) -> Callable[[ChildProcess, float], None]:
@@ -213,7 +213,8 @@ def _wait_ready(url: str) -> Callable[[ChildProcess, float], None]:
             code = child.popen.poll()
             if code is not None:
                 raise StackStartError(f"postgres exited with code {code} before accepting "
-                                      "connections", child.command, child.tail())
+                                      f"connections ({child.explanation()})", child.command,
+                                      child.tail())
             problem = connect_problem(url, timeout_s=2)
             if problem is None:
                 return
@@ -233,15 +234,21 @@ def running_postgres(max_connections: int, *, host: str = "127.0.0.1",
     bin_dir = bin_dir or find_bin_dir()
     uid = server_uid()
     with contextlib.ExitStack() as stack:
-        root = Path(tempfile.mkdtemp(prefix="asyncbench-pg-"))
+        # The folder stays the harness's (a later run removes it only if it is; see
+        # leftovers); the server's data and socket folders inside are the server's user's.
+        root = leftovers.temporary_folder("pg")
         stack.callback(shutil.rmtree, root, ignore_errors=True)
+        data, sockets = root / "data", root / "socket"
+        for folder in (data, sockets):
+            folder.mkdir(mode=0o700)
+            if uid is not None:
+                os.chown(folder, uid, pwd.getpwuid(uid).pw_gid)
         if uid is not None:
-            os.chown(root, uid, pwd.getpwuid(uid).pw_gid)
-        data = root / "data"
+            root.chmod(0o711)  # the server's user may pass through, not list
         _initdb(bin_dir, data, uid, health_timeout_s)
         port = free_port(host)
         url = f"postgresql://postgres@{host}:{port}/postgres"
-        command = postgres_command(bin_dir, data, root, host, port, max_connections)
+        command = postgres_command(bin_dir, data, sockets, host, port, max_connections)
         child = stack.enter_context(managed_process(
             "postgres", command, os.environ, host, port=port, health_timeout_s=health_timeout_s,
             log_dir=log_dir, cwd=root, ready=_wait_ready(url),

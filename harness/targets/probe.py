@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import StackStartError
+from harness.targets.explain import explaining_line
 
 PROBE_TIMEOUT_S = 3.0   # one GET /health
 POLL_S = 0.05           # between two health probes while a server starts
@@ -57,21 +58,21 @@ def health_problem(base_url: str, timeout: float = PROBE_TIMEOUT_S,
     return None if status == 200 else f"GET {path} answered {status}"
 
 
-def last_line(text: str) -> str:
-    """The last non-blank line of a process's output, or ``no output``."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
-
-
 def wait_healthy(name: str, command: list[str], address: Callable[[], str | None],
                  deadline_s: float, *, path: str = "/health",
                  exited: Callable[[], int | None] = lambda: None,
-                 output: Callable[[], str] = lambda: "") -> None:
+                 output: Callable[[], str] = lambda: "",
+                 said: Callable[[], str] | None = None) -> None:
     """Block until ``address()`` (None while unknown) answers 200 on ``path``.
 
     Raises StackStartError naming ``name`` when ``exited()`` reports an exit code first
-    or the deadline passes; the message ends with the last line of ``output()``.
+    or the deadline passes; the message ends with the line of ``output()`` that explains
+    (``explain.explaining_line``: a traceback's exception line, not a closing bracket),
+    or ``said()`` when given (a longer stretch of output than ``output()``'s tail).
     """
+    def explanation(tail: str) -> str:
+        return said() if said is not None else explaining_line(tail)
+
     deadline = time.monotonic() + deadline_s
     state = "no listening socket"
     while True:
@@ -79,7 +80,7 @@ def wait_healthy(name: str, command: list[str], address: Callable[[], str | None
         if code is not None:
             tail = output()
             raise StackStartError(f"{name} exited with code {code} before it was ready "
-                                  f"(last output: {last_line(tail)})", command, tail)
+                                  f"({explanation(tail)})", command, tail)
         base_url = address()
         if base_url is not None:
             problem = health_problem(base_url, timeout=1.0, path=path)
@@ -89,5 +90,5 @@ def wait_healthy(name: str, command: list[str], address: Callable[[], str | None
         if time.monotonic() > deadline:
             tail = output()
             raise StackStartError(f"{name} was not healthy within {deadline_s:g} s ({state}; "
-                                  f"last output: {last_line(tail)})", command, tail)
+                                  f"it said: {explanation(tail)})", command, tail)
         time.sleep(POLL_S)

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,8 +30,10 @@ import psutil
 from harness import safefs
 from harness.errors import StackExitedError, StackStartError
 from harness.targets import leftovers, probe
+from harness.targets.explain import explaining_line
 
 TAIL_LINES = 15
+TAIL_BYTES = 16_384  # how much of the end of a log is read for its tail and explanation
 GUARD = Path(__file__).with_name("guard.py")
 PR_SET_CHILD_SUBREAPER = 36
 _SUBREAPER: bool | None = None
@@ -76,16 +77,22 @@ class ChildProcess:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def tail(self, lines: int = TAIL_LINES) -> str:
-        """The last lines the process wrote to stdout and stderr."""
+    def tail(self, lines: int | None = TAIL_LINES) -> str:
+        """The last lines (``None``: all of the last 16 KiB) the process wrote to stdout
+        and stderr."""
         try:
             with self.log_path.open("rb") as fh:
                 fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - 16_384))
+                fh.seek(max(0, fh.tell() - TAIL_BYTES))
                 text = fh.read().decode("utf-8", "replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(text.splitlines()[-lines:] if lines else text.splitlines())
+
+    def explanation(self) -> str:
+        """The line of the log's end that says why the process stopped
+        (``explain.explaining_line``)."""
+        return explaining_line(self.tail(None))
 
     def alive(self) -> bool:
         """True while the command's own process has not exited."""
@@ -96,7 +103,7 @@ class ChildProcess:
         code = self.popen.poll()
         if code is not None:
             raise StackExitedError(f"{self.name} exited with code {code} while running "
-                                   f"(last output: {probe.last_line(self.tail())})",
+                                   f"({self.explanation()}) [log: {self.log_path}]",
                                    self.command, self.tail())
 
     def tree(self) -> list[psutil.Process]:
@@ -139,13 +146,8 @@ def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/he
                 child.port = ports[0]
         return child.base_url if child.port else None
 
-    try:
-        probe.wait_healthy(child.name, child.command, address, deadline_s, path=health_path,
-                           exited=child.popen.poll, output=child.tail)
-    except StackStartError as exc:
-        # The log is where the whole story is; name it in the one line the user sees.
-        raise StackStartError(f"{exc} [waited for GET {health_path}; log: {child.log_path}]",
-                              exc.command, exc.output_tail) from None
+    probe.wait_healthy(child.name, child.command, address, deadline_s, path=health_path,
+                       exited=child.popen.poll, output=child.tail, said=child.explanation)
 
 
 @contextlib.contextmanager
@@ -306,7 +308,7 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
     # except after a failed start, whose error names the log in it.
     temporary = log_dir is None
     if log_dir is None:
-        log_dir = Path(tempfile.mkdtemp(prefix="asyncbench-"))
+        log_dir = leftovers.temporary_folder()
     started = False
     try:
         safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
@@ -328,10 +330,16 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                                      log_path=log_path, host=host, port=port)
                 child.tree()
                 leftovers.record(popen.pid, token, command)
-            if ready is None:
-                wait_healthy(child, health_timeout_s, health_path)
-            else:
-                ready(child, health_timeout_s)
+            try:
+                if ready is None:
+                    wait_healthy(child, health_timeout_s, health_path)
+                else:
+                    ready(child, health_timeout_s)
+            except StackStartError as exc:
+                # The log is where the whole story is; name it in the one line the user sees.
+                waited = f"waited for GET {health_path}; " if ready is None else ""
+                raise StackStartError(f"{exc} [{waited}log: {child.log_path}]", exc.command,
+                                      exc.output_tail) from None
             child.tree()
             started = True
             yield child

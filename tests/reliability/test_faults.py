@@ -125,8 +125,13 @@ workers = 1
 workers = 1
 """)
     code = main(["run", "--config", str(config_path), "--out", str(tmp_path), "--no-report"])
-    out = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    # The stopped trial's arm has no ok trial: the run fails, naming it on its last line.
+    assert code == 1
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("asyncbench: error: no ok trial in "), last
+    assert "flask-gunicorn at fanout N=20 (last error: 1 of 1 requests failed (1 timeout" in last
     run_dir = next(tmp_path.glob("*/manifest.json")).parent
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stop_reason"].startswith("stopped on failure (on_failure = stop): trial r001-")

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +17,12 @@ import pytest
 
 from harness.cli.main import main
 from harness.config.load import config_from_dict
-from harness.errors import BundleError, RunDirError
-from harness.measure.manifest import build_manifest
+from harness.errors import BundleError, ConfigError, RunDirError
+from harness.measure.manifest import build_manifest, named_run_id, new_run_dir
 from harness.report.bundle import MTIME, SUMS_NAME, publish
 from harness.report.verify import verify
 
+ROOT = Path(__file__).resolve().parents[3]
 RUN_ID = "20260101-120000-unit"
 CONFIG = config_from_dict({
     "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "rounds": 3, "delay_ms": 50},
@@ -358,3 +360,34 @@ def test_cli_publish_of_a_bad_folder_exits_2(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["publish", str(tmp_path / "nope")]) == 2
     assert "run folder not found" in capsys.readouterr().err
+
+
+def test_the_shipped_example_publishes_and_verifies_as_the_readme_says(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's publish step, on the project's own example (a copy, so that the
+    bundle lands beside it as written without touching the checkout)."""
+    readme = (ROOT / "README.md").read_text()
+    assert "python -m harness publish results/example" in readme
+    assert "python -m harness verify results/example.tar.gz" in readme
+    shutil.copytree(ROOT / "results" / "example", tmp_path / "results" / "example")
+    monkeypatch.chdir(tmp_path)
+    assert main(["publish", "results/example"]) == 0
+    assert "bundle: " in capsys.readouterr().out
+    assert main(["verify", "results/example.tar.gz"]) == 0
+    assert "ok: " in capsys.readouterr().out
+
+
+def test_a_run_named_with_run_id_is_publishable(tmp_path: Path) -> None:
+    assert named_run_id("example") == "example"
+    run_dir = new_run_dir(tmp_path, "example", exact=True)
+    assert run_dir.name == "example"
+    with pytest.raises(RunDirError, match="already exists; choose another --run-id"):
+        new_run_dir(tmp_path, "example", exact=True)
+    assert new_run_dir(tmp_path, "example").name == "example-2"  # a generated id moves aside
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".", "..", "-x", "", "é"])
+def test_run_id_must_be_a_plain_name(name: str) -> None:
+    with pytest.raises(ConfigError, match="is not a plain name"):
+        named_run_id(name)
