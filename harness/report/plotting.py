@@ -89,7 +89,16 @@ def level_axis(ax: Axes, levels: Sequence[float], scenario: str) -> None:
 def log_y(ax: Axes) -> None:
     """A log y axis with plain labels at 1-2-5 steps (finer steps over a short range)."""
     ax.set_yscale("log")
-    low, high = ax.get_ylim()
+    _plain_log_ticks(ax.yaxis, *ax.get_ylim())
+
+
+def log_x(ax: Axes) -> None:
+    """A log x axis with plain labels at 1-2-5 steps (finer steps over a short range)."""
+    ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis, *ax.get_xlim())
+
+
+def _plain_log_ticks(axis: Any, low: float, high: float) -> None:
     ticks: list[float] = []
     for steps in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 8)):  # finer when the range is short
         ticks = [m * 10.0**e for e in range(math.floor(math.log10(low)) - 1,
@@ -98,9 +107,9 @@ def log_y(ax: Axes) -> None:
         if len(ticks) >= 3:
             break
     if len(ticks) >= 2:
-        ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.yaxis.set_major_formatter(FuncFormatter(plain))
-    ax.yaxis.set_minor_locator(NullLocator())
+        axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(plain))
+    axis.set_minor_locator(NullLocator())
 
 
 def lower_errors(values: Sequence[float], errors: Sequence[float]) -> list[float]:
