@@ -125,7 +125,7 @@ def burst_spread(session: nox.Session) -> None:
 @nox.session(default=False)
 def crosscheck(session: nox.Session) -> None:
     """Measure one cell with the harness and with wrk: -- STACK --clients C [--duration-s S]."""
-    install(session)
+    install(session, LOAD)
     harness(session, "crosscheck", *(session.posargs or ["quart-hypercorn", "--clients", "50"]))
 
 
