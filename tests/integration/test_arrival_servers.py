@@ -187,17 +187,23 @@ def test_each_burst_records_every_gunicorn_workers_share() -> None:
         assert burst["connections"] == 12  # every client held its connection to the end
 
 
+def run_quart(tmp_path: Path, capsys: pytest.CaptureFixture[str], tables: str) -> Path:
+    """Run one round of Quart on 127.0.0.1 (50 ms upstream, no quiet gate) with the
+    config's remaining ``[run]`` keys and tables; its run folder."""
+    config = tmp_path / "arrival.toml"
+    config.write_text('[run]\nstacks = ["quart-hypercorn"]\nbaseline = "quart-hypercorn"\n'
+                      "rounds = 1\ndelay_ms = 50\nquiet_wait_s = 0\n" + tables
+                      + "\n[limits]\nforeign_cpu_max = 64\n")
+    code = main(["run", "--config", str(config), "--out", str(tmp_path / "results")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return Path(out.split("run folder: ")[1].splitlines()[0])
+
+
 def test_a_sustained_run_records_its_arrival_and_window(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "sustained.toml"
-    config.write_text("""
-[run]
-stacks = ["quart-hypercorn"]
-baseline = "quart-hypercorn"
-rounds = 1
-delay_ms = 50
+    run_dir = run_quart(tmp_path, capsys, """
 warmup_requests = 2
-quiet_wait_s = 0
 
 [run.arrival]
 mode = "sustained"
@@ -207,13 +213,7 @@ warmup_s = 0.5
 [scenarios.clients]
 levels = [4]
 
-[limits]
-foreign_cpu_max = 64
 """)
-    code = main(["run", "--config", str(config), "--out", str(tmp_path / "results")])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    run_dir = Path(out.split("run folder: ")[1].splitlines()[0])
     [record] = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert record["params"]["arrival"] == {"mode": "sustained", "duration_s": 2,
                                            "warmup_s": 0.5}
@@ -233,16 +233,9 @@ def test_each_arrival_runs_alike_on_two_locust_workers(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """The one driver runs inside Locust workers too: bursts with a gap on closed
     connections, and the sustained loop whose two shares' answers add up."""
-    config = tmp_path / "arrival-locust.toml"
-    config.write_text("""
-[run]
-stacks = ["quart-hypercorn"]
-baseline = "quart-hypercorn"
-rounds = 1
-delay_ms = 50
+    run_dir = run_quart(tmp_path, capsys, """
 warmup_requests = 4
 bursts_per_trial = 2
-quiet_wait_s = 0
 
 [stacks.quart-hypercorn]
 workers = 2
@@ -260,18 +253,10 @@ values = ["bursts", "sustained"]
 [scenarios.clients]
 levels = [10]
 
-[limits]
-foreign_cpu_max = 64
-
 [loadgen]
 engine = "locust"
 workers = 2
 """)
-    code = main(["run", "--config", str(config), "--out", str(tmp_path / "results"),
-                 "--no-report"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    run_dir = Path(out.split("run folder: ")[1].splitlines()[0])
     found = {json.loads(line)["stack"]: json.loads(line)
              for line in (run_dir / "trials.jsonl").read_text().splitlines()}
     bursts = found["quart-hypercorn[mode=bursts]"]
