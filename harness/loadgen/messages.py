@@ -30,6 +30,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from harness.errors import ConfigError
 from harness.loadgen.closed import Burst, ClosedPartial, Failure, PoolWait, SteadyWindow
 from harness.loadgen.drivers import OUTCOMES
 from harness.loadgen.scenario import Job, shares
@@ -152,7 +153,8 @@ def parse_order(data: Any) -> tuple[str, Job, int, int]:
         built = Job(str(job.get("scenario")), _text(job.get("url"), "url", none=True),
                     dict(_dict(job.get("params"), "params")),
                     _text(job.get("calls_field"), "calls_field", none=True))
-    except ValueError as exc:
+        built.bursts()  # a clients job's arrival, refused here when it is not one
+    except (ValueError, ConfigError) as exc:
         raise MessageError(str(exc)) from None
     assert trial is not None
     return trial, built, index, parts

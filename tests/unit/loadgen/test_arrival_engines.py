@@ -132,3 +132,14 @@ def test_bursts_keep_their_releases_and_a_single_one_is_still_listed() -> None:
     far = partial_of(bursts_share([90_000.0, 90_001.0], [0.5, 0.25]), 2)
     assert merge_closed([a, far]).windows == []
     assert "started_s" not in merge_closed([a, far]).bursts[0]
+
+
+def test_an_order_with_a_hostile_arrival_is_a_malformed_message() -> None:
+    order = {"trial": "t1", "index": 0, "parts": 2,
+             "job": {"scenario": "clients", "url": URL, "calls_field": "calls",
+                     "params": {"clients": 4, "timeout_s": 10,
+                                "arrival": {"mode": "bursts", "gap_ms": "soon"}}}}
+    with pytest.raises(MessageError, match="gap_ms = 'soon'"):
+        messages.parse_order(order)
+    order["job"]["params"]["arrival"] = SUSTAINED  # type: ignore[index]
+    assert messages.parse_order(order)[1].sustained()
