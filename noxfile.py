@@ -123,6 +123,13 @@ def burst_spread(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def crosscheck(session: nox.Session) -> None:
+    """Measure one cell with the harness and with wrk: -- STACK --clients C [--duration-s S]."""
+    install(session, LOAD)
+    harness(session, "crosscheck", *(session.posargs or ["quart-hypercorn", "--clients", "50"]))
+
+
+@nox.session(default=False)
 def calibrate(session: nox.Session) -> None:
     """Measure the instrument's ceilings and added latency into results/calibration.json."""
     install(session, LOAD)

@@ -3,11 +3,13 @@
 
 Starts one stack (default: Flask on gunicorn gthread 4 x 2) and the mock upstream on
 127.0.0.1, then sends BURSTS bursts of C clients released at once, each burst on new
-connections, one after another on the same running server. While each burst runs, the
-connections every worker process holds are sampled; the script prints, per burst, its
-duration and throughput, the most connections each worker held at once, and the
-"effective slots": the requests the stack could serve at once given that spread
-(C / largest worker share x threads per worker).
+connections, one after another on the same running server, with the harness's own
+driver (``loadgen.arrival``: ``--gap-ms``, ``--connection``, ``--ramp-ms`` as in
+``[run.arrival]``). The connections every worker process holds are sampled while the
+bursts run (``loadgen.spread``, the sampler every clients trial records its bursts
+with); the script prints, per burst, its duration and throughput, the connections each
+worker held at the burst's peak, and the "effective slots": the requests the stack could
+serve at once given that spread (C / busiest worker's share x threads per worker).
 
 Every loop is bounded in count and time.
 """
@@ -17,42 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import threading
-import time
 from pathlib import Path
-
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.config.arrival import CONNECTIONS, Arrival
 from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.schema import StackSpec
-from harness.loadgen.drivers import client_session, run_clients
+from harness.loadgen.arrival import attach_spread, run_arrival
+from harness.loadgen.spread import SpreadSampler
 from harness.targets.local import running_stack
-from harness.targets.process import ChildProcess
-
-
-def held_connections(workers: list[psutil.Process], port: int) -> dict[int, int]:
-    """Established connections on the server's port, per worker pid."""
-    held: dict[int, int] = {}
-    for proc in workers:
-        try:
-            conns = proc.net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        held[proc.pid] = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED
-                             and c.laddr and c.laddr.port == port)
-    return held
-
-
-def sample(workers: list[psutil.Process], port: int, stop: threading.Event,
-           peak: dict[int, int]) -> None:
-    """Until ``stop`` (or two minutes), the most connections each worker held at once."""
-    deadline = time.monotonic() + 120
-    while not stop.is_set() and time.monotonic() < deadline:
-        for pid, n in held_connections(workers, port).items():
-            peak[pid] = max(peak.get(pid, 0), n)
-        stop.wait(0.02)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,38 +37,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--bursts", type=int, default=6)
     parser.add_argument("--delay-ms", type=int, default=100)
+    parser.add_argument("--gap-ms", type=int, default=500)
+    parser.add_argument("--connection", choices=CONNECTIONS, default="keep-alive")
+    parser.add_argument("--ramp-ms", type=int, default=0)
     args = parser.parse_args(argv)
     spec = StackSpec(name=args.stack, **BUILTIN_STACKS[args.stack])
+    arrival = Arrival(gap_ms=args.gap_ms, connection=args.connection, ramp_ms=args.ramp_ms)
+    params = {"clients": args.clients, "timeout_s": 60.0,
+              "arrival": arrival.params(min(100, max(1, args.bursts)))}
     with running_stack(spec) as handle:
-        port = int(handle.base_url.rsplit(":", 1)[1])
-        # The server's own process (gunicorn's master) forks the workers that serve.
-        assert isinstance(handle.server, ChildProcess)
-        workers = psutil.Process(handle.server.pid).children()
-        print(f"{args.stack}: {len(workers)} worker processes, {spec.threads} threads each, "
-              f"C = {args.clients}, {args.delay_ms} ms upstream delay")
-        for burst in range(1, args.bursts + 1):
-            peak: dict[int, int] = {}
-            stop = threading.Event()
-            sampler = threading.Thread(target=sample, args=(workers, port, stop, peak),
-                                       daemon=True)
-            sampler.start()
-
-            async def one() -> float:
-                async with client_session(args.clients) as session:
-                    url = spec.url(handle.base_url, "clients",
-                                   {"delay_ms": args.delay_ms, "cpu_ms": 0})
-                    result = await run_clients(session, url, args.clients, 60.0)
-                return result.duration_s
-
-            duration = asyncio.run(one())
-            stop.set()
-            sampler.join()
-            shares = sorted(peak.values(), reverse=True)
-            widest = max(shares) if shares and max(shares) else args.clients
-            slots = args.clients / widest * spec.threads
-            print(f"burst {burst}: {duration:6.2f} s, {args.clients / duration:6.1f} req/s; "
-                  f"connections held per worker (peak) {shares}; effective slots {slots:.1f}")
-            time.sleep(0.5)
+        url = spec.url(handle.base_url, "clients", {"delay_ms": args.delay_ms, "cpu_ms": 0})
+        with SpreadSampler(handle.server.tree) as spread:
+            result = asyncio.run(run_arrival(url, params, calls_field=spec.calls_field))
+        attach_spread(result, spread)
+    print(f"{args.stack}: {spec.threads} threads per worker, C = {args.clients}, "
+          f"{args.delay_ms} ms upstream delay; {arrival.params(args.bursts)}")
+    for number, burst in enumerate(result.bursts, 1):
+        held = sorted((n for _, n in burst["workers"] or []), reverse=True)
+        busiest = burst["busiest_worker"] or args.clients
+        print(f"burst {number}: {burst['duration_s']:6.2f} s, {burst['throughput_rps']:6.1f} "
+              f"req/s; connections held per worker (peak) {held}; effective slots "
+              f"{args.clients / busiest * spec.threads:.1f}")
     return 0
 
 

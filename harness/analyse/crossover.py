@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.analyse.cells import is_number
 from harness.analyse.metrics import HEADLINE_METRICS, level_label
 from harness.analyse.sentences import format_number, format_ratio
 
@@ -81,8 +82,11 @@ def classify(low: float | None, high: float | None, band: float = EQUIVALENCE_BA
 
 
 def _axis(sweep: Mapping[str, Any]) -> str | None:
+    """The workload axis a map runs along: ``cpu_ms`` when swept, else the first numeric
+    one (an axis of words, such as the arrival's ``connection``, is held fixed instead)."""
     axes = [sweep] + ([sweep["second"]] if isinstance(sweep.get("second"), Mapping) else [])
-    workload = [str(a.get("param")) for a in axes if a.get("stack") is None]
+    workload = [str(a.get("param")) for a in axes if a.get("stack") is None
+                and all(is_number(v) for v in a.get("values") or [None])]
     if not workload:
         return None
     return PREFERRED_AXIS if PREFERRED_AXIS in workload else workload[0]

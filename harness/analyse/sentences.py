@@ -52,9 +52,11 @@ def headline_sentence(sp: Mapping[str, Any], confidence: float) -> str:
     """One sentence for a speedup entry of the summary, e.g. for a report's lead.
 
     ``confidence`` is the run's; the entry's own (family-wise) level is shown when the
-    entry carries one.
+    entry carries one. A clients entry names how its clients arrived (``arrival``).
     """
     where = f"{sp['scenario']} {level_label(sp['scenario'], sp['level'])}"
+    if sp.get("arrival"):  # how the clients arrived is part of the result
+        where += f" ({sp['arrival']})"
     metric = metric_label(sp["metric"])
     trials = f"{sp['n_stack']} vs {sp['n_baseline']} ok trials"
     why = [sp["verdict_why"]] if sp.get("verdict_why") else []

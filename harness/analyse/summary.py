@@ -27,7 +27,15 @@ Shape (``schema_version`` 1)::
                  attrition, estimated_from}]
     model      [{scenario, level, stack, metric, expected, measured, efficiency, flagged}]
     headlines  [{scenario, level, stack, metric, ratio, ci_low, ci_high, verdict,
-                 magnitude, sentence}]
+                 magnitude, arrival, sentence}]
+    bursts     [{scenario, level, stack, mode, arrival, trials, points: [{trial_id, round,
+                 burst, first, duration_s, throughput_rps, busiest_worker, connections}],
+                 steady, first: {n, mean_rps, min_rps, max_rps, sd_rps, cv_duration} | None,
+                 precision_pct, share: {n, of, min, max, r, slots_per_worker, delay_s,
+                 model_ratio} | None}]              clients cells (``analyse.bursts``)
+
+A clients speedup and headline carry ``arrival``: how the clients arrived, in words
+(``analyse.arrival``), both arms' when they differ; None where it is not recorded alike.
 
 ``family`` (``analyse.family``) is ``headline`` or ``exploratory``; a headline entry's
 interval is family-wise (built at ``confidence``, Bonferroni over the headline tests)
@@ -48,6 +56,8 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.analyse import family, stats, verdicts
+from harness.analyse.arrival import common_words, pair_words
+from harness.analyse.bursts import scatter_rows
 from harness.analyse.cells import (
     NO_TRIALS,
     Attrition,
@@ -116,6 +126,7 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
     baseline_of = _baselines(config, {st for _, _, st in seen}, chosen, configured)
     speedups = _speedups(seen, values, baseline_of, (confidence, equivalence_pct),
                          run.manifest["seed"], attrition(run.trials), warnings)
+    _name_arrivals(speedups, ok)
     headline_tests = family.family_size(
         (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups)
     return {
@@ -146,7 +157,20 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
         "checks": check_summary(run.trials),
         "saturation": saturation(cells),
+        "bursts": scatter_rows(ok, config),
     }
+
+
+def _name_arrivals(speedups: list[dict[str, Any]],
+                   ok: Mapping[CellKey, list[Mapping[str, Any]]]) -> None:
+    """Give every clients speedup the arrival of its arms, in words (None elsewhere)."""
+    for sp in speedups:
+        if sp["scenario"] != "clients":
+            sp["arrival"] = None
+            continue
+        words = [common_words(ok.get((sp["scenario"], sp["level"], stack), []))
+                 for stack in (sp["stack"], sp["baseline"])]
+        sp["arrival"] = pair_words(words[0], sp["baseline"], words[1])
 
 
 def _settings(config: Mapping[str, Any]) -> tuple[str, float, float, float]:
@@ -323,7 +347,7 @@ def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
     fields = ("scenario", "level", "stack", "metric", "ratio", "ci_low", "ci_high")
     row = {name: sp[name] for name in fields}
     row.update(verdict=sp["verdict"], verdict_why=sp["verdict_why"], magnitude=sp["magnitude"],
-               attrition=sp["attrition"], confidence=sp["confidence"])
+               attrition=sp["attrition"], confidence=sp["confidence"], arrival=sp["arrival"])
     row["sentence"] = headline_sentence(sp, confidence)
     return row
 

@@ -18,6 +18,7 @@ from harness.cli.common import (
     help_with,
     host_port,
     name_list,
+    nonneg_float,
     nonneg_int,
     percent,
     positive_float,
@@ -149,6 +150,34 @@ def measuring(sub: Any) -> None:
                    help="give up when no master accepts this worker within S seconds "
                         "(default 60)")
     p.set_defaults(handler="workerside:cmd_worker")
+
+    p = sub.add_parser(
+        "crosscheck", help="measure one cell (stack, C) with the harness's sustained closed "
+                           "loop and with wrk; exit 1 when they differ beyond the tolerance",
+        **help_with("  python -m harness crosscheck quart-hypercorn --clients 50\n"
+                    "  python -m harness crosscheck flask-gunicorn --clients 200 "
+                    "--duration-s 20 --tolerance-pct 5\n"))
+    config_arg(p)
+    p.add_argument("stack", help="the stack to measure (the config's or a built-in one)")
+    p.add_argument("--clients", type=positive_int, required=True, metavar="C",
+                   help="keep-alive connections, each sending back to back")
+    p.add_argument("--duration-s", type=positive_int, default=10, metavar="S",
+                   help="whole seconds each instrument measures (default 10)")
+    p.add_argument("--warmup-s", type=nonneg_float, default=1.0, metavar="S",
+                   help="the harness's first seconds left out of its steady window "
+                        "(default 1)")
+    p.add_argument("--tolerance-pct", type=percent, default=10.0, metavar="PCT",
+                   help="the largest difference (of wrk's throughput) still called "
+                        "agreement (default 10)")
+    p.add_argument("--delay-ms", type=nonneg_int, help="upstream delay per call, ms "
+                   "(default: config)")
+    p.add_argument("--wrk", metavar="PATH", help="the wrk executable (default: wrk on PATH)")
+    p.add_argument("--wrk-threads", type=positive_int, default=1,
+                   help="wrk's threads (default 1)")
+    p.add_argument("--no-quiet-wait", action="store_true",
+                   help="measure at once, without waiting for a quiet machine")
+    p.add_argument("--json", action="store_true", help="print both measurements as JSON")
+    p.set_defaults(handler="crosschecking:cmd_crosscheck")
 
 
 def reading(sub: Any) -> None:

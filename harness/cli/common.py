@@ -68,6 +68,7 @@ def number_in(kind: type[int] | type[float], low: float, high: float,
 positive_int = number_in(int, 1, float("inf"), "a positive integer")
 nonneg_int = number_in(int, 0, float("inf"), "a non-negative integer")
 positive_float = number_in(float, 1e-9, float("inf"), "a positive number")
+nonneg_float = number_in(float, 0, float("inf"), "a non-negative number")
 fraction = number_in(float, 0, 1, "in [0, 1)")
 percent = number_in(float, 0, 1e6, "a non-negative percentage (100: twice as slow)")
 

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from harness.config.arrival import Arrival
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
@@ -28,8 +29,11 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "confidence": (int, float), "model_min_efficiency": (int, float), "host": str,
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
     "target": str, "placement": (str, dict), "quiet_wait_s": (int, float),
-    "bursts_per_trial": int, "equivalence_pct": (int, float),
+    "bursts_per_trial": int, "equivalence_pct": (int, float), "arrival": dict,
 }
+_ARRIVAL_KEYS: dict[str, type | tuple[type, ...]] = {
+    "mode": str, "gap_ms": int, "connection": str, "ramp_ms": int,
+    "duration_s": (int, float), "warmup_s": (int, float)}
 _STACK_KEYS: dict[str, type | tuple[type, ...]] = {
     "app": str, "server": str, "worker_class": str, "workers": int, "threads": int,
     "worker_connections": int, "backlog": int, "keepalive_s": int, "pool_size": int,
@@ -223,6 +227,10 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
     options = {k: v for k, v in run.items() if k != "stacks"}
     if "placement" in options:
         options["placement"] = Placement.from_value(options["placement"])
+    if "arrival" in options:
+        mode_swept = sweep is not None and any(a.param == "mode" for a in sweep.axes)
+        options["arrival"] = Arrival.from_table(_table(options["arrival"], "[run.arrival]",
+                                                       _ARRIVAL_KEYS), mode_swept)
     if sweep is not None:
         options["baseline"] = baseline
     engine = _table(data.get("compose", {}), "[compose]", _COMPOSE_KEYS).get("engine")
@@ -264,7 +272,7 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
                             stacks=tuple((ext.get("stacks") or {}).items()))
         upstream = Upstream.from_table(data.get("upstream") or {})
         skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream", "placement",
-                "compose_engine", "loadgen"}
+                "compose_engine", "loadgen", "arrival"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         if "placement" in data:
@@ -272,6 +280,7 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         options["compose_engine"] = (data.get("compose") or {}).get("engine", "auto")
         if data.get("loadgen"):
             options["loadgen"] = LoadgenSettings.from_table(data["loadgen"])
+        options["arrival"] = Arrival(**(data.get("arrival") or {}))
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
                       external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:

@@ -7,6 +7,7 @@ A config file has these kinds of tables::
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
+    [run.arrival]          how the clients scenario's clients arrive (bursts or sustained)
     [upstream]             what the apps call: the mock (its latency profile, error rate and
                            quota) or PostgreSQL
     [sweep]                one or two axes: a stack parameter or a workload parameter
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.config.arrival import ARRIVAL_PARAMS, Arrival
 from harness.config.catalogue import DB_APPS as DB_APPS
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
@@ -37,7 +39,7 @@ from harness.config.stack import PARADIGMS as PARADIGMS
 from harness.config.stack import SERVERS as SERVERS
 from harness.config.stack import WORKER_CLASSES as WORKER_CLASSES
 from harness.config.stack import StackSpec as StackSpec
-from harness.config.sweep import UPSTREAM_PARAMS, Sweep
+from harness.config.sweep import UPSTREAM_PARAMS, Sweep, Value
 from harness.config.upstream import Upstream
 from harness.errors import ConfigError
 
@@ -177,6 +179,7 @@ class Config:
     placement: Placement = field(default_factory=Placement)
     quiet_wait_s: float = 60.0
     bursts_per_trial: int = 1
+    arrival: Arrival = field(default_factory=Arrival)
     compose_engine: str = "auto"
     external: External = field(default_factory=External)
     upstream: Upstream = field(default_factory=Upstream)
@@ -240,6 +243,11 @@ class Config:
                "must be a number of seconds in 0..3600 (0 turns the quiet gate off)")
         _check(is_int(self.bursts_per_trial) and 1 <= self.bursts_per_trial <= 100,
                "[run] bursts_per_trial", self.bursts_per_trial, "must be an integer in 1..100")
+        for spec in self.stacks:  # a swept arrival value must still make a valid arrival
+            try:
+                self.arrival_for(spec.name)
+            except ConfigError as exc:
+                raise ConfigError(f"[sweep] {spec.name}: {exc}") from None
         _check(self.compose_engine in COMPOSE_ENGINES, "[compose] engine", self.compose_engine,
                f"must be one of {', '.join(COMPOSE_ENGINES)}")
         if self.target == "external":
@@ -273,7 +281,7 @@ class Config:
         raise ConfigError(f"unknown stack {name!r}; this config measures "
                           f"{', '.join(s.name for s in self.stacks)}")
 
-    def workload(self, stack: str) -> dict[str, int | float]:
+    def workload(self, stack: str) -> dict[str, Value]:
         """The workload values a sweep gives ``stack`` (empty without a workload sweep)."""
         variant = self.sweep.variants().get(stack) if self.sweep is not None else None
         return dict(variant.workload) if variant is not None else {}
@@ -283,6 +291,12 @@ class Config:
         sweep's profile or quota values for that stack."""
         changes = {k: v for k, v in self.workload(stack).items() if k in UPSTREAM_PARAMS}
         return self.upstream.with_values(changes) if changes else self.upstream
+
+    def arrival_for(self, stack: str) -> Arrival:
+        """How ``stack``'s clients arrive: ``[run.arrival]`` with the sweep's arrival values
+        for that stack."""
+        changes = {k: v for k, v in self.workload(stack).items() if k in ARRIVAL_PARAMS}
+        return self.arrival.with_values(changes)
 
     def baseline_for(self, stack: str) -> str:
         """The stack ``stack`` is compared with: under a sweep, the baseline at the same
@@ -309,10 +323,11 @@ class Config:
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
-                              "placement", "compose_engine", "loadgen")
+                              "placement", "compose_engine", "loadgen", "arrival")
         }
         if not self.loadgen.is_default:  # absent otherwise, so builtin configs keep their digest
             data["loadgen"] = self.loadgen.resolved()
+        data["arrival"] = self.arrival.resolved()
         data["placement"] = self.placement.resolved()
         if self.compose_engine != "auto":  # absent otherwise: older digests stay valid
             data["compose"] = {"engine": self.compose_engine}
@@ -337,5 +352,7 @@ class Config:
         """SHA-256 of the resolved config (without its source path), hex."""
         data = self.resolved()
         data.pop("source", None)
+        if self.arrival == Arrival():  # the arrival every earlier run had: digests stay valid
+            data.pop("arrival")
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()

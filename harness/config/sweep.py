@@ -3,9 +3,11 @@
 A stack axis (``stack``, ``param``, ``values``) varies one stack's server setting: that
 stack becomes one variant per value. A workload axis (``param``, ``values``, no stack)
 varies what every stack is asked to do (handler CPU work, upstream delay, the upstream's
-profile fields or quota): every stack becomes one variant per value, and each variant
-is compared with the baseline's variant of the same workload. With two axes the
-variants are their product. Variants are named ``STACK[p=v]`` or ``STACK[p=v,q=w]``.
+profile fields or quota, how the clients arrive: a key of ``[run.arrival]``): every stack
+becomes one variant per value, and each variant is compared with the baseline's variant
+of the same workload. With two axes the variants are their product. Variants are named
+``STACK[p=v]`` or ``STACK[p=v,q=w]``. The arrival's ``mode`` and ``connection`` take
+words (``values = ["keep-alive", "close"]``); every other parameter takes numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.config.arrival import ARRIVAL_PARAMS, TEXT_PARAMS, Arrival
 from harness.config.rules import check, is_int, is_number
+from harness.errors import ConfigError
 from servers.profiles import PROFILE_FIELDS
 
 STACK_PARAMS = ("workers", "threads", "worker_connections", "backlog", "keepalive_s",
@@ -22,10 +26,11 @@ STACK_PARAMS = ("workers", "threads", "worker_connections", "backlog", "keepaliv
 # Workload parameters: the first two reach every request, the rest the upstream's profile.
 TRIAL_PARAMS = ("cpu_ms", "delay_ms")
 UPSTREAM_PARAMS = (*PROFILE_FIELDS, "quota_rps")
-WORKLOAD_PARAMS = TRIAL_PARAMS + UPSTREAM_PARAMS
+WORKLOAD_PARAMS = TRIAL_PARAMS + UPSTREAM_PARAMS + ARRIVAL_PARAMS
 SWEEPABLE = STACK_PARAMS + WORKLOAD_PARAMS
+WHOLE_PARAMS = (*STACK_PARAMS, "cpu_ms", "delay_ms", "gap_ms", "ramp_ms")
 
-Value = int | float
+Value = int | float | str
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,21 @@ class Sweep:
               f"must be one of {', '.join(SWEEPABLE)}")
         check(len(self.values) >= 2, f"{where} values", list(self.values),
               "a sweep needs at least two values")
-        whole = self.param in STACK_PARAMS or self.param in ("cpu_ms", "delay_ms")
-        check(all(is_int(v) if whole else is_number(v) for v in self.values),
-              f"{where} values", list(self.values),
-              "every value must be an integer" if whole else "every value must be a number")
+        whole = self.param in WHOLE_PARAMS
+        if self.param in TEXT_PARAMS:
+            check(all(isinstance(v, str) for v in self.values), f"{where} values",
+                  list(self.values), f"every value of {self.param} must be a word")
+        else:
+            check(all(is_int(v) if whole else is_number(v) for v in self.values),
+                  f"{where} values", list(self.values),
+                  "every value must be an integer" if whole else "every value must be a number")
+        if self.param in ARRIVAL_PARAMS:
+            steady: dict[str, Any] = {"duration_s": 3600, "warmup_s": 0}  # judged per stack
+            for value in self.values:
+                try:
+                    Arrival(**{**steady, self.param: value})
+                except ConfigError as exc:
+                    raise ConfigError(f"{where} values = {list(self.values)!r}: {exc}") from None
         check(len(set(self.values)) == len(self.values), f"{where} values", list(self.values),
               "values must be distinct")
         if self.param in STACK_PARAMS:

@@ -1,7 +1,9 @@
 """Scenario drivers: the load generator of the closed-loop scenarios.
 
-Drivers take their aiohttp session and clock from the caller (so tests can drive
-them without sockets) and return raw per-request outcomes; they never print.
+Drivers take their aiohttp session (or a factory of sessions), clock and sleep from the
+caller (so tests can drive them without sockets, on a virtual clock) and return raw
+per-request outcomes; they never print. How a trial's clients arrive (bursts with a gap,
+keep-alive or close, a ramp, or the sustained closed loop) is ``loadgen.arrival``'s choice.
 Every request is classified: ``ok``, ``connect`` (could not connect or the
 connection broke), ``timeout``, ``http_status`` (not 200) or ``bad_body`` (200 but
 not the contract's JSON, or a wrong upstream call count).
@@ -10,10 +12,11 @@ not the contract's JSON, or a wrong upstream call count).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,8 @@ Clock = Callable[[], float]
 # Awaited once every client of a burst is ready, before the release; given the burst's
 # number (1-based). An engine holds the release there until its workers are all ready.
 Gate = Callable[[int], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+SessionFactory = Callable[[int], aiohttp.ClientSession]
 OUTCOMES = ("ok", "connect", "timeout", "http_status", "bad_body")
 
 
@@ -45,8 +50,15 @@ class ScenarioResult:
     outcomes: list[Outcome]
     duration_s: float
     metrics: dict[str, float] = field(default_factory=dict)
-    bursts: list[dict[str, float]] = field(default_factory=list)
+    bursts: list[dict[str, Any]] = field(default_factory=list)
     steady: list[Outcome] | None = None  # the outcomes latency is summarised over, if not all
+    # When each burst ran, on the driver's clock (release to last answer), or the steady
+    # window of a sustained trial: what the server was seen doing then is matched to it.
+    windows: list[tuple[float, float]] = field(default_factory=list)
+    window: dict[str, Any] | None = None  # a sustained trial's steady window, as recorded
+    opened: float | None = None  # a sustained trial's start: its connections opened since
+    problem: str | None = None  # why the trial measured nothing, beyond failed requests
+    sampler: dict[str, Any] | None = None  # what watching the server cost: samples, CPU s
 
     def counts(self) -> dict[str, int]:
         """Requests by outcome, with a ``total``."""
@@ -75,7 +87,7 @@ class ScenarioResult:
         """
         bad = [o for o in self.outcomes if o.kind != "ok" and o.status not in tolerated]
         if not bad:
-            return None
+            return self.problem
         kinds: dict[str, int] = {}
         for o in bad:
             kinds[o.kind] = kinds.get(o.kind, 0) + 1
@@ -136,52 +148,73 @@ async def run_fanout(session: aiohttp.ClientSession, url: str, n: int, timeout_s
     return ScenarioResult([outcome], duration, metrics)
 
 
-async def run_clients(session: aiohttp.ClientSession, url: str, clients: int, timeout_s: float,
-                      clock: Clock = time.perf_counter,
+async def run_clients(session: aiohttp.ClientSession | Sequence[aiohttp.ClientSession], url: str,
+                      clients: int, timeout_s: float, clock: Clock = time.perf_counter,
                       calls_field: str | None = "calls",
-                      gate: Callable[[], Awaitable[None]] | None = None) -> ScenarioResult:
+                      gate: Callable[[], Awaitable[None]] | None = None, *,
+                      ramp_s: float = 0.0, sleep: Sleep = asyncio.sleep) -> ScenarioResult:
     """``clients`` coroutines released together, each sending one request to ``url``
     (a single-call path); ``gate`` is awaited once all are ready, just before the release.
+    With ``ramp_s``, client i sends at i x ramp_s / clients after the release instead
+    (evenly spread over the ramp). Given several sessions, client i uses session i
+    (modulo their number).
 
     Total duration runs from the release to the last answer; throughput is
     clients / duration, as in the original scripts.
     """
+    pool = list(session) if isinstance(session, Sequence) else [session]
     release = asyncio.Event()
     ready = 0
     all_ready = asyncio.Event()
+    start = 0.0
 
-    async def client() -> Outcome:
+    async def client(index: int) -> Outcome:
         nonlocal ready
         ready += 1
         if ready == clients:
             all_ready.set()
         await release.wait()
-        return await request(session, url, 1, timeout_s, clock, calls_field)
+        if ramp_s > 0 and index:
+            wait = start + index * ramp_s / clients - clock()
+            if wait > 0:
+                await sleep(wait)
+        return await request(pool[index % len(pool)], url, 1, timeout_s, clock, calls_field)
 
-    tasks = [asyncio.create_task(client()) for _ in range(clients)]
+    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
     await all_ready.wait()
     if gate is not None:
         await gate()
     start = clock()
     release.set()
     outcomes = list(await asyncio.gather(*tasks))
-    duration = clock() - start
+    end = clock()
+    duration = end - start
     ok = [o.latency_s for o in outcomes if o.kind == "ok"]
     metrics = {
         "duration_s": duration,
         "mean_response_s": sum(ok) / len(ok) if ok else 0.0,
         "throughput_rps": clients / duration if duration > 0 else 0.0,
     }
-    return ScenarioResult(outcomes, duration, metrics)
+    return ScenarioResult(outcomes, duration, metrics, windows=[(start, end)])
 
 
 async def run_client_bursts(url: str, clients: int, timeout_s: float, bursts: int,
                             clock: Clock = time.perf_counter,
-                            session: Callable[[int], aiohttp.ClientSession] | None = None,
-                            calls_field: str | None = "calls",
-                            gate: Gate | None = None) -> ScenarioResult:
+                            session: SessionFactory | None = None,
+                            calls_field: str | None = "calls", gate: Gate | None = None, *,
+                            gap_s: float = 0.0, ramp_s: float = 0.0, keep_alive: bool = True,
+                            sleep: Sleep = asyncio.sleep) -> ScenarioResult:
     """``bursts`` bursts of ``clients`` clients, one after another on the same running stack,
-    each on a new session (new connections, as new clients would open).
+    each on a new session (new connections, as new clients would open), ``gap_s`` apart
+    (from one burst's session closed to the next one's release).
+
+    ``keep_alive=False`` opens sessions that send ``Connection: close`` (the server closes
+    each connection once it has answered); otherwise a burst's connections stay open until
+    its session closes. ``ramp_s`` spreads each burst's clients (see :func:`run_clients`);
+    on keep-alive connections every client then has a session of its own, or a late client
+    would reuse an early one's idle connection instead of arriving with its own.
+    ``session`` makes a session for a number of connections (default
+    :func:`client_session`, keep-alive or not).
 
     With one burst this is :func:`run_clients`. With more, the headline figures
     (``duration_s``, ``throughput_rps``, ``mean_response_s``, the latencies) describe the
@@ -189,13 +222,18 @@ async def run_client_bursts(url: str, clients: int, timeout_s: float, bursts: in
     are kept beside them, and every burst is listed in ``bursts``. ``gate(k)`` is awaited
     before burst k's release.
     """
-    open_session = session or client_session
+    open_session = session or functools.partial(client_session, keep_alive=keep_alive)
     results = []
     for burst in range(1, bursts + 1):
-        async with open_session(clients) as s:
+        if burst > 1 and gap_s > 0:
+            await sleep(gap_s)
+        async with contextlib.AsyncExitStack() as stack:
+            sizes = [1] * clients if ramp_s > 0 and keep_alive else [clients]
+            sessions = [await stack.enter_async_context(open_session(n)) for n in sizes]
             results.append(await run_clients(
-                s, url, clients, timeout_s, clock, calls_field,
-                None if gate is None else functools.partial(gate, burst)))
+                sessions, url, clients, timeout_s, clock, calls_field,
+                None if gate is None else functools.partial(gate, burst),
+                ramp_s=ramp_s, sleep=sleep))
     return combine_bursts(results, clients)
 
 
@@ -215,11 +253,24 @@ def combine_bursts(results: list[ScenarioResult], clients: int) -> ScenarioResul
         "first_burst_duration_s": first.duration_s,
         "first_burst_throughput_rps": first.metrics["throughput_rps"],
     }
-    detail = [{"duration_s": round(r.duration_s, 6),
-               "throughput_rps": round(r.metrics["throughput_rps"], 6),
-               "ok": sum(o.kind == "ok" for o in r.outcomes)} for r in results]
-    return ScenarioResult(outcomes, sum(r.duration_s for r in results), metrics, detail,
-                          steady_outcomes)
+    windows = [w for r in results for w in r.windows]
+    return ScenarioResult(outcomes, sum(r.duration_s for r in results), metrics,
+                          burst_details(results), steady_outcomes, windows)
+
+
+def burst_details(results: list[ScenarioResult]) -> list[dict[str, Any]]:
+    """Each burst as a trial records it: its duration, throughput, successful requests and
+    (when its window is known) when it started, from the first burst's release."""
+    origin = next((r.windows[0][0] for r in results if r.windows), None)
+    details = []
+    for r in results:
+        detail: dict[str, Any] = {"duration_s": round(r.duration_s, 6),
+                                  "throughput_rps": round(r.metrics["throughput_rps"], 6),
+                                  "ok": sum(o.kind == "ok" for o in r.outcomes)}
+        if r.windows and origin is not None:
+            detail["started_s"] = round(r.windows[0][0] - origin, 6)
+        details.append(detail)
+    return details
 
 
 async def warm_up(session: aiohttp.ClientSession, single: str | None, fanout: str | None,
@@ -243,8 +294,10 @@ async def warm_up(session: aiohttp.ClientSession, single: str | None, fanout: st
     return outcomes
 
 
-def client_session(connections: int) -> aiohttp.ClientSession:
-    """A load-generator session whose pool is sized for the load (aiohttp caps at 100)."""
+def client_session(connections: int, keep_alive: bool = True) -> aiohttp.ClientSession:
+    """A load-generator session whose pool is sized for the load (aiohttp caps at 100);
+    ``keep_alive=False`` closes every connection after its answer and tells the server so
+    (``Connection: close``)."""
     connector = aiohttp.TCPConnector(limit=max(1, connections), limit_per_host=0,
-                                     force_close=False, enable_cleanup_closed=True)
+                                     force_close=not keep_alive, enable_cleanup_closed=True)
     return aiohttp.ClientSession(connector=connector)

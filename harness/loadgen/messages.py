@@ -30,7 +30,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.loadgen.closed import Burst, ClosedPartial, Failure, PoolWait
+from harness.errors import ConfigError
+from harness.loadgen.closed import Burst, ClosedPartial, Failure, PoolWait, SteadyWindow
 from harness.loadgen.drivers import OUTCOMES
 from harness.loadgen.scenario import Job, shares
 from harness.loadgen.schedule import split_schedule
@@ -152,7 +153,8 @@ def parse_order(data: Any) -> tuple[str, Job, int, int]:
         built = Job(str(job.get("scenario")), _text(job.get("url"), "url", none=True),
                     dict(_dict(job.get("params"), "params")),
                     _text(job.get("calls_field"), "calls_field", none=True))
-    except ValueError as exc:
+        built.bursts()  # a clients job's arrival, refused here when it is not one
+    except (ValueError, ConfigError) as exc:
         raise MessageError(str(exc)) from None
     assert trial is not None
     return trial, built, index, parts
@@ -171,7 +173,7 @@ def report(partial: ClosedPartial | Partial | None) -> dict[str, Any] | None:
 def expected_requests(job: Job, index: int, parts: int) -> int | None:
     """How many requests share ``index`` of ``parts`` sends in all (every burst); None for
     the closed loop at full speed, whose count is what it measures."""
-    if job.scenario == "peak":
+    if job.scenario == "peak" or job.sustained():
         return None
     if job.scenario == "rate":
         return len(split_schedule(job.rate_spec(parts).offsets(), parts)[index])
@@ -198,11 +200,12 @@ def parse_report(data: Any, job: Job, index: int,
     if want == "rate":
         assert expected is not None
         return _rate(table, expected)
-    return _closed(table, expected, shares(job.size(), parts)[index], job.bursts())
+    return _closed(table, expected, shares(job.size(), parts)[index], job.bursts(),
+                   job.sustained())
 
 
 def _closed(table: dict[str, Any], expected: int | None, share: int,
-            bursts: int) -> ClosedPartial:
+            bursts: int, sustained: bool = False) -> ClosedPartial:
     counts = _counts(table.get("counts"), expected)
     total = sum(counts.values())
     hist = decode_hdr(table.get("hdr"))
@@ -231,7 +234,9 @@ def _closed(table: dict[str, Any], expected: int | None, share: int,
         if row.get("clients") != share:
             raise MessageError(f"bursts[{i}].clients is not the worker's share ({share})")
         parsed.append(Burst(share, _seconds(row.get("duration_s"), f"bursts[{i}].duration_s"),
-                            _int(row.get("ok"), f"bursts[{i}].ok", counts["ok"])))
+                            _int(row.get("ok"), f"bursts[{i}].ok", counts["ok"]),
+                            _seconds(row.get("start_s"), f"bursts[{i}].start_s", none=True,
+                                     signed=True)))
     pool = _dict(table.get("pool_wait"), "pool_wait")
     metrics = _dict(table.get("metrics"), "metrics")
     if len(metrics) > MAX_METRICS or not all(isinstance(k, str) and len(k) <= 64
@@ -248,7 +253,23 @@ def _closed(table: dict[str, Any], expected: int | None, share: int,
         metrics={k: _seconds(v, f"metrics.{k}", signed=True) for k, v in metrics.items()},
         cpu_s=_seconds(table.get("cpu_s"), "cpu_s", none=True),
         wait_s=_seconds(table.get("wait_s"), "wait_s", none=True),
-        wall_s=_seconds(table.get("wall_s"), "wall_s", none=True))
+        wall_s=_seconds(table.get("wall_s"), "wall_s", none=True),
+        window=_window(table.get("window"), total, sustained))
+
+
+def _window(value: Any, total: int, sustained: bool) -> SteadyWindow | None:
+    """A sustained share's steady window (None otherwise): three times on the worker's
+    clock, in order, and at most as many answers as requests."""
+    if not sustained:
+        if value is not None:
+            raise MessageError("window reported for a trial that is not sustained")
+        return None
+    row = _dict(value, "window")
+    opened, start, end = (_seconds(row.get(k), f"window.{k}", signed=True)
+                          for k in ("opened_s", "start_s", "end_s"))
+    if not opened <= start < end or end - start > MAX_SECONDS:
+        raise MessageError("window times are not opened_s <= start_s < end_s")
+    return SteadyWindow(opened, start, end, _int(row.get("requests"), "window.requests", total))
 
 
 def _rate(table: dict[str, Any], total: int) -> Partial:

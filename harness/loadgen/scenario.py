@@ -10,8 +10,9 @@ the one share in its own event loop; each Locust worker runs its share in its ow
 ``gate(k)`` is awaited just before burst ``k`` is released (the rate schedule and the
 single fanout request are burst 1): the builtin engine passes straight through, a worker
 waits there for the master's release message, so every worker's clients go together.
-The parameters pass through untouched, so whatever a driver learns to read from them
-(arrival modes, say) every engine runs alike.
+The parameters pass through untouched: a clients trial's arrival (``params["arrival"]``:
+bursts with their gap, connection handling and ramp, or the sustained closed loop) is read
+by its one driver, ``arrival.run_arrival``, so every engine runs it alike.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.config.arrival import TrialArrival
+from harness.loadgen.arrival import run_arrival
 from harness.loadgen.closed import ClosedPartial, partial_of
-from harness.loadgen.drivers import Gate, client_session, run_client_bursts, run_fanout, warm_up
+from harness.loadgen.drivers import Gate, client_session, run_fanout, warm_up
 from harness.loadgen.monitor import thread_runqueue_wait_s
 from harness.loadgen.openloop import START_MARGIN_S, session_drive
 from harness.loadgen.peak import closed_loop
@@ -43,10 +46,11 @@ class Job:
     """A trial's load as an engine receives it.
 
     ``params`` are the trial's recorded parameters (``n`` for fanout, ``clients`` and
-    ``bursts`` for clients, the rate spec's fields for rate; for the warm-up ``requests``
-    and ``fanout_url``; for calibration's ``peak`` ``concurrency`` and ``duration_s``);
-    ``url`` is the request path's full URL (the one-call URL of the warm-up);
-    ``calls_field`` the body field a good answer counts its calls in.
+    ``arrival`` for clients (older records: ``bursts``), the rate spec's fields for rate;
+    for the warm-up ``requests`` and ``fanout_url``; for calibration's ``peak``
+    ``concurrency`` and ``duration_s``); ``url`` is the request path's full URL (the
+    one-call URL of the warm-up); ``calls_field`` the body field a good answer counts its
+    calls in.
     """
 
     scenario: str
@@ -72,8 +76,18 @@ class Job:
         return 1
 
     def bursts(self) -> int:
-        """How many releases the job waits for (bursts of a clients trial, else one)."""
-        return int(self.params.get("bursts", 1)) if self.scenario == "clients" else 1
+        """How many releases the job waits for (bursts of a clients trial, else one; a
+        sustained clients trial is released once)."""
+        if self.scenario != "clients":
+            return 1
+        plan = TrialArrival.from_params(self.params)
+        return 1 if plan.arrival.mode == "sustained" else plan.bursts
+
+    def sustained(self) -> bool:
+        """True for a clients trial in the sustained mode (its request count is what it
+        measures, not known beforehand)."""
+        return (self.scenario == "clients"
+                and TrialArrival.from_params(self.params).arrival.mode == "sustained")
 
     def rate_spec(self, processes: int) -> RateSpec:
         """The rate trial's spec, resolved for ``processes`` processes sharing it."""
@@ -150,7 +164,7 @@ async def run_share(job: Job, index: int, parts: int,
             result = await run_fanout(session, job.url, int(params["n"]), timeout_s,
                                       calls_field=job.calls_field)
         return partial_of(result, 1, *load.figures())
-    result = await run_client_bursts(job.url, share, timeout_s, job.bursts(),
-                                     calls_field=job.calls_field, gate=measured)
+    result = await run_arrival(job.url, {**params, "clients": share}, gate=measured,
+                               calls_field=job.calls_field)
     return partial_of(result, share, *load.figures())
 

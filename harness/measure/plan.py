@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from harness.config.arrival import ARRIVAL_PARAMS
 from harness.config.schema import Config
 
 
@@ -38,18 +39,20 @@ def trial_params(config: Config, scenario: str, level: int,
     """The parameters a trial record stores, enough to rebuild its requests.
 
     A workload sweep's values for ``stack`` (cpu_ms, delay_ms, the upstream's profile
-    fields) override the config's and are recorded with the trial.
+    fields) override the config's and are recorded with the trial; a clients trial records
+    how its clients arrive in ``arrival`` (with the sweep's arrival values for ``stack``).
     """
     params: dict[str, Any] = {"delay_ms": config.delay_ms, "cpu_ms": config.cpu_ms,
                               "timeout_s": config.request_timeout_s}
     if stack is not None:
-        params.update(config.workload(stack))
+        params.update({k: v for k, v in config.workload(stack).items()
+                       if k not in ARRIVAL_PARAMS})
     if scenario == "fanout":
         params["n"] = level
     elif scenario == "clients":
         params["clients"] = level
-        if config.bursts_per_trial > 1:
-            params["bursts"] = config.bursts_per_trial
+        arrival = config.arrival_for(stack) if stack is not None else config.arrival
+        params["arrival"] = arrival.params(config.bursts_per_trial)
     else:
         spec = config.scenario(scenario)
         params["rate_rps"] = level

@@ -25,6 +25,7 @@ from typing import Any
 from harness import __version__, safefs
 from harness.analyse import stats
 from harness.analyse.metrics import HEADLINE_METRICS, metric_title
+from harness.config.arrival import TrialArrival
 from harness.config.load import config_from_resolved
 from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
@@ -119,6 +120,12 @@ def planned_from_record(record: Mapping[str, Any]) -> PlannedTrial:
     if not isinstance(round_no, int) or not isinstance(order, int) or not isinstance(params, dict):
         raise RunDirError(f"trial {record.get('trial_id')!r}: record lacks round, order or "
                           "params; cannot rebuild it")
+    if record.get("scenario") == "clients":
+        try:  # the driver reads it: refuse a hostile one here, in one line
+            TrialArrival.from_params(params)
+        except ConfigError as exc:
+            raise RunDirError(f"trial {record.get('trial_id')!r}: {exc}; cannot rerun it") \
+                from None
     return PlannedTrial(round_no, order, str(record["stack"]), str(record["scenario"]),
                         int(record["level"]), dict(params))
 

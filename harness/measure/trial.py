@@ -20,12 +20,14 @@ import aiohttp
 from harness.config.schema import Config, Limits
 from harness.errors import StackError
 from harness.loadgen import foreign
+from harness.loadgen.arrival import attach_spread
 from harness.loadgen.builtin import BuiltinEngine
 from harness.loadgen.closed import ClosedResult
 from harness.loadgen.engines import Engine, TrialLoad
 from harness.loadgen.foreign import ForeignLoad
 from harness.loadgen.monitor import MonitorResult, TrialMonitor
 from harness.loadgen.scenario import Job
+from harness.loadgen.spread import SpreadSampler
 from harness.loadgen.tally import RateResult
 from harness.measure.plan import PlannedTrial
 from harness.rundir.format import SCHEMA_VERSION
@@ -77,8 +79,13 @@ async def _drive(handle: StackHandle, trial: PlannedTrial,
             activity = (None if database is None else
                         stack.enter_context(ActivitySampler(database.url, ACTIVITY_INTERVAL_S)))
             async with engine.prepared(job) as load:
-                with monitor:
+                # A clients trial watches which server worker holds which connection.
+                spread = (SpreadSampler(handle.server.tree) if trial.scenario == "clients"
+                          else None)
+                with spread or contextlib.nullcontext(), monitor:
                     result = await load.run()
+            if spread is not None and isinstance(result, ClosedResult):
+                attach_spread(result, spread)
         after = foreign.snapshot()
         upstream = (activity.result() if activity is not None
                     else await _upstream_stats(control, handle.upstream_url))
@@ -151,6 +158,9 @@ def _checks(config: Config, seen: Observed, result: TrialLoad | None = None,
         "upstream_refused_429": upstream.get("refused_429"),
         "upstream_answered_503": upstream.get("answered_503"),
     }
+    if isinstance(result, ClosedResult) and result.sampler is not None:
+        checks.update(spread_samples=result.sampler["samples"],
+                      spread_cpu_s=result.sampler["cpu_s"])
     if "db_active_max" in upstream:
         checks.update(_database_checks(upstream, result, capacity))
     if isinstance(result, ClosedResult) and result.workers:  # the workers' own figures
@@ -329,6 +339,8 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     )
     if isinstance(result, ClosedResult) and result.bursts:
         record["bursts"] = result.bursts
+    if isinstance(result, ClosedResult) and result.window is not None:
+        record["window"] = result.window
     return record
 
 

@@ -1,10 +1,12 @@
 """The report's opening: two or three sentences that answer the question, generated from
 the summary, and where each stack's fan-out gain comes from.
 
-The opening avoids results that hold by construction: a fan-out gain of concurrent calls
-over sequential ones is the apps' design, not a finding, so the sentences lead with the
-lowest levels (where no stack should differ) and the concurrent-clients scenario, where
-the servers' capacity decides. Pure functions of the summary and the manifest's view.
+The clients sentence names how the clients arrived (``arrival``), since that decides a
+sync server's throughput. The opening avoids results that hold by construction: a
+fan-out gain of concurrent calls over sequential ones is the apps' design, not a
+finding, so the sentences lead with the lowest levels (where no stack should differ) and
+the concurrent-clients scenario, where the servers' capacity decides. Pure functions of
+the summary and the manifest's view.
 """
 
 from __future__ import annotations
@@ -75,14 +77,20 @@ def _clients_sentences(speedups: list[Mapping[str, Any]], baseline: str,
     at_top = [s for s in rps if s["level"] == top and s["ratio"] is not None]
     best = max((s for s in at_top if s["verdict"] == "faster"), key=lambda s: s["ratio"],
                default=None)
-    base_slots = slots.get(baseline)
-    capacity = f" ({baseline} serves {base_slots} at a time)" if base_slots else ""
+    # Under a sweep each stack is compared with the baseline's variant of its workload.
+    against = str(best.get("baseline") or baseline) if best else baseline
+    base_slots = slots.get(against)
+    arrivals = {s.get("arrival") for s in ([best] if best else at_top)} - {None}
+    notes = ([str(arrivals.pop())] if len(arrivals) == 1
+             else ["under each arrival measured"] if arrivals else [])
+    notes += [f"{against} serves {base_slots} at a time"] if base_slots else []
+    capacity = f" ({'; '.join(notes)})" if notes else ""
     if best is None:
         return [f"At C = {top} concurrent clients{capacity}, no stack serves significantly "
                 f"more requests per second than {baseline}."]
     lines = [f"At C = {top} concurrent clients{capacity}, {best['stack']} serves "
              f"{format_ratio(best['ratio'], best['ci_low'], best['ci_high'])} the requests "
-             f"per second of {baseline}."]
+             f"per second of {against}."]
 
     def entry(metric: str) -> Mapping[str, Any] | None:
         return next((s for s in mine if s["level"] == top and s["stack"] == best["stack"]

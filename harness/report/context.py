@@ -21,6 +21,7 @@ from harness.analyse.verdicts import (
     VOCABULARY,
 )
 from harness.report.answer import answer_sentences, fanout_causes
+from harness.report.bursts import arrival_text, bursts_section
 from harness.report.database import database_section
 from harness.report.figures import caption
 from harness.report.filters import show
@@ -169,6 +170,9 @@ def _sections(summary: Mapping[str, Any], view: Mapping[str, Any], dev: bool,
             "latency": _sort_by_level(_rows(summary["latency"], name, keep, _latency_row), order),
             "model": _sort_by_level(_rows(summary["model"], name, keep, _model_row), order),
             "causes": fanout_causes(view["stacks"]) if name == "fanout" and not dev else [],
+            "arrival": arrival_text(view["config"]) if name == "clients" else None,
+            "bursts": bursts_section(summary, [s for s in order if keep(s)])
+                      if name == "clients" and not dev else {"rows": [], "sentences": []},
             "figures": [] if dev else [
                 {"name": fig, "caption": caption(fig), "ref": ref}
                 for fig, ref in figures.items() if fig.startswith(f"{name}_")],
@@ -276,6 +280,7 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "adaptive": bool(config["target_ci"]),
         "warmup_requests": config["warmup_requests"],
         "bursts": config["bursts_per_trial"] or 1,
+        "arrival": arrival_text(config),
         "quiet_wait_s": config["quiet_wait_s"],
         "confidence_pct": None if confidence is None else confidence * 100,
         "model_min_efficiency_pct": (None if config["model_min_efficiency"] is None

@@ -4,8 +4,9 @@
 ``{name: svg_text}``; a chart whose data is absent is left out. Names start with
 their scenario so the report can place them: ``fanout_duration``,
 ``fanout_speedup``, ``clients_throughput``, ``clients_p99``, ``clients_speedup``,
-``rate_latency``, ``rate_spectrum``, ``rate_speedup``; ``database_pool`` for a PostgreSQL
-upstream (``harness.report.database``); crossover maps under a two-axis sweep.
+``rate_latency``, ``rate_spectrum``, ``rate_speedup``; ``clients_bursts`` and
+``clients_share``, every burst (``harness.report.bursts``); ``database_pool`` for a
+PostgreSQL upstream (``harness.report.database``); crossover maps under a workload sweep.
 
 Only production stacks are drawn; development servers are reported apart, in tables.
 
@@ -26,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_label
 from harness.analyse.model import expected_fanout_duration_s
-from harness.report import crossover, database, plotting
+from harness.report import bursts, crossover, database, plotting
 from harness.report.plotting import PALETTE
 
 BASELINE_COLOUR = "#444444"
@@ -62,6 +63,7 @@ CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept s
                              "one line per C (mean ± sd); dotted lines are the other stacks.")
 CAPTIONS.update({f"{s}_crossover": crossover.CAPTION for s in ("fanout", "clients", "rate")})
 CAPTIONS[database.FIGURE] = database.CAPTION
+CAPTIONS.update(bursts.CAPTIONS)
 CHART_NAMES = tuple(CAPTIONS)
 
 def caption(name: str) -> str:
@@ -396,6 +398,8 @@ def figure_makers(summary: Mapping[str, Any],
         "clients_throughput": lambda: _clients_throughput(summary, stacks, colours),
         "clients_p99": lambda: _clients_p99(summary, stacks, colours),
         "clients_speedup": lambda: _speedup(summary, "clients", stacks, colours),
+        bursts.STRIP: lambda: bursts.strip_figure(summary, stacks, colours),
+        bursts.SHARE: lambda: bursts.share_figure(summary, stacks, colours),
         "clients_sweep": lambda: _sweep(summary, manifest, "clients"),
         "fanout_sweep": lambda: _sweep(summary, manifest, "fanout"),
         "rate_latency": lambda: _rate_latency(summary, stacks, colours),

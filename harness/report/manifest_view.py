@@ -26,7 +26,7 @@ _STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_co
                "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
                "fanout_mode", "concurrency_slots", "paradigm", "cwd", "ready_path")
 _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
-                "bursts_per_trial", "quiet_wait_s",
+                "bursts_per_trial", "arrival", "sweep", "quiet_wait_s",
                 "confidence", "host", "source", "seed", "model_min_efficiency")
 ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
                 ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),

@@ -107,10 +107,20 @@ def log_ticks(low: float, high: float) -> list[float]:
 def log_y(ax: Axes) -> None:
     """A log y axis with plain labels at :func:`log_ticks`, whatever its range."""
     ax.set_yscale("log")
-    low, high = sorted(ax.get_ylim())
-    ax.yaxis.set_major_locator(FixedLocator(log_ticks(low, high)))
-    ax.yaxis.set_major_formatter(FuncFormatter(plain))
-    ax.yaxis.set_minor_locator(NullLocator())
+    _plain_log_ticks(ax.yaxis, *ax.get_ylim())
+
+
+def log_x(ax: Axes) -> None:
+    """A log x axis with plain labels at :func:`log_ticks`, whatever its range."""
+    ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis, *ax.get_xlim())
+
+
+def _plain_log_ticks(axis: Any, *limits: float) -> None:
+    low, high = sorted(limits)
+    axis.set_major_locator(FixedLocator(log_ticks(low, high)))
+    axis.set_major_formatter(FuncFormatter(plain))
+    axis.set_minor_locator(NullLocator())
 
 
 def lower_errors(values: Sequence[float], errors: Sequence[float]) -> list[float]:

@@ -225,3 +225,43 @@ def test_recorded_strings_cannot_add_lines_or_links_to_the_report(run_dir: Path)
     prose = "\n".join(line for i, line in enumerate(lines) if i != command[0])
     assert r"box \# Injected too https&#58;//evil.example" in prose  # flattened, unlinked
     assert "https://evil" not in prose and "www.evil" not in prose
+
+
+def test_hostile_bursts_windows_and_arrivals_cannot_break_the_report(
+        run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Clients trials whose bursts, window and arrival are malformed or hostile: the report
+    and stats still come out, and nothing recorded adds a line to the report."""
+    hostile_bursts: list[Any] = [
+        {"duration_s": 2.0, "throughput_rps": 10.0, "busiest_worker": "all\n# Injected",
+         "connections": [1, 2], "workers": "x"},
+        {"duration_s": -1, "throughput_rps": 1e308},
+        "not a burst", None, {"duration_s": 1.0, "throughput_rps": 20.0, "busiest_worker": 1e300},
+    ]
+    arrivals: list[Any] = [
+        {"mode": "bursts\n# Injected", "bursts": 3},
+        {"mode": "sustained", "duration_s": 5, "warmup_s": 9},
+        "burst", None, {"mode": "bursts", "bursts": 10**9},
+    ]
+    lines = []
+    for round_no, (stack, arrival) in enumerate(
+            [(s, a) for s in ("flask-gunicorn", "quart-hypercorn") for a in arrivals], 1):
+        lines.append({
+            "schema_version": 1, "run_id": RUN_ID, "round": round_no, "order": 0,
+            "trial_id": f"r{round_no:03d}-{stack}-clients-20", "scenario": "clients",
+            "stack": stack, "level": 20, "status": "ok", "error": None,
+            "params": {"clients": 20, "delay_ms": "slow", "arrival": arrival},
+            "requests": {"ok": 20, "total": 20}, "latency_ms": {"mean": 100.0},
+            "metrics": {"duration_s": 1.0 + round_no / 100, "throughput_rps": 20.0},
+            "bursts": hostile_bursts if round_no % 2 else {"a": 1},
+            "window": ["not", "a", "window"], "checks": {}, "resources": {}})
+    with (run_dir / "trials.jsonl").open("a") as fh:
+        fh.write("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["report", str(run_dir)]) == 0
+    report = (run_dir / "report.md").read_text()
+    assert not any(line.startswith("# Injected") for line in report.splitlines())
+    assert "Every burst: the spread beside the mean" in report
+    capsys.readouterr()
+    assert main(["stats", str(run_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [r for r in summary["bursts"] if r["stack"] == "flask-gunicorn"]
+    assert rows and rows[0]["arrival"] is None  # the trials arrived in no one stated way

@@ -43,7 +43,9 @@ def test_params_rebuild_the_requests() -> None:
     assert fan.params == {"n": 10, "delay_ms": 100, "cpu_ms": 0, "timeout_s": 60.0}
     assert fan.order >= 30
     cli = by_id["r001-quart-hypercorn-clients-20"]
-    assert cli.params == {"clients": 20, "delay_ms": 100, "cpu_ms": 0, "timeout_s": 60.0}
+    assert cli.params == {"clients": 20, "delay_ms": 100, "cpu_ms": 0, "timeout_s": 60.0,
+                          "arrival": {"mode": "bursts", "bursts": 1, "gap_ms": 0,
+                                      "connection": "keep-alive", "ramp_ms": 0}}
 
 
 def test_stop_rule() -> None:

@@ -45,6 +45,19 @@ def test_planned_from_record_keeps_identity_and_params() -> None:
         planned_from_record({**fanout("x", 0.26), "params": None})
 
 
+def test_a_clients_record_with_a_hostile_arrival_is_refused_in_one_line() -> None:
+    record = {**fanout("r001-quart-hypercorn-clients-50", 0.2), "scenario": "clients",
+              "level": 50, "params": {"clients": 50, "timeout_s": 60.0,
+                                      "arrival": {"mode": "bursts", "gap_ms": -1}}}
+    with pytest.raises(RunDirError) as caught:
+        planned_from_record(record)
+    assert str(caught.value) == ("trial 'r001-quart-hypercorn-clients-50': [run.arrival] "
+                                 "gap_ms = -1: must be an integer in 0..600000 (ms); cannot "
+                                 "rerun it")
+    record["params"]["arrival"] = {"mode": "sustained", "duration_s": 2, "warmup_s": 0.5}
+    assert planned_from_record(record).params["arrival"]["mode"] == "sustained"
+
+
 def test_agreement_by_hand() -> None:
     row = agreement("duration_s", 0.27, [0.26, 0.27, 0.28], headline=True)
     assert row.mean == pytest.approx(0.27) and row.sd == pytest.approx(0.01)

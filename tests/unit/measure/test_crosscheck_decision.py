@@ -1,0 +1,117 @@
+"""crosscheck's decision, wrk's command line, and the CLI's one-line refusals (no stack is
+started by any of these)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import crosschecking as command
+from harness.cli.crosschecking import crosscheck_lines
+from harness.cli.main import main
+from harness.errors import LoadGeneratorError
+from harness.measure.crosscheck import Agreement, Crosscheck, find_wrk, wrk_command
+
+
+@pytest.mark.parametrize(("harness", "within"), [
+    (110.0, True),     # 10% above wrk: still "at most the tolerance"
+    (109.99, True),    # just inside, above
+    (110.01, False),   # just outside, above
+    (90.01, True),     # just inside, below
+    (89.99, False),    # just outside, below
+    (100.0, True),
+])
+def test_the_tolerance_decides_just_inside_and_just_outside(harness: float, within: bool) -> None:
+    agreement = Agreement(harness, 100.0, 10.0)
+    assert agreement.within is within
+    assert agreement.ratio == pytest.approx(harness / 100)
+
+
+def test_a_stated_tolerance_moves_the_limit() -> None:
+    assert Agreement(104.9, 100.0, 5.0).within
+    assert not Agreement(105.1, 100.0, 5.0).within
+    assert Agreement(100.0, 100.0, 0.0).within
+
+
+def test_no_wrk_rate_never_agrees() -> None:
+    agreement = Agreement(50.0, 0.0, 10.0)
+    assert agreement.ratio is None and not agreement.within
+
+
+def test_wrk_keeps_c_connections_for_whole_seconds_with_the_harness_timeout() -> None:
+    command = wrk_command("/usr/bin/wrk", "http://127.0.0.1:5/single", 200, 10, 1, 60.0)
+    assert command == ["/usr/bin/wrk", "-t1", "-c200", "-d10s", "--timeout=60s", "--latency",
+                       "http://127.0.0.1:5/single"]
+    # never more threads than connections (wrk refuses that)
+    assert wrk_command("wrk", "u", 2, 3, 4, 0.4)[1:5] == ["-t2", "-c2", "-d3s", "--timeout=1s"]
+
+
+def test_a_missing_wrk_is_one_line() -> None:
+    with pytest.raises(LoadGeneratorError) as caught:
+        find_wrk("/nonexistent/wrk")
+    assert str(caught.value) == ("crosscheck needs wrk and '/nonexistent/wrk' was not found "
+                                 "(Debian: apt-get install wrk; or name it with --wrk PATH)")
+
+
+def test_the_cli_refuses_a_missing_wrk_before_starting_anything(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["crosscheck", "quart-hypercorn", "--clients", "5", "--wrk", "/nonexistent/wrk"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "crosscheck needs wrk" in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--clients", "5", "--duration-s", "2", "--warmup-s", "2"],
+     "--warmup-s 2: must be below --duration-s (2)"),
+    (["--clients", "0"], "argument --clients: '0' is not a positive integer"),
+    ([], "the following arguments are required: --clients"),
+])
+def test_bad_arguments_are_one_line(argv: list[str], message: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["crosscheck", "quart-hypercorn", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.strip().count("\n") == 0
+
+
+def test_the_result_reads_as_both_figures_and_their_ratio() -> None:
+    result = Crosscheck("flask-gunicorn", 200, 10, 1.0, 100, "none",
+                        {"rps": 79.6, "requests": 716, "latency_ms": {"p50": 2500.0,
+                                                                       "p99": 2650.5},
+                         "errors": None, "workers": [108, 57, 35, 0]},
+                        {"rps": 80.1, "requests": 801, "errors": 0, "threads": 1,
+                         "latency_ms": {"p50": 2490.0, "p99": 2700.0}, "workers": None},
+                        Agreement(79.6, 80.1, 10.0))
+    lines = crosscheck_lines(result)
+    assert lines[1].startswith("harness (sustained, steady window 1-10 s): 79.6 req/s")
+    assert lines[2].startswith("wrk (1 thread(s), whole run): 80.1 req/s, 801 requests")
+    assert lines[3] == ("connections per worker at the peak: harness [108, 57, 35, 0], wrk "
+                        "not seen")
+    assert lines[4] == "harness / wrk = 0.994: within the ±10% tolerance"
+
+
+def fake_result(harness_rps: float, wrk_rps: float, wrk_errors: int = 0,
+                harness_errors: str | None = None) -> Crosscheck:
+    return Crosscheck("quart-hypercorn", 50, 10, 1.0, 100, "none",
+                      {"rps": harness_rps, "requests": 4000, "latency_ms": {},
+                       "errors": harness_errors},
+                      {"rps": wrk_rps, "requests": 5000, "errors": wrk_errors, "threads": 1,
+                       "latency_ms": {}},
+                      Agreement(harness_rps, wrk_rps, 10.0))
+
+
+@pytest.mark.parametrize(("result", "code", "said"), [
+    (fake_result(495.0, 500.0), 0, "within the ±10% tolerance"),
+    (fake_result(440.0, 500.0), 1, "outside the ±10% tolerance"),
+    (fake_result(500.0, 500.0, wrk_errors=3), 1, "requests failed, so the figures do not "
+                                                 "compare (wrk: 3 errors)"),
+    (fake_result(500.0, 500.0, harness_errors="2 of 9 requests failed"), 1,
+     "(harness: 2 of 9 requests failed)"),
+])
+def test_the_exit_code_follows_the_decision(result: Crosscheck, code: int, said: str,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(command, "find_wrk", lambda path: "/usr/bin/wrk")
+    monkeypatch.setattr(command, "crosscheck", lambda *args, **kwargs: result)
+    assert main(["crosscheck", "quart-hypercorn", "--clients", "50"]) == code
+    captured = capsys.readouterr()
+    assert said in captured.out + captured.err
