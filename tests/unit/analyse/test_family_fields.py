@@ -32,7 +32,7 @@ def test_an_exploratory_metric_is_unadjusted() -> None:
     assert (fields["family"], fields["confidence"], fields["adjustment"]) == (
         "exploratory", 0.9, None)
     assert fields["p_adjusted"] == pytest.approx(0.004)
-    assert fields["verdict"] == "slower" and fields["magnitude"] == "small slowdown"
+    assert fields["verdict"] == "slower" and fields["magnitude"] == "small to moderate slowdown"
 
 
 def test_an_adjusted_p_value_is_capped_at_one_and_a_family_is_at_least_one() -> None:

@@ -31,7 +31,9 @@ def test_trials_needed_never_asks_for_fewer_than_the_run_has() -> None:
 
 def test_an_interval_reaching_1_has_no_magnitude() -> None:
     assert magnitude(0.5, 1.0) == "none" and magnitude(1.0, 3.0) == "none"
-    assert magnitude(0.5, 0.999) == "small slowdown" and magnitude(1.001, 3.0) == "small speedup"
+    assert magnitude(0.9, 0.999) == "small slowdown" and magnitude(1.001, 1.1) == "small speedup"
+    assert magnitude(0.5, 0.999) == "small to large slowdown"
+    assert magnitude(1.001, 3.0) == "small to large speedup"
 
 
 def test_no_bounded_interval_is_undetermined_with_its_reason() -> None:

@@ -15,7 +15,7 @@ from harness.analyse.bursts import scatter_rows
 from harness.report import render as report
 from harness.report.bursts import SHARE, STRIP, arrival_text
 from harness.report.figures import make_figures
-from tests.unit.analyse.test_bursts import CONFIG, burst, trial
+from tests.unit.analyse.test_burst_analysis import CONFIG, burst, trial
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report"
 
