@@ -16,9 +16,8 @@ speedups are (throughput from the durations). A split is found for every scenari
 and variant suffix (``[settings]``, ``@3.12``) at which all four stacks have trials.
 
 The parts a summary does not already compare (a stack against its baseline) are new
-tests of the headline family, so its family-wise error holds over them too: the summary
-adds :func:`new_tests` to the family's size, and every part is built at that family's
-per-test level.
+tests of the headline family (``analyse.pairs``), so its family-wise error holds over
+them too.
 """
 
 from __future__ import annotations
@@ -27,14 +26,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analyse import family, stats
-from harness.analyse.cells import NO_TRIALS, Attrition, CellKey, MetricKey, cell_seed, finite
-from harness.analyse.metrics import HEADLINE_METRICS, is_higher_better, sort_key
+from harness.analyse.cells import Attrition, CellKey, MetricKey, finite
+from harness.analyse.metrics import HEADLINE_METRICS, sort_key
+from harness.analyse.pairs import Levels, PairKey, compare_pair
 
 PARTS = ("headline", "paradigm", "sync_server", "async_server")
 """The ratios of one split, in the order the report shows them."""
-
-PairKey = tuple[str, int, str, str]  # scenario, level, stack, the stack it is compared with
 
 
 @dataclass(frozen=True)
@@ -114,58 +111,17 @@ def pair_keys(cells: Iterable[SplitCell]) -> set[PairKey]:
             for c in cells for stack, other in c.split.pairs().values()}
 
 
-def new_tests(cells: Iterable[SplitCell], compared: Iterable[PairKey]) -> int:
-    """How many of the splits' comparisons are not among ``compared`` (the summary's
-    speedups, each a stack against its baseline): the tests they add to the family."""
-    return len(pair_keys(cells) - set(compared))
-
-
-@dataclass(frozen=True)
-class Levels:
-    """The family the parts belong to: the run's confidence, the headline family's size
-    (the splits' new tests included), the equivalence band and the bootstrap seed."""
-
-    confidence: float
-    size: int
-    equivalence_pct: float
-    seed: int
-
-
-def part(cell: SplitCell, name: str, values: Mapping[MetricKey, list[float]],
-         lost_at: Mapping[CellKey, Attrition], levels: Levels) -> dict[str, Any]:
-    """One part of a split: the ratio of ``stack`` over what it is compared with, its
-    interval at the headline family's per-test level, and its verdict."""
-    stack, other = cell.split.pairs()[name]
-    metric = HEADLINE_METRICS[cell.scenario]
-    available = {k[3] for k in values if k[:2] == (cell.scenario, cell.level)}
-    source = family.basis_in(metric, available)
-    key = (cell.scenario, cell.level, stack, metric)
-    sp = stats.speedup(
-        values.get((cell.scenario, cell.level, stack, source), []),
-        values.get((cell.scenario, cell.level, other, source), []),
-        is_higher_better(source),
-        family.entry_confidence(family.HEADLINE, levels.confidence, levels.size),
-        cell_seed(levels.seed, (*key[:3], f"{other}|{metric}")))
-    lost = family.attrition_note(
-        stack, lost_at.get(key[:3], NO_TRIALS), other,
-        lost_at.get((cell.scenario, cell.level, other), NO_TRIALS), levels.confidence)
-    fields = family.verdict_fields(sp, cell.scenario, metric, levels.confidence, levels.size,
-                                   levels.equivalence_pct, lost)
-    return {"part": name, "stack": stack, "compared_with": other, "metric": metric,
-            "ratio": finite(sp.ratio), "ci_low": finite(sp.low), "ci_high": finite(sp.high),
-            "method": sp.method, "n_stack": sp.n_stack, "n_compared": sp.n_baseline,
-            **{k: fields[k] for k in ("confidence", "p_adjusted", "verdict", "verdict_why",
-                                      "magnitude", "attrition")}}
-
-
 def split_rows(cells: Iterable[SplitCell], values: Mapping[MetricKey, list[float]],
                lost_at: Mapping[CellKey, Attrition], levels: Levels) -> list[dict[str, Any]]:
-    """One row per split cell: its four stacks and its parts (:data:`PARTS`), plus
-    ``server_factor``, the headline over the paradigm part (= sync server / async
-    server): a point estimate with no interval of its own."""
+    """One row per split cell: its four stacks and its parts (:data:`PARTS`, each a
+    ``pairs.compare_pair`` entry with its ``part`` name), plus ``server_factor``, the
+    headline over the paradigm part (= sync server / async server): a point estimate
+    with no interval of its own."""
     rows = []
     for cell in cells:
-        parts = {name: part(cell, name, values, lost_at, levels) for name in PARTS}
+        parts = {name: {"part": name, **compare_pair((cell.scenario, cell.level, *pair),
+                                                     values, lost_at, levels)}
+                 for name, pair in cell.split.pairs().items()}
         head, paradigm = parts["headline"]["ratio"], parts["paradigm"]["ratio"]
         rows.append({
             "scenario": cell.scenario, "level": cell.level, "suffix": cell.suffix,

@@ -16,6 +16,7 @@ workload gains a parameter. Command templates take ``COMMAND_PLACEHOLDERS``; ``{
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ WSGI_CLASSES = ("gthread", "sync", "gevent", "threaded", "wsgi")
 # refuses a backlog below 128.
 GRANIAN_KEEPALIVE_S = (1, 60)
 GRANIAN_MIN_BACKLOG = 128
+# An interpreter's label (``[run] pythons``): a CPython version, ``t`` for free-threaded.
+PYTHON_LABEL = re.compile(r"3\.\d{1,2}t?")
 PARADIGMS = ("sync", "async")
 FANOUT_MODES = ("sequential", "concurrent")
 # Which request path each scenario sends: fanout one aggregate request, the others single.
@@ -98,6 +101,7 @@ class StackSpec:
     paths: tuple[tuple[str, str], ...] = ()
     calls_field: str | None = ""
     cpu_offload: bool = False  # async apps: handler CPU work in a thread pool
+    python: str = ""  # the interpreter's label ([run] pythons); "" runs the harness's own
 
     def __post_init__(self) -> None:
         where = f"[stacks.{self.name}]"
@@ -145,6 +149,9 @@ class StackSpec:
               "must be true or false")
         check(not (self.cpu_offload and self.paradigm == "sync"), f"{where} cpu_offload",
               self.cpu_offload, "only an async app has an event loop to offload from")
+        check(isinstance(self.python, str) and (
+            self.python == "" or PYTHON_LABEL.fullmatch(self.python) is not None),
+              f"{where} python", self.python, "must be an interpreter's label such as \"3.12\"")
 
     def _check_builtin_app(self, where: str) -> None:
         check(self.server in SERVERS, f"{where} server", self.server,
@@ -275,6 +282,8 @@ class StackSpec:
         data.update(command=list(self.command), env=dict(self.env), paths=dict(self.paths),
                     kind=self.kind, fanout_mode=self.fanout_mode,
                     concurrency_slots=self.concurrency_slots)
+        if not self.python:  # absent otherwise, so configs without pythons keep their digest
+            del data["python"]
         return data
 
     @classmethod

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ from harness.loadgen.engines import Engine, open_engine
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
     build_manifest,
+    interpreter_version,
     make_run_id,
     named_run_id,
     new_run_dir,
@@ -121,8 +122,28 @@ def quiet_gate(config: Config, progress: Progress) -> None:
     wait_for_quiet(config.limits.foreign_cpu_max, config.quiet_wait_s, progress.note)
 
 
+class RecordSink(Protocol):
+    """Where the runner writes trial records (a TrialWriter, or one that adds to them)."""
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+
+class WithPython:
+    """Writes every record with the version of the interpreter its stack's server runs
+    under (``python``), as the manifest recorded it; one place, whatever wrote the record."""
+
+    def __init__(self, inner: RecordSink, versions: Mapping[str, str | None]) -> None:
+        self.inner = inner
+        self.versions = dict(versions)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Add ``python`` and write."""
+        record["python"] = self.versions.get(str(record.get("stack")))
+        self.inner.write(record)
+
+
 def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
-                       writer: TrialWriter, progress: Progress, why: str) -> None:
+                       writer: RecordSink, progress: Progress, why: str) -> None:
     """Record ``trials`` failed without starting their stack (it was given up earlier)."""
     for trial in trials:
         record = failed_record(run_id, trial, why)
@@ -133,7 +154,7 @@ def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
 
 
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
-                     run_id: str, writer: TrialWriter, progress: Progress,
+                     run_id: str, writer: RecordSink, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
                      cpu_iterations_per_ms: int | None = None,
                      engine: Engine | None = None,
@@ -274,10 +295,12 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
-        with TrialWriter(run_dir / TRIALS_NAME) as writer, \
+        with TrialWriter(run_dir / TRIALS_NAME) as trials_file, \
                 leftovers.recording(run_dir / PIDS_NAME), \
                 open_engine(config.loadgen, harness_cpus, log_dir,
                             note=progress.note) as engine:
+            writer = WithPython(trials_file, {spec.name: interpreter_version(manifest, spec)
+                                              for spec in config.stacks})
             if config.loadgen.distributed:
                 manifest["loadgen"] = engine.describe()
                 write_json_atomic(manifest_path, manifest)
@@ -426,4 +449,6 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     safefs.open_append(run_dir / TRIALS_NAME).close()
     for warning in manifest["warnings"]:
         progress.note(f"warning: {warning}")
+    if manifest.get("pythons_note"):  # the interpreters measured: one line on free threading
+        progress.note(manifest["pythons_note"])
     return execute(config, run_dir, progress, retry_failed_starts=retry_failed_starts)

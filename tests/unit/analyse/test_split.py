@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.analyse import split, stats
+from harness.analyse import pairs, split, stats
 from harness.analyse.summary import summarise
 from harness.rundir.reader import Run
 
@@ -111,10 +111,10 @@ def test_variants_split_among_themselves_and_other_names_are_not_variants() -> N
 
 
 def test_new_tests_are_the_comparisons_no_speedup_makes() -> None:
-    cells = split.split_cells([("fanout", 10, n) for n in (FG, FR, QH, QR)])
+    keys = split.pair_keys(split.split_cells([("fanout", 10, n) for n in (FG, FR, QH, QR)]))
     against_flask = [("fanout", 10, s, FG) for s in (FR, QH, QR)]
-    assert split.new_tests(cells, against_flask) == 2
+    assert pairs.new_tests(keys, against_flask) == 2
     against_quart = [("fanout", 10, s, QH) for s in (FG, FR, QR)]
     # headline, paradigm and sync server are new; quart-granian/quart-hypercorn is not
-    assert split.new_tests(cells, against_quart) == 3
-    assert split.new_tests([], against_flask) == 0
+    assert pairs.new_tests(keys, against_quart) == 3
+    assert pairs.new_tests(set(), against_flask) == 0
