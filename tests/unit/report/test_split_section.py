@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from harness.analyse.summary import summarise
+from harness.report.answer import answer_sentences
 from harness.report.render import render_html, render_markdown
 from harness.report.split import split_section
 from harness.rundir.reader import Run
@@ -73,3 +74,16 @@ def test_html_shows_the_section_and_its_contents_entry(summary: dict[str, Any]) 
     section = html.split('<section id="split">', 1)[1].split("</section>", 1)[0]
     assert section.count('data-part="') == 4
     assert 'data-part="paradigm"' in section and "5.00x" in section
+
+
+def test_the_opening_says_the_paradigms_part_of_the_headline() -> None:
+    views = [{"name": n, "kind": "production", "concurrency_slots": 8} for n in ARMS]
+    sentences = answer_sentences(split_summary(), views)
+    paradigm = next(p for p in split_summary()["split"][0]["parts"] if p["part"] == "paradigm")
+    assert sentences[-1] == (
+        f"On one server, quart-granian serves 5.00x [{paradigm['ci_low']:.2f}, "
+        f"{paradigm['ci_high']:.2f}] the requests per second of flask-granian: that is the "
+        "paradigm's part of quart-hypercorn's 10.00x; the rest is the servers' (see \"Server "
+        "or paradigm?\").")
+    without = {**split_summary(), "split": []}
+    assert not any("On one server" in s for s in answer_sentences(without, views))
