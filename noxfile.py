@@ -69,7 +69,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(default=False)
 def pythons(session: nox.Session) -> None:
     """Build a locked environment per interpreter for [run] pythons: -- 3.12 3.13 (.pythons/)."""
-    install(session)
+    install(session, LOAD)
     harness(session, "pythons", "--build", *(session.posargs or ["3.12", "3.13"]))
 
 
