@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ from harness.measure.manifest import (
 )
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.quiet import wait_for_quiet
+from harness.measure.records import RecordSink, WithPython
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
 from harness.paths import project_relative
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
@@ -120,26 +121,6 @@ class StopRun(Exception):
 def quiet_gate(config: Config, progress: Progress) -> None:
     """Wait for a quiet machine (``measure.quiet``); MachineBusyError when it never is."""
     wait_for_quiet(config.limits.foreign_cpu_max, config.quiet_wait_s, progress.note)
-
-
-class RecordSink(Protocol):
-    """Where the runner writes trial records (a TrialWriter, or one that adds to them)."""
-
-    def write(self, record: dict[str, Any]) -> None: ...
-
-
-class WithPython:
-    """Writes every record with the version of the interpreter its stack's server runs
-    under (``python``), as the manifest recorded it; one place, whatever wrote the record."""
-
-    def __init__(self, inner: RecordSink, versions: Mapping[str, str | None]) -> None:
-        self.inner = inner
-        self.versions = dict(versions)
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Add ``python`` and write."""
-        record["python"] = self.versions.get(str(record.get("stack")))
-        self.inner.write(record)
 
 
 def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
