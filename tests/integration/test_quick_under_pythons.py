@@ -18,6 +18,7 @@ import pytest
 from harness.cli.main import main
 from harness.errors import TargetError
 from harness.targets import interpreters
+from tests.behaviour import LIMITS_OFF
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("3.12", "3.13")
@@ -43,8 +44,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     quick = (ROOT / "configs" / "quick.toml").read_text(encoding="utf-8")
     labels = ", ".join(f'"{label}"' for label in [RUNNING, *ready])
     config = folder / "quick-pythons.toml"
-    config.write_text(quick.replace("[run]\n", f"[run]\npythons = [{labels}]\n", 1),
-                      encoding="utf-8")
+    # What is tested is the harness's behaviour under each interpreter, not a measurement.
+    run_table = f"[run]\npythons = [{labels}]\nquiet_wait_s = 0\n"
+    config.write_text(quick.replace("[run]\n", run_table, 1) + LIMITS_OFF, encoding="utf-8")
     code = main(["run", "--config", str(config), "--rounds", "1", "--out", str(folder / "out"),
                  "--no-report"])
     assert code == 0
@@ -73,11 +75,10 @@ def test_the_quick_config_runs_under_the_interpreter(run: dict[str, Any], label:
                       ("flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn")}
     assert len(mine) == 3 * 4  # stacks x (2 fanout + 2 clients levels), one round
     for record in mine:
-        assert record["status"] in ("ok", "invalid"), record["error"]
+        assert record["status"] == "ok", record["error"]
         assert record["python"] == version
-    assert any(r["status"] == "ok" for r in mine)
-    for r in mine:  # the like-with-like stacks measured the same way as under the default
-        if r["scenario"] == "fanout" and r["level"] == 5 and r["status"] == "ok":
+    for r in mine:  # sequential calls under every interpreter, concurrent ones too
+        if r["scenario"] == "fanout" and r["level"] == 5:
             sequential = r["stack"].startswith("flask-gunicorn")
             assert (r["metrics"]["duration_s"] >= 0.100) == sequential
 
