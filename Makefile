@@ -5,6 +5,7 @@ TOOLS := .tools
 NOX := $(TOOLS)/bin/nox
 RUN ?=
 ARGS ?=
+PYTHONS ?=
 export PATH := $(abspath $(TOOLS))/bin:$(PATH)
 
 .DEFAULT_GOAL := help
@@ -38,6 +39,10 @@ lint: $(TOOLS)/.stamp
 check: $(TOOLS)/.stamp
 	$(NOX) -s check -- $(if $(CONFIG),--config $(CONFIG),)
 
+.PHONY: pythons ## build a locked environment per interpreter for [run] pythons (PYTHONS="3.12 3.13")
+pythons: $(TOOLS)/.stamp
+	$(NOX) -s pythons -- $(PYTHONS)
+
 .PHONY: quick ## about a minute: sync against async on three stacks, then the report
 quick: $(TOOLS)/.stamp
 	$(NOX) -s quick -- $(ARGS)
@@ -67,6 +72,6 @@ image: $(TOOLS)/.stamp
 lock: $(TOOLS)/.stamp
 	$(NOX) -s lock
 
-.PHONY: clean ## remove the tools and nox environments (keeps results/)
+.PHONY: clean ## remove the tools, nox and interpreter environments (keeps results/)
 clean:
-	rm -rf $(TOOLS) .nox
+	rm -rf $(TOOLS) .nox .pythons

@@ -67,6 +67,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def pythons(session: nox.Session) -> None:
+    """Build a locked environment per interpreter for [run] pythons: -- 3.12 3.13 (.pythons/)."""
+    install(session, LOAD)
+    harness(session, "pythons", "--build", *(session.posargs or ["3.12", "3.13"]))
+
+
+@nox.session(default=False)
 def quick(session: nox.Session) -> None:
     """About a minute: three stacks, both scenarios, three rounds, then the report."""
     install(session, LOAD)

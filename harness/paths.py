@@ -1,7 +1,7 @@
 """Where the project lives, and the environment every child process of the harness gets.
 
 One copy of each: the project root (the folder holding ``harness/`` and ``servers/``),
-the lock file, the report templates, the shipped configs, the compose file, and
+the lock file and its hash, the report templates, the shipped configs, the compose file, and
 ``child_environment``, which puts a checkout on ``PYTHONPATH`` so that ``python -m
 servers.upstream`` or a load-generator process imports it whatever its working folder.
 
@@ -14,6 +14,7 @@ are package data (``harness/_data/``) and the lock file is shared data
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Mapping
@@ -41,6 +42,14 @@ def project_folder() -> Path:
     """The folder a run's own files come from: the checkout, or for an installed tool the
     user's current folder (their project, holding their config)."""
     return PROJECT_ROOT if SOURCE_CHECKOUT else Path.cwd()
+
+
+def lock_hash(path: Path = LOCK_FILE) -> str | None:
+    """SHA-256 of the lock file, or None when it is absent."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -6,7 +6,6 @@ mock's (``servers.fastapi_app``) or a PostgreSQL pool (``servers.pg_fastapi``,
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +19,7 @@ from servers import params
 from servers.calls import AsyncCalls
 from servers.cpu_work import CpuWork
 from servers.errors import ParamError, UpstreamError
+from servers.health import health_body
 
 APP_NAME = "fastapi"
 
@@ -41,7 +41,7 @@ def build_app(stack: str, client: AsyncCalls, cpu: CpuWork | None = None) -> Fas
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "stack": stack, "app": APP_NAME, "pid": os.getpid()}
+        return health_body(stack, APP_NAME)
 
     @app.get("/single")
     async def single(request: Request) -> dict[str, Any]:

@@ -7,7 +7,6 @@ PostgreSQL through a pool (``servers.pg_flask``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -17,6 +16,7 @@ from servers import params
 from servers.calls import SyncCalls
 from servers.cpu_work import CpuWork
 from servers.errors import ParamError, UpstreamError
+from servers.health import health_body
 from servers.http_errors import extra_headers
 
 APP_NAME = "flask"
@@ -30,7 +30,7 @@ def build_app(stack: str, client: SyncCalls, cpu: CpuWork | None = None) -> Flas
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "stack": stack, "app": APP_NAME, "pid": os.getpid()}
+        return health_body(stack, APP_NAME)
 
     @app.get("/single")
     def single() -> dict[str, Any]:

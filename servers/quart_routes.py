@@ -7,7 +7,6 @@ PostgreSQL pool (``servers.pg_quart``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from quart import Quart, Response, jsonify, request
@@ -17,6 +16,7 @@ from servers import params
 from servers.calls import AsyncCalls
 from servers.cpu_work import CpuWork
 from servers.errors import ParamError, UpstreamError
+from servers.health import health_body
 from servers.http_errors import extra_headers
 
 APP_NAME = "quart"
@@ -38,7 +38,7 @@ def build_app(stack: str, client: AsyncCalls, cpu: CpuWork | None = None) -> Qua
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "stack": stack, "app": APP_NAME, "pid": os.getpid()}
+        return health_body(stack, APP_NAME)
 
     @app.get("/single")
     async def single() -> dict[str, Any]:

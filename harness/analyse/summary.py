@@ -18,13 +18,20 @@ Shape (``schema_version`` 1)::
                  pooled: {p50, p90, p99, p999, max} | None}]
     spectrum   [{scenario, level, stack, percentiles, nines, corrected_ms,
                  uncorrected_ms | None}]            rate cells only
-    family     {headline_tests, exploratory_tests, adjustment, familywise_confidence,
-                equivalence_pct}
+    family     {headline_tests, split_tests, interpreter_tests, exploratory_tests,
+                adjustment, familywise_confidence, equivalence_pct}
     speedups   [{scenario, level, stack, baseline, metric, ratio, ci_low, ci_high,
                  method, n_stack, n_baseline, p_value, verdict, magnitude,
                  higher_is_better, headline, bootstrap: {ci_low, ci_high, method} | None,
                  family, confidence, adjustment, p_adjusted, verdict_why, trials_needed,
                  attrition, estimated_from}]
+    split      [{scenario, level, suffix, sync_home, sync_shared, async_home, async_shared,
+                 metric, server_factor, parts: [{part, stack, compared_with, metric, ratio,
+                 ci_low, ci_high, method, n_stack, n_compared, confidence, p_adjusted,
+                 verdict, verdict_why, magnitude, attrition}]}]
+                                                    server or paradigm (``analyse.split``)
+    interpreters [{scenario, level, base, python, stack, compared_with, metric, ratio,
+                 ci_low, ci_high, ...}]           each stack@LABEL against the default's
     model      [{scenario, level, stack, metric, expected, measured, efficiency, flagged}]
     headlines  [{scenario, level, stack, metric, ratio, ci_low, ci_high, verdict,
                  magnitude, arrival, sentence}]
@@ -55,7 +62,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from harness.analyse import family, stats, verdicts
+from harness.analyse import family, interpreters, pairs, split, stats, verdicts
 from harness.analyse.arrival import common_words, pair_words
 from harness.analyse.bursts import scatter_rows
 from harness.analyse.cells import (
@@ -124,11 +131,20 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         for (s, lv, st, m), xs in sorted(values.items(), key=lambda kv: sort_key(kv[0]))
     ]
     baseline_of = _baselines(config, {st for _, _, st in seen}, chosen, configured)
+    lost_at = attrition(run.trials)
+    # Pairs beside the baseline's: the server/paradigm split and the interpreters.
+    splits = split.split_cells(seen)
+    python_pairs = interpreters.interpreter_pairs(seen)
+    compared = [(sc, lv, st, against) for sc, lv, st in seen
+                if (against := baseline_of.get(st)) not in (None, st)]
+    split_tests = pairs.new_tests(split.pair_keys(splits), compared)
+    extra_tests = pairs.new_tests(split.pair_keys(splits) | set(python_pairs), compared)
     speedups = _speedups(seen, values, baseline_of, (confidence, equivalence_pct),
-                         run.manifest["seed"], attrition(run.trials), warnings)
+                         run.manifest["seed"], lost_at, warnings, extra_tests)
     _name_arrivals(speedups, ok)
     headline_tests = family.family_size(
-        (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups)
+        (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups) + extra_tests
+    levels = pairs.Levels(confidence, headline_tests, equivalence_pct, run.manifest["seed"])
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "run_id": run.manifest["run_id"],
@@ -147,12 +163,16 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         "spectrum": spectrum(ok, warnings),
         "family": {
             "headline_tests": headline_tests,
+            "split_tests": split_tests,
+            "interpreter_tests": extra_tests - split_tests,
             "exploratory_tests": sum(sp["family"] == family.EXPLORATORY for sp in speedups),
             "adjustment": family.ADJUSTMENT,
             "familywise_confidence": confidence,
             "equivalence_pct": equivalence_pct,
         },
         "speedups": speedups,
+        "split": split.split_rows(splits, values, lost_at, levels),
+        "interpreters": interpreters.interpreter_rows(python_pairs, values, lost_at, levels),
         "model": model_rows(values, config, min_efficiency, warnings),
         "headlines": [_headline(sp, confidence) for sp in speedups if sp["headline"]],
         "checks": check_summary(run.trials),
@@ -240,9 +260,11 @@ def _speedups(
     seed: int,
     lost_at: Mapping[CellKey, Attrition],
     warnings: list[str],
+    extra_tests: int = 0,
 ) -> list[dict[str, Any]]:
     """Every stack against its baseline (one stack, or per workload variant the
-    baseline's variant at the same workload), per cell and metric."""
+    baseline's variant at the same workload), per cell and metric; ``extra_tests`` more
+    headline tests (the server/paradigm split's) widen the family."""
     confidence, equivalence_pct = levels
     metrics_at: dict[tuple[str, int], set[str]] = defaultdict(set)
     for scenario, level, _, metric in values:
@@ -268,7 +290,7 @@ def _speedups(
                     unknown.add(metric)
                     continue
                 planned.append(((scenario, level, stack, metric), baseline))
-    size = family.family_size(key for key, _ in planned)
+    size = family.family_size(key for key, _ in planned) + extra_tests
     rows = []
     for key, baseline in planned:
         scenario, level, stack, metric = key

@@ -51,6 +51,19 @@ def listing(sub: Any) -> None:
     p.add_argument("--names", action="store_true", help="print the names only")
     p.set_defaults(handler="listing:cmd_stacks")
 
+    p = sub.add_parser("pythons", help="list the interpreters [run] pythons can name, and "
+                                       "build their locked environments", **help_with(
+        "  python -m harness pythons\n"
+        "  python -m harness pythons --config configs/pythons.toml\n"
+        "  python -m harness pythons --build 3.12 3.13     # what nox -s pythons runs\n"))
+    p.add_argument("labels", nargs="*", metavar="LABEL",
+                   help="interpreters such as 3.12 or 3.13t (default: the config's [run] "
+                        "pythons, else the usual ones)")
+    config_arg(p, default=None)
+    p.add_argument("--build", action="store_true",
+                   help="build each one's environment from uv.lock (.pythons/LABEL)")
+    p.set_defaults(handler="pythons:cmd_pythons")
+
 
 def measuring(sub: Any) -> None:
     """The commands that start servers and measure."""

@@ -21,7 +21,8 @@ def describe_stack(spec: StackSpec, origin: str) -> list[str]:
     lines = [f"{spec.name}  [{origin}, {spec.kind}]",
              f"    {spec.paradigm}; fan-out calls {spec.fanout_mode}; {server}, "
              f"{spec.workers} workers x {spec.threads} threads; backlog {spec.backlog}{pool}; "
-             f"concurrency slots {'no fixed limit' if slots is None else slots}",
+             f"concurrency slots {'no fixed limit' if slots is None else slots}"
+             + (f"; under Python {spec.python}" if spec.python else ""),
              f"    command: {' '.join(spec.command)}"]
     if spec.cwd:
         lines.append(f"    folder:  {spec.cwd}")

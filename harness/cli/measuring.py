@@ -38,7 +38,8 @@ from harness.config.schema import Config
 from harness.errors import RunDirError, StackError
 from harness.measure import rerun
 from harness.measure.calibrate import calibration_lines, run_calibration, save_calibration
-from harness.measure.manifest import named_run_id
+from harness.measure.envinfo import collect_python
+from harness.measure.manifest import interpreter_version, named_run_id
 from harness.measure.plan import skipped
 from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
@@ -50,15 +51,17 @@ from harness.targets.contract import check_contract, check_own_app
 def cmd_check(args: argparse.Namespace) -> int:
     """Start every configured stack, run the contract against it, stop it."""
     config = load_config(args.config)
-    target_details(config)  # a target that cannot be used ends here, with one line
+    # A target that cannot be used (an interpreter's environment missing) ends here.
+    details = target_details(config)
     failures = 0
     # The logs a failure names must outlive the command: kept unless every stack passed.
     logs = Path(tempfile.mkdtemp(prefix="asyncbench-check-"))
     for spec in config.stacks:
         try:
+            python = interpreter_version({**details, "environment": collect_python()}, spec)
             with open_stack(config, spec, log_dir=logs) as handle:
                 results = (check_own_app(handle.base_url, spec) if spec.own
-                           else check_contract(handle.base_url, spec.name))
+                           else check_contract(handle.base_url, spec.name, python=python))
         except StackError as exc:
             failures += 1
             out(f"FAIL {spec.name:<26} {exc}")
@@ -70,9 +73,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             failures += 1
             out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
         else:
+            under = f", Python {python}" if python and not spec.own else ""
             out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
                 f"({f'{spec.server} {spec.worker_class}' if spec.server else 'own command'}, "
-                f"{spec.workers} workers)")
+                f"{spec.workers} workers{under})")
     total = len(config.stacks)
     out(f"{total - failures}/{total} stacks passed the contract check")
     if failures == 0:
@@ -115,7 +119,7 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         """A line above the bar."""
-        self.bar.console.log(message)
+        self.bar.console.log(message, markup=False)  # brackets ("[run] pythons") are text
 
 
 def announce_network(config: Config, run_dir: Path, allow_remote: bool) -> None:

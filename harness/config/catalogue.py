@@ -11,7 +11,8 @@ Placeholders of a command template (``harness.targets.argv.render_command`` fill
 ``{python}`` the run's interpreter, ``{host}``, ``{port}``, ``{bind}`` (``host:port``,
 IPv6 in brackets), ``{upstream_url}``, and every stated setting: ``{workers}``,
 ``{threads}``, ``{worker_class}``, ``{worker_connections}``, ``{backlog}``,
-``{keepalive_s}``, ``{worker_timeout_s}`` (the upstream timeout plus 30 s).
+``{keepalive_s}``, ``{keepalive_ms}`` (the same in milliseconds), ``{worker_timeout_s}``
+(the upstream timeout plus 30 s).
 """
 
 from __future__ import annotations
@@ -54,9 +55,36 @@ def command_template(server: str, worker_class: str, target: str) -> tuple[str, 
                 "--backlog", "{backlog}", "--timeout-keep-alive", "{keepalive_s}",
                 "--timeout-graceful-shutdown", "5", "--no-access-log", "--log-level", "warning",
                 target)
+    if server == "granian":
+        return granian_template(worker_class, target)
     if server == "dev":
         return ("{python}", "-m", target.partition(":")[0], "--host", "{host}", "--port", "{port}")
     return ()
+
+
+def granian_template(worker_class: str, target: str) -> tuple[str, ...]:
+    """Granian (one Rust server for WSGI and ASGI apps): worker class ``wsgi`` serves a WSGI
+    app on ``{threads}`` blocking threads per worker; an event loop (``asyncio``,
+    ``uvloop``) serves an ASGI app on one.
+
+    Every default that shapes a result is stated: ``--backpressure`` (requests a worker
+    takes at once; Granian's default is backlog / workers) is ``{worker_connections}``;
+    the Rust runtime's threads and mode are those Granian picks for WSGI and ASGI (1,
+    ``mt``); HTTP/1 only. Granian has no keep-alive timeout of its own: its header read
+    timeout also closes a kept-alive connection idle that long, so it is
+    ``{keepalive_ms}``. ``asgi`` (not ``asginl``) runs the ASGI lifespan, in which the
+    async apps open their upstream session.
+    """
+    wsgi = worker_class == "wsgi"
+    argv = ["{python}", "-m", "granian", "--interface", "wsgi" if wsgi else "asgi",
+            "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
+            "--blocking-threads", "{threads}", "--runtime-threads", "1", "--runtime-mode", "mt"]
+    if not wsgi:
+        argv += ["--loop", "{worker_class}"]
+    argv += ["--backlog", "{backlog}", "--backpressure", "{worker_connections}", "--http", "1",
+             "--no-ws", "--http1-keep-alive", "--http1-header-read-timeout", "{keepalive_ms}",
+             "--workers-kill-timeout", "5", "--log-level", "warning", "--no-access-log", target]
+    return tuple(argv)
 
 
 def app_command(app: str, server: str, worker_class: str, module: str | None = None) -> tuple[
@@ -94,6 +122,17 @@ BUILTIN_STACKS: dict[str, dict[str, Any]] = {
         keepalive_s=5, pool_size=1000),
     "fastapi-uvicorn": _entry(
         "fastapi", "uvicorn", "asyncio", workers=4, backlog=2048, keepalive_s=5, pool_size=1000),
+    # One server for both paradigms (Granian), so a comparison changes the paradigm alone:
+    # Flask on 4 workers x 2 blocking threads, the same 8 slots as gthread 4 x 2.
+    "flask-granian": _entry(
+        "flask", "granian", "wsgi", workers=4, threads=2, worker_connections=1000,
+        backlog=2048, keepalive_s=5, pool_size=10),
+    "quart-granian": _entry(
+        "quart", "granian", "asyncio", workers=4, worker_connections=1000, backlog=2048,
+        keepalive_s=5, pool_size=1000),
+    "fastapi-granian": _entry(
+        "fastapi", "granian", "asyncio", workers=4, worker_connections=1000, backlog=2048,
+        keepalive_s=5, pool_size=1000),
     # Development servers (the original benchmark.py): reported apart, never as production.
     "flask-dev": _entry(
         "flask", "dev", "threaded", workers=1, backlog=128, keepalive_s=0, pool_size=1000),

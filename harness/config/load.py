@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from harness.config import pythons
 from harness.config.arrival import Arrival
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
 from harness.config.loadgen import LoadgenSettings
@@ -30,6 +31,7 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
     "target": str, "placement": (str, dict), "quiet_wait_s": (int, float),
     "bursts_per_trial": int, "equivalence_pct": (int, float), "arrival": dict,
+    "pythons": list,
 }
 _ARRIVAL_KEYS: dict[str, type | tuple[type, ...]] = {
     "mode": str, "gap_ms": int, "connection": str, "ramp_ms": int,
@@ -202,10 +204,15 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
     for name in names:
         if not isinstance(name, str):
             raise ConfigError(f"[run] stacks = {names!r}: every stack must be a name (a string)")
+        if pythons.SEPARATOR in name:
+            raise ConfigError(f"[run] stacks = {name!r}: '{pythons.SEPARATOR}' is kept for "
+                              "the interpreters of [run] pythons (NAME@3.13)")
     stacks = tuple(_stack_from(name, stack_tables.get(name), base_dir) for name in names)
     unused = sorted(set(stack_tables) - set(names))
     if unused:
         raise ConfigError(f"[stacks.{unused[0]}]: defined but not listed in [run] stacks")
+    if "pythons" in run:
+        stacks = pythons.expand(stacks, run["pythons"])
     sweep = None
     baseline = run.get("baseline", (DB_STACKS if postgres else MOCK_STACKS)[0])
     if "sweep" in data:
@@ -225,6 +232,8 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
     options = {k: v for k, v in run.items() if k != "stacks"}
+    if "pythons" in options:
+        options["pythons"] = tuple(options["pythons"])
     if "placement" in options:
         options["placement"] = Placement.from_value(options["placement"])
     if "arrival" in options:
@@ -358,10 +367,15 @@ def with_selection(config: Config, stacks: list[str] | None = None,
         if stacks is not None:
             picked = []
             for name in stacks:
+                base, label = pythons.split_name(name)
                 if name in {s.name for s in config.stacks}:
                     picked.append(config.stack(name))
-                elif name in BUILTIN_STACKS or name in DB_BUILTIN_STACKS:
-                    picked.append(_stack_from(name, None))
+                elif (base in BUILTIN_STACKS or base in DB_BUILTIN_STACKS) and (
+                        label is None or label in config.pythons):
+                    # under the interpreter its name says, else the run's default one
+                    python = label or (config.pythons[0] if config.pythons else "")
+                    picked.append(dataclasses.replace(_stack_from(base, None), name=name,
+                                                      python=python))
                 else:
                     raise ConfigError(
                         f"--stacks {name!r}: not a built-in stack nor one of this config's "

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.config import pythons
 from harness.config.arrival import ARRIVAL_PARAMS, Arrival
 from harness.config.catalogue import DB_APPS as DB_APPS
 from harness.config.loadgen import LoadgenSettings
@@ -186,9 +187,11 @@ class Config:
     loadgen: LoadgenSettings = field(default_factory=LoadgenSettings)
     limits: Limits = field(default_factory=Limits)
     sweep: Sweep | None = None
+    pythons: tuple[str, ...] = ()  # interpreter labels, the default first; () the running one
     source: str = "<built-in>"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pythons", tuple(self.pythons))  # a manifest holds a list
         names = [s.name for s in self.stacks]
         _check(len(names) > 0, "[run] stacks", names, "must name at least one stack")
         _check(len(set(names)) == len(names), "[run] stacks", names, "stack names must be distinct")
@@ -259,6 +262,14 @@ class Config:
         _check(not self.loadgen.distributed or self.target != "compose", "[loadgen] engine",
                self.loadgen.engine, "runs with target \"local\" or \"external\" (the compose "
                "target's load generator runs on the host, outside the containers)")
+        if self.pythons:
+            pythons.check_labels(self.pythons)
+            _check(self.target == "local", "[run] pythons", list(self.pythons),
+                   f"interpreters are chosen for local processes only (target {self.target!r} "
+                   "runs what its servers were started with)")
+            _check(self.sweep is None or len(self.pythons) == 1, "[run] pythons",
+                   list(self.pythons), "several interpreters and a [sweep] at once are not "
+                   "supported: sweep under one interpreter at a time")
         postgres = self.upstream.kind == "postgres"
         _check(not postgres or self.target == "local", "[run] target", self.target,
                'kind = "postgres" upstreams run with target = "local"')
@@ -302,7 +313,19 @@ class Config:
         """The stack ``stack`` is compared with: under a sweep, the baseline at the same
         workload; else, for a variant named ``NAME[settings]``, the baseline's variant of
         the same settings when the run measures one (like with like: Quart at pool 50
-        against Flask at pool 50); else the baseline."""
+        against Flask at pool 50); else the baseline. Under another interpreter
+        (``NAME@3.13``) the same holds among that interpreter's variants, and the
+        baseline's own variant is compared with the baseline's under the default one."""
+        base, label = pythons.split_name(stack)
+        if label is not None and pythons.SEPARATOR not in self.baseline:
+            under_default = self._baseline_for(base)
+            twin = f"{under_default}{pythons.SEPARATOR}{label}"
+            if twin != stack and any(s.name == twin for s in self.stacks):
+                return twin
+            return under_default
+        return self._baseline_for(stack)
+
+    def _baseline_for(self, stack: str) -> str:
         paired = self.sweep.baseline_of(stack) if self.sweep is not None else None
         if paired:
             return paired
@@ -323,11 +346,14 @@ class Config:
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
-                              "placement", "compose_engine", "loadgen", "arrival")
+                              "placement", "compose_engine", "loadgen", "arrival",
+                              "pythons")
         }
         if not self.loadgen.is_default:  # absent otherwise, so builtin configs keep their digest
             data["loadgen"] = self.loadgen.resolved()
         data["arrival"] = self.arrival.resolved()
+        if self.pythons:  # absent otherwise, so configs without it keep their digest
+            data["pythons"] = list(self.pythons)
         data["placement"] = self.placement.resolved()
         if self.compose_engine != "auto":  # absent otherwise: older digests stay valid
             data["compose"] = {"engine": self.compose_engine}

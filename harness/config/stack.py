@@ -16,6 +16,7 @@ workload gains a parameter. Command templates take ``COMMAND_PLACEHOLDERS``; ``{
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +25,22 @@ from harness.config.catalogue import APP_MODULES, CONTRACT_PATHS, DB_APPS, SYNC_
 from harness.config.rules import check, is_int, is_number
 
 APPS = tuple(APP_MODULES)
-SERVERS = ("gunicorn", "hypercorn", "uvicorn", "dev")
+SERVERS = ("gunicorn", "hypercorn", "uvicorn", "granian", "dev")
 WORKER_CLASSES: dict[str, tuple[str, ...]] = {
     "gunicorn": ("gthread", "sync", "gevent", "asgi"),
     "hypercorn": ("asyncio", "uvloop"),
     "uvicorn": ("asyncio", "uvloop"),
+    "granian": ("wsgi", "asyncio", "uvloop"),  # wsgi: blocking threads; else the ASGI loop
     "dev": ("threaded", "asyncio"),
 }
+# Worker classes that run a WSGI (sync) app.
+WSGI_CLASSES = ("gthread", "sync", "gevent", "threaded", "wsgi")
+# Granian's own bounds: its header read timeout (our keep-alive) is 1..60000 ms, and it
+# refuses a backlog below 128.
+GRANIAN_KEEPALIVE_S = (1, 60)
+GRANIAN_MIN_BACKLOG = 128
+# An interpreter's label (``[run] pythons``): a CPython version, ``t`` for free-threaded.
+PYTHON_LABEL = re.compile(r"3\.\d{1,2}t?")
 PARADIGMS = ("sync", "async")
 FANOUT_MODES = ("sequential", "concurrent")
 # Which request path each scenario sends: fanout one aggregate request, the others single.
@@ -40,7 +50,7 @@ PATH_PLACEHOLDERS: dict[str, tuple[str, ...]] = {"single": ("delay_ms", "cpu_ms"
                                                  "aggregate": ("delay_ms", "n", "cpu_ms")}
 COMMAND_PLACEHOLDERS = ("python", "host", "port", "bind", "upstream_url", "workers", "threads",
                         "worker_class", "worker_connections", "backlog", "keepalive_s",
-                        "worker_timeout_s")
+                        "keepalive_ms", "worker_timeout_s")
 
 
 def template_fields(template: str) -> list[str] | None:
@@ -91,6 +101,7 @@ class StackSpec:
     paths: tuple[tuple[str, str], ...] = ()
     calls_field: str | None = ""
     cpu_offload: bool = False  # async apps: handler CPU work in a thread pool
+    python: str = ""  # the interpreter's label ([run] pythons); "" runs the harness's own
 
     def __post_init__(self) -> None:
         where = f"[stacks.{self.name}]"
@@ -138,6 +149,9 @@ class StackSpec:
               "must be true or false")
         check(not (self.cpu_offload and self.paradigm == "sync"), f"{where} cpu_offload",
               self.cpu_offload, "only an async app has an event loop to offload from")
+        check(isinstance(self.python, str) and (
+            self.python == "" or PYTHON_LABEL.fullmatch(self.python) is not None),
+              f"{where} python", self.python, "must be an interpreter's label such as \"3.12\"")
 
     def _check_builtin_app(self, where: str) -> None:
         check(self.server in SERVERS, f"{where} server", self.server,
@@ -150,12 +164,29 @@ class StackSpec:
                   f"{self.server}/{self.worker_class}",
                   f"a database app ({self.app}) runs on a production server, not dev or gevent")
         if self.app in SYNC_APPS:
-            check(self.worker_class != "asgi" and self.server in ("gunicorn", "dev"),
-                  f"{where} server", self.server, "a WSGI app (flask) runs on gunicorn or dev")
+            check(self.server in ("gunicorn", "granian", "dev"), f"{where} server",
+                  self.server, "a WSGI app (flask) runs on gunicorn, granian or dev")
+            check(self.worker_class in WSGI_CLASSES, f"{where} worker_class",
+                  self.worker_class, f"a WSGI app ({self.app}) needs a sync worker class")
         else:
-            check(self.worker_class not in ("gthread", "sync", "gevent", "threaded"),
+            check(self.worker_class not in WSGI_CLASSES,
                   f"{where} worker_class", self.worker_class,
                   f"an ASGI app ({self.app}) needs an async worker class")
+        if self.server == "granian":
+            self._check_granian(where)
+
+    def _check_granian(self, where: str) -> None:
+        """Granian's own limits, so a bad setting fails here rather than at its start."""
+        low, high = GRANIAN_KEEPALIVE_S
+        check(is_int(self.keepalive_s) and low <= self.keepalive_s <= high,
+              f"{where} keepalive_s", self.keepalive_s,
+              f"must be an integer in {low}..{high} on granian (its header read timeout, "
+              "which also ends an idle kept-alive connection, is 1..60000 ms)")
+        check(is_int(self.backlog) and self.backlog >= GRANIAN_MIN_BACKLOG, f"{where} backlog",
+              self.backlog, f"granian refuses a backlog below {GRANIAN_MIN_BACKLOG}")
+        if self.worker_class != "wsgi":
+            check(self.threads == 1, f"{where} threads", self.threads,
+                  "granian runs an ASGI app on one blocking thread per worker: must be 1")
 
     def _derive(self) -> None:
         """Fill what a built-in app implies; sort the pairs so equal stacks compare equal."""
@@ -220,7 +251,9 @@ class StackSpec:
         """Requests the stack can serve at once; ``None`` when bounded by nothing stated.
 
         The server's slots (gthread: workers x threads; sync: workers; gevent and
-        gunicorn's asgi worker: workers x worker_connections), capped by the apps'
+        gunicorn's asgi worker: workers x worker_connections; granian: workers x its
+        blocking threads for a WSGI app, each capped by its backpressure,
+        worker_connections, which alone bounds an ASGI app), capped by the apps'
         upstream pools (workers x pool_size). An own sync app: workers x threads as
         stated; an own async app: None.
         """
@@ -233,6 +266,10 @@ class StackSpec:
             server = self.workers
         elif self.worker_class in ("gevent", "asgi"):
             server = self.workers * self.worker_connections
+        elif self.server == "granian":
+            per_worker = (min(self.threads, self.worker_connections)
+                          if self.worker_class == "wsgi" else self.worker_connections)
+            server = self.workers * per_worker
         else:
             server = None
         if server is None:
@@ -245,6 +282,8 @@ class StackSpec:
         data.update(command=list(self.command), env=dict(self.env), paths=dict(self.paths),
                     kind=self.kind, fanout_mode=self.fanout_mode,
                     concurrency_slots=self.concurrency_slots)
+        if not self.python:  # absent otherwise, so configs without pythons keep their digest
+            del data["python"]
         return data
 
     @classmethod

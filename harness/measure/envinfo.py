@@ -20,7 +20,8 @@ from typing import Any
 import psutil
 
 from harness import __version__
-from harness.paths import LOCK_FILE, PROJECT_ROOT
+from harness.paths import PROJECT_ROOT
+from harness.paths import lock_hash as lock_hash
 
 ROOT = Path("/")
 # Where cgroup v1 mounts the cpu controller (hierarchies may be co-mounted).
@@ -287,14 +288,6 @@ def collect_git(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
-
-
-def lock_hash(path: Path = LOCK_FILE) -> str | None:
-    """SHA-256 of the lock file, or None when it is absent."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def compat_id(version: str = __version__, lock: str | None = None) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.config.schema import Config
+from harness.config.schema import Config, StackSpec
 from harness.errors import ConfigError, RunDirError
 from harness.measure import envinfo
 from harness.measure.calibrate import load_calibration
@@ -128,3 +128,17 @@ def build_manifest(config: Config, run_id: str, command: str,
         "stop_reason": "running",
         "rounds_completed": 0,
     }
+
+
+def interpreter_version(manifest: dict[str, Any], spec: StackSpec) -> str | None:
+    """The version of the interpreter ``spec``'s server ran under, as the manifest recorded
+    it: its ``[run] pythons`` label's, else the harness's own for a local target; None
+    where the harness did not start the server (compose, external)."""
+    if manifest.get("target", "local") != "local":
+        return None
+    if spec.python:
+        found = (manifest.get("pythons") or {}).get(spec.python) or {}
+        version = found.get("version")
+    else:
+        version = (manifest.get("environment") or {}).get("python")
+    return version if isinstance(version, str) else None

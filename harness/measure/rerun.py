@@ -31,13 +31,14 @@ from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
 from harness.loadgen.engines import open_engine
 from harness.measure import envinfo
+from harness.measure.manifest import interpreter_version
 from harness.measure.plan import PlannedTrial
 from harness.measure.trial import failed_record, run_trial
 from harness.measure.trial import warm as warm_like_the_runner
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, RERUNS_DIR, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter
-from harness.targets import leftovers, open_stack
+from harness.targets import interpreters, leftovers, open_stack
 
 DEFAULT_REPEAT = 5
 
@@ -220,7 +221,15 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
     log_dir = path.parent / LOGS_DIR
     records: list[dict[str, Any]] = []
 
+    # The interpreter the stack runs under now (its environment must exist), as a manifest
+    # would record it: every rerun record carries its version.
+    now = {"target": config.target, "environment": envinfo.collect_python(),
+           "pythons": {label: found.describe() for label, found in
+                       interpreters.resolve_all(config.pythons).items()}}
+    python = interpreter_version(now, spec)
+
     def keep(record: dict[str, Any]) -> None:
+        record["python"] = python
         writer.write(_mark(record, target, len(records) + 1, repeat, identity))
         records.append(record)
         if on_record is not None:

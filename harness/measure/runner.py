@@ -35,6 +35,7 @@ from harness.loadgen.engines import Engine, open_engine
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
     build_manifest,
+    interpreter_version,
     make_run_id,
     named_run_id,
     new_run_dir,
@@ -42,6 +43,7 @@ from harness.measure.manifest import (
 )
 from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
 from harness.measure.quiet import wait_for_quiet
+from harness.measure.records import RecordSink, WithPython
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
 from harness.paths import project_relative
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
@@ -122,7 +124,7 @@ def quiet_gate(config: Config, progress: Progress) -> None:
 
 
 def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
-                       writer: TrialWriter, progress: Progress, why: str) -> None:
+                       writer: RecordSink, progress: Progress, why: str) -> None:
     """Record ``trials`` failed without starting their stack (it was given up earlier)."""
     for trial in trials:
         record = failed_record(run_id, trial, why)
@@ -133,7 +135,7 @@ def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
 
 
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
-                     run_id: str, writer: TrialWriter, progress: Progress,
+                     run_id: str, writer: RecordSink, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
                      cpu_iterations_per_ms: int | None = None,
                      engine: Engine | None = None,
@@ -274,10 +276,12 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
-        with TrialWriter(run_dir / TRIALS_NAME) as writer, \
+        with TrialWriter(run_dir / TRIALS_NAME) as trials_file, \
                 leftovers.recording(run_dir / PIDS_NAME), \
                 open_engine(config.loadgen, harness_cpus, log_dir,
                             note=progress.note) as engine:
+            writer = WithPython(trials_file, {spec.name: interpreter_version(manifest, spec)
+                                              for spec in config.stacks})
             if config.loadgen.distributed:
                 manifest["loadgen"] = engine.describe()
                 write_json_atomic(manifest_path, manifest)
@@ -426,4 +430,6 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     safefs.open_append(run_dir / TRIALS_NAME).close()
     for warning in manifest["warnings"]:
         progress.note(f"warning: {warning}")
+    if manifest.get("pythons_note"):  # the interpreters measured: one line on free threading
+        progress.note(manifest["pythons_note"])
     return execute(config, run_dir, progress, retry_failed_starts=retry_failed_starts)

@@ -22,7 +22,28 @@ LOW_WORDS = {"fanout": "one upstream call per request", "clients": "one client"}
 
 
 def _speedups(summary: Mapping[str, Any], keep: set[str]) -> list[Mapping[str, Any]]:
-    return [s for s in summary.get("speedups") or [] if s.get("stack") in keep]
+    """The speedups against the run's baseline (not a variant's own twin: the sentences
+    name the baseline) of the stacks in ``keep``."""
+    baseline = summary.get("baseline")
+    return [s for s in summary.get("speedups") or []
+            if s.get("stack") in keep and s.get("baseline", baseline) == baseline]
+
+
+def _split_sentence(summary: Mapping[str, Any], speedups: list[Mapping[str, Any]]) -> str | None:
+    """The paradigm's part of the headline at the highest C, when the run measured the
+    same apps on one server (``analyse.split``)."""
+    levels = [s["level"] for s in speedups if s["scenario"] == "clients"]
+    rows = [r for r in summary.get("split") or [] if r["scenario"] == "clients"
+            and not r.get("suffix") and levels and r["level"] == max(levels)]
+    if not rows:
+        return None
+    parts = {p["part"]: p for p in rows[0]["parts"]}
+    paradigm, head = parts["paradigm"], parts["headline"]
+    return (f"On one server, {paradigm['stack']} serves "
+            f"{format_ratio(paradigm['ratio'], paradigm['ci_low'], paradigm['ci_high'])} the "
+            f"requests per second of {paradigm['compared_with']}: that is the paradigm's part "
+            f"of {head['stack']}'s {format_number(head['ratio'] or 0.0)}x; "
+            "the rest is the servers' (see \"Server or paradigm?\").")
 
 
 def _low_sentence(speedups: list[Mapping[str, Any]], baseline: str) -> str | None:
@@ -115,7 +136,8 @@ def answer_sentences(summary: Mapping[str, Any], stacks: list[Mapping[str, Any]]
     slots = {s["name"]: s.get("concurrency_slots") for s in stacks}
     sentences = [s for s in [_low_sentence(speedups, baseline)] if s]
     sentences += _clients_sentences(speedups, baseline, slots)
-    return sentences
+    split = _split_sentence(summary, speedups)
+    return [*sentences, split] if split else sentences
 
 
 def fanout_causes(stacks: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from harness.report.bursts import arrival_text, bursts_section
 from harness.report.database import database_section
 from harness.report.figures import caption
 from harness.report.filters import show
+from harness.report.interpreters import interpreters_section
 from harness.report.manifest_view import (
     ENVIRONMENT,
     STACK_SETTINGS,
@@ -34,6 +35,7 @@ from harness.report.manifest_view import (
     placement_words,
 )
 from harness.report.overview import overview_table, verdict_tone
+from harness.report.split import split_section
 
 SCENARIO_TITLES = {
     "fanout": "Fan-out: N upstream calls inside one request",
@@ -245,6 +247,8 @@ def _family(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "comparisons": len(summary["speedups"]),
         "headline_tests": tests,
+        "split_tests": int(fam.get("split_tests") or 0),
+        "interpreter_tests": int(fam.get("interpreter_tests") or 0),
         "exploratory_tests": int(fam.get("exploratory_tests") or 0),
         "confidence_pct": _level_pct(confidence),
         "per_test_pct": _level_pct(1 - (1 - confidence) / max(tests, 1)),
@@ -391,6 +395,8 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "sections": _sections(summary, view, dev=False, figures=figures),
         "dev_sections": _sections(summary, view, dev=True, figures=figures),
         "database": database_section(summary, manifest, figures),
+        "split": split_section(summary),
+        "interpreters": interpreters_section(summary, manifest),
         "dev_stacks": [s["name"] for s in view["stacks"] if s["kind"] == "dev"],
         "stacks": view["stacks"],
         "methodology": _methodology(summary, view),

@@ -15,6 +15,8 @@ Record format history (``schema_version``):
     1  first version: identity (run_id, trial_id, round, order), scenario, stack, level,
        params, status and error, requests by outcome, latency_ms summary, metrics,
        hdr (base64 HDR histogram of latencies in microseconds), checks, resources.
+       Added since, optional (absent from older records): python, the version of the
+       interpreter the stack's server ran under (null where the harness did not start it).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.schema import Config, StackSpec
-from harness.targets import compose, external, local, postgres
+from harness.targets import compose, external, interpreters, local, postgres
 from harness.targets.command import Execute
 from harness.targets.handle import StackHandle
 
@@ -60,16 +60,23 @@ def target_details(config: Config, execute: Execute | None = None) -> dict[str, 
 
     Returns the manifest keys ``target`` and ``controlled`` (did the harness start the
     processes?) and, for compose and external, ``target_details`` and the image id or the
-    URLs. Raises TargetError, one line, when the target cannot be used.
+    URLs; with ``[run] pythons``, each interpreter (``pythons``: version, build, whether
+    the GIL is off) and one line on free-threaded builds (``pythons_note``). Raises
+    TargetError, one line, when the target cannot be used (an interpreter's environment
+    missing included).
     """
     if config.target == "compose":
         return compose.compose_details(config, execute)
     if config.target == "external":
         return external.external_details(config)
+    details: dict[str, Any] = {"target": config.target, "controlled": True}
     if config.upstream.kind == "postgres" and config.upstream.database_url is None:
-        return {"target": config.target, "controlled": True,
-                "postgres_bin": str(postgres.find_bin_dir())}
-    return {"target": config.target, "controlled": True}
+        details["postgres_bin"] = str(postgres.find_bin_dir())
+    if config.pythons:
+        found = interpreters.resolve_all(config.pythons)
+        details["pythons"] = {label: i.describe() for label, i in found.items()}
+        details["pythons_note"] = interpreters.free_threaded_note(config.pythons, found)
+    return details
 
 
 def network_summary(config: Config) -> tuple[list[str], list[str]]:

@@ -46,7 +46,7 @@ def placeholder_values(python: str, stack: StackSpec, host: str, port: int,
         "upstream_url": upstream_url, "workers": str(stack.workers),
         "threads": str(stack.threads), "worker_class": stack.worker_class,
         "worker_connections": str(stack.worker_connections), "backlog": str(stack.backlog),
-        "keepalive_s": str(stack.keepalive_s),
+        "keepalive_s": str(stack.keepalive_s), "keepalive_ms": str(stack.keepalive_s * 1000),
         "worker_timeout_s": str(int(stack.upstream_timeout_s) + 30),
     }
 

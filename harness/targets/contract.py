@@ -58,14 +58,17 @@ def check_own_app(base_url: str, spec: StackSpec, delay_ms: int = 10) -> list[Ch
 
 
 def check_contract(base_url: str, stack_name: str | None = None,
-                   delay_ms: int = 10) -> list[CheckResult]:
+                   delay_ms: int = 10, python: str | None = None) -> list[CheckResult]:
     """Run every contract check of the built-in apps against ``base_url``; never raises
-    for a misbehaving app."""
+    for a misbehaving app. With ``python``, ``/health`` must say that interpreter version
+    serves it."""
     def health(body: dict[str, Any]) -> str | None:
         if body.get("status") != "ok":
             return f"status field {body.get('status')!r}"
         if stack_name is not None and body.get("stack") != stack_name:
             return f"answers as stack {body.get('stack')!r}, expected {stack_name!r}"
+        if python is not None and body.get("python") != python:
+            return f"runs under Python {body.get('python')!r}, expected {python!r}"
         return None
 
     def calls(n: int) -> Any:

@@ -7,7 +7,9 @@ environment, waits for both to answer (the upstream ``/health``, the server its
 app binds port 0 and the real port is read off its socket; an own app's command is
 given a free port the harness picks (``{port}``), since not every server accepts 0.
 ``running_db_stack`` does the same with PostgreSQL as the upstream
-(``harness.targets.postgres``) and a database app as the server.
+(``harness.targets.postgres``) and a database app as the server. A stack labelled with an
+interpreter (``[run] pythons``) runs under it (``harness.targets.interpreters``); the
+upstream always runs under the harness's own, so only the server under test changes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from harness.config.schema import StackSpec
 from harness.config.upstream import Upstream
 from harness.paths import PROJECT_ROOT, child_environment
+from harness.targets import interpreters
 from harness.targets.argv import (
     app_environment,
     database_environment,
@@ -58,20 +61,30 @@ def running_upstream(host: str = "127.0.0.1", *, backlog: int = 4096,
         yield child
 
 
+def stack_python(spec: StackSpec) -> tuple[str, dict[str, str]]:
+    """The interpreter ``spec`` runs under (its ``python`` label's, else the harness's own)
+    and what its environment adds (the GIL off for a free-threaded build)."""
+    if not spec.python:
+        return sys.executable, {}
+    found = interpreters.resolve(spec.python)
+    return found.python, found.env
+
+
 @contextlib.contextmanager
 def running_server(spec: StackSpec, upstream_url: str, host: str = "127.0.0.1", *,
                    health_timeout_s: float = 30.0, log_dir: Path | None = None,
                    cpu_iterations_per_ms: int | None = None, quota_rps: float | None = None,
-                   python: str = sys.executable, env: dict[str, str] | None = None,
+                   env: dict[str, str] | None = None,
                    cpus: frozenset[int] | None = None) -> Iterator[ChildProcess]:
-    """One stack's server, calling ``upstream_url`` (or told its upstream by ``env``), in
-    its ``cwd`` (relative to the project), on an OS-chosen port (built-in apps) or a free
-    one picked here, and only on ``cpus`` when given."""
+    """One stack's server under its interpreter, calling ``upstream_url`` (or told its
+    upstream by ``env``), in its ``cwd`` (relative to the project), on an OS-chosen port
+    (built-in apps) or a free one picked here, and only on ``cpus`` when given."""
     port = free_port(host) if spec.own else 0
+    python, python_env = stack_python(spec)
     command = server_command(python, spec, host, port, upstream_url)
-    env = env or app_environment(spec, upstream_url, child_environment(),
-                                 cpu_iterations_per_ms=cpu_iterations_per_ms,
-                                 quota_rps=quota_rps)
+    env = {**(env or app_environment(spec, upstream_url, child_environment(),
+                                     cpu_iterations_per_ms=cpu_iterations_per_ms,
+                                     quota_rps=quota_rps)), **python_env}
     cwd = PROJECT_ROOT / spec.cwd if spec.cwd else PROJECT_ROOT
     with managed_process(spec.name, command, env, host, port=port, cwd=cwd,
                          health_timeout_s=health_timeout_s, log_dir=log_dir,

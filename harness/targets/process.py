@@ -313,7 +313,7 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
     try:
         safefs.ensure_dir(log_dir)  # a run folder's logs/ is never followed as a link
         # Stack names come from configs: never let one choose where its log goes.
-        log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=-]", "_", name).lstrip(".") + ".log")
+        log_path = log_dir / (re.sub(r"[^A-Za-z0-9_.=@-]", "_", name).lstrip(".") + ".log")
         child: ChildProcess | None = None
         try:
             # A signal between the fork and the try below would leak the child: hold it.

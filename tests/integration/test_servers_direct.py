@@ -246,6 +246,25 @@ STACKS: dict[str, tuple[str, str, str]] = {
         "fastapi",
         "concurrent",
     ),
+    # one Rust server for both paradigms: WSGI on blocking threads, ASGI with its lifespan
+    "flask-granian": (
+        "granian --interface wsgi --host 127.0.0.1 --port 0 --workers 2 --blocking-threads 2"
+        " --backlog 2048 --log-level warning servers.flask_app:app",
+        "flask",
+        "sequential",
+    ),
+    "quart-granian": (
+        "granian --interface asgi --host 127.0.0.1 --port 0 --workers 1 --loop asyncio"
+        " --backlog 2048 --log-level warning servers.quart_app:app",
+        "quart",
+        "concurrent",
+    ),
+    "fastapi-granian": (
+        "granian --interface asgi --host 127.0.0.1 --port 0 --workers 1 --loop uvloop"
+        " --backlog 2048 --log-level warning servers.fastapi_app:app",
+        "fastapi",
+        "concurrent",
+    ),
 }
 
 BAD_PARAMS = [

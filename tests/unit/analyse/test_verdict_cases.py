@@ -132,7 +132,8 @@ def test_the_headline_family_is_declared_and_controlled() -> None:
                                                "peak_rss_mb": 40.0 * noise}))
     run = Run(Path("fam"), {"run_id": "fam", "seed": 1, "config": CONFIG}, trials)
     summary = summarise(run)
-    assert summary["family"] == {"headline_tests": 4, "exploratory_tests": 8,
+    assert summary["family"] == {"headline_tests": 4, "split_tests": 0, "interpreter_tests": 0,
+                                 "exploratory_tests": 8,
                                  "adjustment": "bonferroni", "familywise_confidence": 0.95,
                                  "equivalence_pct": 5.0}
     for sp in summary["speedups"]:

@@ -76,3 +76,16 @@ def test_the_recorded_command_is_runnable_from_the_project(tmp_path: Path) -> No
                              f"--out={tmp_path}", "--stacks", "a,b"])
     assert command == (f"python -m harness run --config configs/quick.toml --rounds 2 "
                        f"--out={tmp_path} --stacks a,b")
+
+
+def test_the_opening_names_only_comparisons_with_the_run_baseline() -> None:
+    twin = {**sp("clients", 200, "quart-hypercorn@3.13", "throughput_rps", 30.0, "faster"),
+            "baseline": "flask-gunicorn@3.13"}
+    own = {**sp("clients", 200, "quart-hypercorn", "throughput_rps", 20.0, "faster"),
+           "baseline": "flask-gunicorn"}
+    views = [{"name": n, "kind": "production", "concurrency_slots": 8}
+             for n in ("flask-gunicorn", "quart-hypercorn", "quart-hypercorn@3.13")]
+    text = answer_sentences(summary(twin, own), views)
+    assert text == ["At C = 200 concurrent clients (flask-gunicorn serves 8 at a time), "
+                    "quart-hypercorn serves 20.00x [18.00, 22.00] the requests per second of "
+                    "flask-gunicorn."]

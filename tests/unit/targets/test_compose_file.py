@@ -54,7 +54,8 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 def test_one_service_per_production_stack_and_the_upstream(services: dict[str, Any]) -> None:
     assert PRODUCTION == ["flask-gunicorn", "flask-gunicorn-threadpool", "flask-gunicorn-gevent",
                           "quart-hypercorn", "quart-hypercorn-uvloop", "quart-gunicorn-asgi",
-                          "fastapi-uvicorn", "quart-hypercorn-offload", "fastapi-uvicorn-offload"]
+                          "fastapi-uvicorn", "flask-granian", "quart-granian", "fastapi-granian",
+                          "quart-hypercorn-offload", "fastapi-uvicorn-offload"]
     assert set(services) == {UPSTREAM_SERVICE, *PRODUCTION}
 
 
