@@ -100,7 +100,8 @@ def target_details(config: Config, execute: Execute | None = None) -> dict[str, 
             raise TargetError(f"[hosts] {' and '.join(config.hosts.namespaced())} = \"netns\": "
                               f"{problem}")
     if config.hosts.upstream_url is not None:
-        problem, _ = external.upstream_problem(config.hosts.upstream_url, "[hosts] upstream_url")
+        problem, _ = external.upstream_problem(config.hosts.upstream_url,
+                                              "[hosts] upstream_url", "remote upstream")
         if problem is not None:
             raise TargetError(problem)
     details: dict[str, Any] = {"target": config.target, "controlled": True, **hosts}

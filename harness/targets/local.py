@@ -74,7 +74,7 @@ def stack_python(spec: StackSpec) -> tuple[str, dict[str, str]]:
 @contextlib.contextmanager
 def remote_upstream(url: str) -> Iterator[RemoteEndpoint]:
     """A mock upstream someone else runs at ``url`` (``[hosts] upstream_url``), checked."""
-    problem, _ = upstream_problem(url, "[hosts] upstream_url")
+    problem, _ = upstream_problem(url, "[hosts] upstream_url", "remote upstream")
     if problem is not None:
         raise StackStartError(problem, ["remote upstream", url])
     yield RemoteEndpoint("upstream", url, ["remote upstream", url])
@@ -149,16 +149,17 @@ def max_connections(spec: StackSpec) -> int:
 @contextlib.contextmanager
 def running_database(upstream: Upstream, max_conns: int, host: str = "127.0.0.1", *,
                      health_timeout_s: float = 30.0, log_dir: Path | None = None,
-                     netns: str | None = None,
-                     cpus: frozenset[int] | None = None) -> Iterator[PostgresEndpoint]:
-    """The config's PostgreSQL: one started here (in ``netns`` and on ``cpus`` when given),
-    or the one ``database_url`` names."""
+                     netns: str | None = None, cpus: frozenset[int] | None = None,
+                     clients: str | None = None) -> Iterator[PostgresEndpoint]:
+    """The config's PostgreSQL: one started here (in ``netns`` and on ``cpus`` when given,
+    letting ``clients`` in besides loopback), or the one ``database_url`` names."""
     if upstream.database_url is not None:
         with existing_postgres(upstream.database_url) as database:
             yield database
     else:
         with running_postgres(max_conns, host=host, health_timeout_s=max(health_timeout_s, 60),
-                              log_dir=log_dir, netns=netns, cpus=cpus) as database:
+                              log_dir=log_dir, netns=netns, cpus=cpus,
+                              clients=clients) as database:
             yield database
 
 
@@ -173,7 +174,9 @@ def running_db_stack(spec: StackSpec, upstream: Upstream, host: str = "127.0.0.1
     stack_site, upstream_site = _sites(sites, host)
     with running_database(upstream, max_connections(spec), upstream_site.host,
                           health_timeout_s=health_timeout_s, log_dir=log_dir,
-                          netns=upstream_site.netns_path, cpus=upstream_cpus) as database:
+                          netns=upstream_site.netns_path, cpus=upstream_cpus,
+                          clients=(str(sites.network.subnet) if sites is not None
+                                   and sites.network is not None else None)) as database:
         env = database_environment(spec, database.url, upstream.query, database.schema,
                                    child_environment())
         with running_server(spec, database.url, stack_site.host,

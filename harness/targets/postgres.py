@@ -222,9 +222,11 @@ def _wait_ready(url: str) -> Callable[[ChildProcess, float], None]:
 def running_postgres(max_connections: int, *, host: str = "127.0.0.1",
                      health_timeout_s: float = 60.0, log_dir: Path | None = None,
                      bin_dir: Path | None = None, netns: str | None = None,
-                     cpus: frozenset[int] | None = None) -> Iterator[PostgresEndpoint]:
+                     cpus: frozenset[int] | None = None,
+                     clients: str | None = None) -> Iterator[PostgresEndpoint]:
     """A throw-away, seeded PostgreSQL on ``host`` (in network namespace ``netns`` and only
-    on ``cpus`` when given); stopped, reaped and removed on any exit."""
+    on ``cpus`` when given); stopped, reaped and removed on any exit. ``clients`` (a
+    network, e.g. a run's namespaces' subnet) may connect besides loopback."""
     bin_dir = bin_dir or find_bin_dir()
     uid = server_uid()
     with contextlib.ExitStack() as stack:
@@ -240,6 +242,9 @@ def running_postgres(max_connections: int, *, host: str = "127.0.0.1",
         if uid is not None:
             root.chmod(0o711)  # the server's user may pass through, not list
         _initdb(bin_dir, data, uid, health_timeout_s)
+        if clients is not None:  # initdb's pg_hba.conf lets loopback clients in, no others
+            with (data / "pg_hba.conf").open("a", encoding="utf-8") as hba:
+                hba.write(f"host all all {clients} trust\n")
         port = free_port(host, netns)  # PostgreSQL needs its port named
         url = f"postgresql://postgres@{host}:{port}/postgres"
         command = postgres_command(bin_dir, data, sockets, host, port, max_connections)
