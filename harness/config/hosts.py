@@ -48,13 +48,11 @@ class Hosts:
         _check(isinstance(self.prefix, str) and PREFIX_PATTERN.fullmatch(self.prefix) is not None,
                "[hosts] prefix", self.prefix,
                "must be 2 to 7 lowercase letters or digits, starting with a letter")
-        if self.upstream == "remote":
-            problem = url_problem(self.upstream_url) if self.upstream_url is not None else (
-                'required with upstream = "remote" (the URL of a running mock upstream)')
-            _check(problem is None, "[hosts] upstream_url", self.upstream_url, problem or "")
-        else:
-            _check(self.upstream_url is None, "[hosts] upstream_url", self.upstream_url,
+        if self.upstream_url is not None:
+            _check(self.upstream == "remote", "[hosts] upstream_url", self.upstream_url,
                    'only with upstream = "remote"')
+            problem = url_problem(self.upstream_url)
+            _check(problem is None, "[hosts] upstream_url", self.upstream_url, problem or "")
         # A namespace has no route beyond the bridge (that would take forwarding and NAT).
         _check(not (self.stack == "netns" and self.upstream == "remote"), "[hosts] stack",
                self.stack, "a stack in a network namespace reaches only this machine's bridge, "
@@ -90,6 +88,9 @@ def check_hosts(hosts: Hosts, target: str, upstream_kind: str) -> None:
         _check(hosts.upstream_url is None, "[hosts] upstream_url", hosts.upstream_url,
                'with target "external" the upstream is [external] upstream_url')
     else:
+        _check(hosts.upstream != "remote" or hosts.upstream_url is not None,
+               "[hosts] upstream_url", None,
+               'required with upstream = "remote" (the URL of a running mock upstream)')
         _check(hosts.stack != "remote", "[hosts] stack", hosts.stack,
                'a stack on another host is the "external" target: set [run] target = '
                '"external" and name its URL in [external.stacks]')

@@ -47,13 +47,19 @@ CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
 NAME_ATTEMPTS = 5
 
 
-def privilege_problem() -> str | None:
-    """Why this process cannot create network namespaces, or None when it can."""
+def privilege_problem(status: str | None = None) -> str | None:
+    """Why this process cannot create network namespaces, or None when it can; ``status``
+    is the text of ``/proc/self/status`` (read when not given)."""
     if shutil.which("ip") is None:
         return "the ip command (iproute2) is not installed"
+    if status is None:
+        try:
+            status = Path("/proc/self/status").read_text()
+        except OSError:
+            status = ""
     effective = 0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
+    with contextlib.suppress(ValueError, IndexError):
+        for line in status.splitlines():
             if line.startswith("CapEff:"):
                 effective = int(line.split()[1], 16)
     missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"),
