@@ -31,8 +31,7 @@ from harness.targets import netns
 from harness.targets.local import running_stack
 from harness.targets.sockets import in_namespace
 from harness.targets.topology import NETNS_DIR, TOKEN_PATTERN, Names, sites_for
-from tests.procs import living_children
-from tests.reliability.test_hangup_and_kill import still_running
+from tests.procs import living_children, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,10 +156,7 @@ def run_harness(*args: str) -> subprocess.Popen[str]:
 
 
 def test_one_trial_of_each_scenario_then_nothing_left(prefix: str, tmp_path: Path) -> None:
-    config = tmp_path / "ns.toml"
-    config.write_text(config_text(prefix))
-    out = tmp_path / "results"
-    proc = run_harness("run", "--config", str(config), "--out", str(out), "--no-report")
+    proc, _, out = start_run(prefix, tmp_path, rounds=1)
     seen = watch(proc, out, lines=None)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
@@ -201,11 +197,18 @@ def watch(proc: subprocess.Popen[str], out: Path, lines: int | None) -> set[int]
     pytest.fail("the run never got going")
 
 
-def test_sigint_leaves_no_namespace_veth_or_process(prefix: str, tmp_path: Path) -> None:
+def start_run(prefix: str, tmp_path: Path, rounds: int) -> tuple[subprocess.Popen[str], Path,
+                                                                Path]:
+    """A run of ``config_text`` in a subprocess: (the process, its config, its results)."""
     config = tmp_path / "ns.toml"
-    config.write_text(config_text(prefix, rounds=3))
+    config.write_text(config_text(prefix, rounds))
     out = tmp_path / "results"
-    proc = run_harness("run", "--config", str(config), "--out", str(out), "--no-report")
+    return run_harness("run", "--config", str(config), "--out", str(out), "--no-report"), \
+        config, out
+
+
+def test_sigint_leaves_no_namespace_veth_or_process(prefix: str, tmp_path: Path) -> None:
+    proc, _, out = start_run(prefix, tmp_path, rounds=3)
     try:
         seen = watch(proc, out, lines=1)
         assert proc.poll() is None and any(n.endswith("-stack") for n in left_of(prefix))
@@ -218,28 +221,19 @@ def test_sigint_leaves_no_namespace_veth_or_process(prefix: str, tmp_path: Path)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert left_of(prefix) == []
-    deadline = time.monotonic() + 5
-    while still_running(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert still_running(seen) == []
+    assert still_running(seen, settle_s=5) == []
 
 
 def test_a_killed_runs_namespaces_are_removed_by_the_next_run(prefix: str,
                                                              tmp_path: Path) -> None:
-    config = tmp_path / "ns.toml"
-    config.write_text(config_text(prefix, rounds=3))
-    out = tmp_path / "results"
-    proc = run_harness("run", "--config", str(config), "--out", str(out), "--no-report")
+    proc, config, out = start_run(prefix, tmp_path, rounds=3)
     try:
         seen = watch(proc, out, lines=1)
     finally:
         proc.kill()
         proc.communicate(timeout=30)
     # The guard ends every process; the namespaces stay until the next start.
-    deadline = time.monotonic() + 5
-    while still_running(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert still_running(seen) == []
+    assert still_running(seen, settle_s=5) == []
     killed = left_of(prefix)
     assert any(name.endswith("-stack") for name in killed) and any(
         name.endswith("br") for name in killed)
