@@ -3,14 +3,16 @@ and the value on one line."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.config.load import config_from_dict, config_from_resolved
+from harness.config.load import config_from_dict, config_from_resolved, load_config
 from harness.config.placement import Placement
 from harness.errors import ConfigError
 
+ROOT = Path(__file__).resolve().parents[3]
 MINIMAL: dict[str, Any] = {"run": {"stacks": ["flask-gunicorn", "quart-hypercorn"]},
                            "scenarios": {"fanout": {"levels": [1, 5]}}}
 EXTERNAL = {"upstream_url": "http://10.0.0.5:18000",
@@ -141,3 +143,11 @@ def test_upstream_cpu_that_is_not_available() -> None:
     placement = Placement.from_value({"stack": [1], "harness": [0], "upstream": [3]})
     with pytest.raises(ConfigError, match=r"CPUs \[3\] are not available"):
         placement.resolve_upstream({0, 1})
+
+
+def test_the_namespace_twin_differs_only_in_its_hosts() -> None:
+    one_box = load_config(ROOT / "configs" / "clients-high.toml").resolved()
+    netns = load_config(ROOT / "configs" / "clients-high-netns.toml").resolved()
+    assert netns.pop("hosts")["stack"] == "netns" and "hosts" not in one_box
+    assert {k: v for k, v in netns.items() if k != "source"} == {
+        k: v for k, v in one_box.items() if k != "source"}
