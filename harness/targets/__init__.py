@@ -134,9 +134,9 @@ def network_summary(config: Config) -> tuple[list[str], list[str]]:
     lines = [f"target: {config.target}", f"host: {config.host} (the address servers bind)"]
     reasons = []
     if config.hosts.namespaced() and config.target == "local":
-        lines.append(f"network namespaces (created and removed on this machine, "
-                     f"{', '.join(config.hosts.namespaced())}): addresses in 198.18.0.0/15 "
-                     "on a bridge of this machine")
+        lines.append(f"network namespaces for {', '.join(config.hosts.namespaced())}: created "
+                     "and removed on this machine, on a bridge with addresses from "
+                     "198.18.0.0/15")
     if config.hosts.upstream_url is not None:
         lines.append(f"upstream URL: {config.hosts.upstream_url}")
         reasons.append("[hosts] upstream = \"remote\" sends requests (/stats?reset=1 "
