@@ -174,9 +174,7 @@ def network(roles: tuple[str, ...], prefix: str) -> Iterator[Network]:
     finally:
         with signals_deferred():
             if made is not None:
-                remove(made.names)
-                with contextlib.suppress(OSError):
-                    (LOCK_DIR / f"{made.names.stem}.lock").unlink()
+                _remove_all(made.names, LOCK_DIR)
             if lock_fd is not None:
                 os.close(lock_fd)
 
@@ -201,14 +199,22 @@ def _make(roles: tuple[str, ...], prefix: str) -> tuple[int, Network]:
         try:
             _create(made)
         except BaseException:
-            remove(names)
-            with contextlib.suppress(OSError):
-                (folder / f"{names.stem}.lock").unlink()
+            _remove_all(names, folder)
             os.close(own)
             raise
         return own, made
     finally:
         os.close(allocate)  # the bridge's address now marks the subnet taken
+
+
+def _remove_all(names: Names, folder: Path) -> list[str]:
+    """Remove ``names``'s network; its lock file goes only when nothing of it is left, so
+    that what could not be removed is tried again by the next start."""
+    removed = remove(names)
+    if not _exists(names):
+        with contextlib.suppress(OSError):
+            (folder / f"{names.stem}.lock").unlink()
+    return removed
 
 
 def _owner_alive(path: Path) -> bool:
@@ -252,9 +258,7 @@ def remove_leftovers(pid_files: list[Path], prefix: str) -> list[str]:
             lines.append(f"cannot remove network {names.stem}* left by a run that was killed "
                          "(needs root)")
             continue
-        removed = remove(names)
-        with contextlib.suppress(OSError):
-            lock.unlink()
+        removed = _remove_all(names, LOCK_DIR)
         if removed:
             lines.append(f"removed {', '.join(removed)} left by a run that was killed")
     return lines

@@ -114,3 +114,15 @@ def test_without_privilege_a_leftover_is_named_not_touched(
     assert netns.remove_leftovers([], "abn") == [
         "cannot remove network abn00aa11* left by a run that was killed (needs root)"]
     assert removed == [] and (folder / "abn00aa11.lock").exists()
+
+
+def test_what_could_not_be_removed_keeps_its_lock_for_the_next_start(
+        lock_dir: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, removed = lock_dir
+    (folder / "abn00aa11.lock").write_text("")
+    monkeypatch.setattr(netns, "_exists", lambda names: True)  # a namespace would not go
+    netns.remove_leftovers([], "abn")
+    assert removed == ["abn00aa11"] and (folder / "abn00aa11.lock").exists()
+    monkeypatch.setattr(netns, "_exists", lambda names: False)
+    netns.remove_leftovers([], "abn")
+    assert removed == ["abn00aa11"] * 2 and not (folder / "abn00aa11.lock").exists()
