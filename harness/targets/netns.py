@@ -187,7 +187,7 @@ def _make(roles: tuple[str, ...], prefix: str) -> tuple[int, Network]:
         fcntl.flock(allocate, fcntl.LOCK_EX)  # one allocation at a time on this machine
         for _ in range(NAME_ATTEMPTS):
             names = Names(prefix, new_token())
-            if not _exists(names):
+            if not _exists(names) and not (folder / f"{names.stem}.lock").exists():
                 break
         else:
             raise TargetError(f"no unused network names with prefix {prefix!r} after "
