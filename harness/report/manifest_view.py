@@ -85,8 +85,6 @@ def _role_words(role: str, site: object) -> str | None:
         return None
     details = [str(site[key]) for key in ("namespace", "address", "url")
                if isinstance(site.get(key), str) and site.get(key)]
-    if role == "load" and site["where"] == "local":
-        details.insert(0, "the harness process")
     return (f"{role}: {_WHERE_WORDS[site['where']]}"
             + (f" ({', '.join(details)})" if details else ""))
 

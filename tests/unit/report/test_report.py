@@ -576,7 +576,7 @@ def test_roles_on_hosts_in_the_environment(summary: dict[str, Any],
     md = report.render_markdown(summary, m, {})
     assert ("| Roles on hosts | stack: a network namespace of this machine (abn00aa11-stack, "
             "198.18.7.2); upstream: a network namespace of this machine (abn00aa11-upstream, "
-            "198.18.7.3); load: this machine (the harness process, 198.18.7.1); bridge "
+            "198.18.7.3); load: this machine (198.18.7.1); bridge "
             "abn00aa11br on 198.18.7.0/24 |") in md
     assert ("| CPU placement | explicit: the stack on CPUs 1, the harness (load generator) on "
             "CPUs 0, the upstream on CPUs 2 |") in md
