@@ -7,7 +7,11 @@ load) runs.
              198.18.0.0/15, the block reserved for benchmarking networks)
     remote   on another host: for the stack, the ``external`` target (its URLs in
              ``[external.stacks]``); for the upstream, a running mock upstream at
-             ``upstream_url``; for the load, workers that join from other hosts
+             ``upstream_url``; for the load, Locust workers that join from other hosts
+             (``[loadgen] expect_workers``)
+
+The load leaves the harness's process only with ``[loadgen] engine = "locust"``: in a
+namespace, its local workers run there.
 
 ``prefix`` starts the name of everything a run creates (namespaces, bridge, veths), so
 that leftovers of a killed run are recognised as the harness's own kind; the rest of each
@@ -20,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from harness.config.loadgen import LoadgenSettings
 from harness.config.rules import check as _check
 from harness.config.rules import url_problem
 
@@ -78,7 +83,8 @@ class Hosts:
                 "upstream_url": self.upstream_url, "prefix": self.prefix}
 
 
-def check_hosts(hosts: Hosts, target: str, upstream_kind: str) -> None:
+def check_hosts(hosts: Hosts, target: str, upstream_kind: str,
+                loadgen: LoadgenSettings) -> None:
     """Refuse roles the config's target, upstream or load engine cannot place there."""
     if target == "external":
         for role in ("stack", "upstream"):
@@ -102,7 +108,26 @@ def check_hosts(hosts: Hosts, target: str, upstream_kind: str) -> None:
     if upstream_kind == "postgres":
         _check(hosts.upstream != "remote", "[hosts] upstream", hosts.upstream,
                'a PostgreSQL on another host is [upstream] database_url')
-    # The built-in engine runs the load inside the harness's own process.
-    _check(hosts.load == "local", "[hosts] load", hosts.load,
+    _check_load(hosts, target, loadgen)
+
+
+def _check_load(hosts: Hosts, target: str, loadgen: LoadgenSettings) -> None:
+    """The load role: away from the harness only on Locust's workers (the built-in engine
+    runs the load inside the harness's own process)."""
+    if hosts.load == "local":
+        return
+    _check(loadgen.distributed, "[hosts] load", hosts.load,
            "needs load-generator workers that run apart from the harness ([loadgen] engine = "
            "\"locust\"); the built-in engine's load runs in the harness process")
+    if hosts.load == "remote":
+        _check(loadgen.expect_workers > 0 and loadgen.workers == 0, "[hosts] load", hosts.load,
+               "is remote workers only: set [loadgen] expect_workers (how many join from other "
+               "hosts) and workers = 0 (none started here)")
+        return
+    _check(target == "local", "[hosts] load", hosts.load,
+           f"a namespace reaches only this machine's bridge, not target {target!r}'s servers")
+    _check(loadgen.workers != 0, "[hosts] load", hosts.load,
+           "runs the local Locust workers in a namespace: set [loadgen] workers (1 or more)")
+    _check(loadgen.expect_workers == 0, "[hosts] load", hosts.load,
+           "with the workers in a namespace, the master listens on the namespaces' bridge, "
+           "which other hosts cannot reach: leave [loadgen] expect_workers at 0")

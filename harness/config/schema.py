@@ -257,7 +257,7 @@ class Config:
             _check(self.sweep is None or len(self.pythons) == 1, "[run] pythons",
                    list(self.pythons), "several interpreters and a [sweep] at once are not "
                    "supported: sweep under one interpreter at a time")
-        check_hosts(self.hosts, self.target, self.upstream.kind)
+        check_hosts(self.hosts, self.target, self.upstream.kind, self.loadgen)
         postgres = self.upstream.kind == "postgres"
         _check(not postgres or self.target == "local", "[run] target", self.target,
                'kind = "postgres" upstreams run with target = "local"')

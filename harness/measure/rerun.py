@@ -29,7 +29,7 @@ from harness.config.arrival import TrialArrival
 from harness.config.load import config_from_resolved
 from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
-from harness.loadgen.engines import open_engine
+from harness.loadgen.engines import open_engine, worker_placement
 from harness.measure import envinfo
 from harness.measure.manifest import interpreter_version
 from harness.measure.plan import PlannedTrial
@@ -240,7 +240,8 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
     upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))
     with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME), \
             roles_on_hosts(config) as sites, \
-            open_engine(config.loadgen, harness_cpus, log_dir) as engine:
+            open_engine(config.loadgen, harness_cpus, log_dir,
+                        worker_placement(sites)) as engine:
         while len(records) < repeat:
             try:
                 # The original run's CPU-work calibration, so cpu_ms means the same work.

@@ -31,7 +31,7 @@ from harness.errors import (
     StackStartError,
     Terminated,
 )
-from harness.loadgen.engines import Engine, open_engine
+from harness.loadgen.engines import Engine, open_engine, worker_placement
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
     build_manifest,
@@ -285,7 +285,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     try:
         with TrialWriter(run_dir / TRIALS_NAME) as trials_file, \
                 leftovers.recording(run_dir / PIDS_NAME), roles_on_hosts(config) as sites, \
-                open_engine(config.loadgen, harness_cpus, log_dir,
+                open_engine(config.loadgen, harness_cpus, log_dir, worker_placement(sites),
                             note=progress.note) as engine:
             writer = WithPython(trials_file, {spec.name: interpreter_version(manifest, spec)
                                               for spec in config.stacks})

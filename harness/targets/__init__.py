@@ -97,8 +97,9 @@ def target_details(config: Config, execute: Execute | None = None) -> dict[str, 
     if config.hosts.namespaced():
         problem = netns.privilege_problem()
         if problem is not None:
-            raise TargetError(f"[hosts] {' and '.join(config.hosts.namespaced())} = \"netns\": "
-                              f"{problem}")
+            roles = config.hosts.namespaced()
+            named = " and ".join([", ".join(roles[:-1]), roles[-1]] if len(roles) > 1 else roles)
+            raise TargetError(f"[hosts] {named} = \"netns\": {problem}")
     if config.hosts.upstream_url is not None:
         problem, _ = external.upstream_problem(config.hosts.upstream_url,
                                               "[hosts] upstream_url", "remote upstream")

@@ -54,7 +54,18 @@ pytestmark = pytest.mark.skipif(WHY_NOT is not None,
                                 reason=f"network namespaces cannot be created: {WHY_NOT}")
 
 
-def config_text(prefix: str, rounds: int = 1) -> str:
+# The load role in a namespace of its own: the locust engine's workers run there.
+LOAD_IN_A_NAMESPACE = """load = "netns"
+
+[loadgen]
+engine = "locust"
+workers = 2
+"""
+
+
+def config_text(prefix: str, rounds: int = 1, load_netns: bool = True) -> str:
+    """Stack and upstream in namespaces; with ``load_netns``, the load (locust workers) in a
+    third, else in the harness's process (the builtin engine)."""
     return f"""
 [run]
 stacks = ["quart-hypercorn"]
@@ -63,13 +74,14 @@ rounds = {rounds}
 delay_ms = 20
 warmup_requests = 2
 quiet_wait_s = 0
+health_timeout_s = 120  # a busy machine may take long to start a server
 placement = "split"
 
 [hosts]
 stack = "netns"
 upstream = "netns"
 prefix = "{prefix}"
-
+{LOAD_IN_A_NAMESPACE if load_netns else ""}
 [scenarios.fanout]
 levels = [3]
 
@@ -155,8 +167,10 @@ def run_harness(*args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_one_trial_of_each_scenario_then_nothing_left(prefix: str, tmp_path: Path) -> None:
-    proc, _, out = start_run(prefix, tmp_path, rounds=1)
+@pytest.mark.parametrize("load_netns", [True, False], ids=["three-namespaces", "builtin-load"])
+def test_one_trial_of_each_scenario_then_nothing_left(prefix: str, tmp_path: Path,
+                                                      load_netns: bool) -> None:
+    proc, _, out = start_run(prefix, tmp_path, rounds=1, load_netns=load_netns)
     seen = watch(proc, out, lines=None)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
@@ -169,9 +183,17 @@ def test_one_trial_of_each_scenario_then_nothing_left(prefix: str, tmp_path: Pat
     assert fanout["checks"]["upstream_requests"] == 3  # the stack reached the upstream
     assert fanout["checks"]["upstream_cpu"] is not None  # measured across namespaces
     assert fanout["resources"]["cpu_s"] > 0
-    hosts = json.loads((run_dir / "manifest.json").read_text())["hosts"]
-    assert hosts["stack"]["where"] == "netns" and hosts["load"]["where"] == "local"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    hosts = manifest["hosts"]
+    assert hosts["stack"]["where"] == "netns"
     assert hosts["network"]["namespaces"]["stack"]["name"].startswith(prefix)
+    if load_netns:  # two workers in the load namespace took a share each
+        assert hosts["load"]["where"] == "netns"
+        assert manifest["loadgen"]["master"].startswith(hosts["network"]["bridge_address"] + ":")
+        clients = next(r for r in records if r["scenario"] == "clients")
+        assert sorted(w["requests"] for w in clients["checks"]["workers"]) == [2, 3]
+    else:
+        assert hosts["load"]["where"] == "local" and "workers" not in fanout["checks"]
     assert hosts["network"]["subnet"].startswith("198.1")
     assert left_of(prefix) == []
     assert still_running(seen) == []
@@ -197,14 +219,35 @@ def watch(proc: subprocess.Popen[str], out: Path, lines: int | None) -> set[int]
     pytest.fail("the run never got going")
 
 
-def start_run(prefix: str, tmp_path: Path, rounds: int) -> tuple[subprocess.Popen[str], Path,
-                                                                Path]:
+def start_run(prefix: str, tmp_path: Path, rounds: int,
+              load_netns: bool = True) -> tuple[subprocess.Popen[str], Path, Path]:
     """A run of ``config_text`` in a subprocess: (the process, its config, its results)."""
     config = tmp_path / "ns.toml"
-    config.write_text(config_text(prefix, rounds))
+    config.write_text(config_text(prefix, rounds, load_netns))
     out = tmp_path / "results"
     return run_harness("run", "--config", str(config), "--out", str(out), "--no-report"), \
         config, out
+
+
+def assert_roles_in_their_namespaces(proc: subprocess.Popen[str], prefix: str) -> None:
+    """The Locust workers run in the load namespace, the servers in the stack's and the
+    upstream's; the harness and the Locust master in the harness's own."""
+    spaces = {role: f"{NETNS_DIR}/{name}" for name in left_of(prefix)
+              for role in ("stack", "upstream", "load") if name.endswith(f"-{role}")}
+    where: dict[str, set[str]] = {}
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            line = " ".join(child.cmdline())
+            kind = ("worker" if " harness worker " in line else
+                    "master" if "locust_master" in line else
+                    "upstream" if "servers.upstream" in line else
+                    "stack" if "hypercorn" in line else None)
+            if kind is None or "guard.py" in line:
+                continue
+            found = [role for role, path in spaces.items() if in_namespace(child.pid, path)]
+            where.setdefault(kind, set()).update(found or ["harness"])
+    assert where == {"worker": {"load"}, "master": {"harness"}, "upstream": {"upstream"},
+                     "stack": {"stack"}}, where
 
 
 def test_sigint_leaves_no_namespace_veth_or_process(prefix: str, tmp_path: Path) -> None:
@@ -212,6 +255,7 @@ def test_sigint_leaves_no_namespace_veth_or_process(prefix: str, tmp_path: Path)
     try:
         seen = watch(proc, out, lines=1)
         assert proc.poll() is None and any(n.endswith("-stack") for n in left_of(prefix))
+        assert_roles_in_their_namespaces(proc, prefix)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -259,6 +303,6 @@ def test_without_the_privilege_one_line_and_exit_2(prefix: str, tmp_path: Path) 
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert [line for line in done.stderr.splitlines() if line] == [
-        'asyncbench: [hosts] stack and upstream = "netns": creating network namespaces needs '
+        'asyncbench: [hosts] stack, upstream and load = "netns": creating network namespaces needs '
         "CAP_NET_ADMIN and CAP_SYS_ADMIN, which this process has not (run as root)"]
     assert not out.exists() and left_of(prefix) == []

@@ -146,8 +146,58 @@ def test_upstream_cpu_that_is_not_available() -> None:
 
 
 def test_the_namespace_twin_differs_only_in_its_hosts() -> None:
-    one_box = load_config(ROOT / "configs" / "clients-high.toml").resolved()
-    netns = load_config(ROOT / "configs" / "clients-high-netns.toml").resolved()
+    one_box = load_config(ROOT / "configs" / "many-clients.toml").resolved()
+    netns = load_config(ROOT / "configs" / "many-clients-netns.toml").resolved()
     assert netns.pop("hosts")["stack"] == "netns" and "hosts" not in one_box
     assert {k: v for k, v in netns.items() if k != "source"} == {
         k: v for k, v in one_box.items() if k != "source"}
+
+
+def with_load(load: str, loadgen: dict[str, Any], **run: Any) -> dict[str, Any]:
+    return {**with_hosts({"stack": "netns", "upstream": "netns", "load": load}, **run),
+            "loadgen": loadgen}
+
+
+def test_the_load_in_a_namespace_is_locust_workers() -> None:
+    config = config_from_dict(with_load("netns", {"engine": "locust", "workers": 2}))
+    assert config.hosts.namespaced() == ("stack", "upstream", "load")
+    assert config_from_dict(with_load("netns", {"engine": "locust", "workers": "auto"}))
+    remote = config_from_dict(with_load("remote", {
+        "engine": "locust", "workers": 0, "expect_workers": 1, "master_bind": "10.0.0.1",
+        "allow_workers": ["10.0.0.0/24"]}))
+    assert remote.hosts.load == "remote"
+    rebuilt = config_from_resolved(config.resolved())
+    assert rebuilt.hosts == config.hosts and rebuilt.loadgen == config.loadgen
+
+
+REMOTE = {"engine": "locust", "expect_workers": 1, "master_bind": "10.0.0.1",
+          "allow_workers": ["10.0.0.0/24"]}
+
+
+@pytest.mark.parametrize(("load", "loadgen", "run", "message"), [
+    ("netns", {}, {}, "[hosts] load = 'netns': needs load-generator workers that run apart"),
+    ("netns", {"engine": "locust", "workers": 0, **{k: v for k, v in REMOTE.items()
+                                                    if k != "engine"}}, {},
+     "[hosts] load = 'netns': runs the local Locust workers in a namespace: set [loadgen] "
+     "workers"),
+    ("netns", {**REMOTE, "workers": 1}, {},
+     "[hosts] load = 'netns': with the workers in a namespace, the master listens on the"),
+    ("remote", {"engine": "locust", "workers": 2}, {},
+     "[hosts] load = 'remote': is remote workers only: set [loadgen] expect_workers"),
+    ("remote", {**REMOTE, "workers": 1}, {},  # one local worker too many: just outside
+     "[hosts] load = 'remote': is remote workers only"),
+    ("remote", {}, {}, "[hosts] load = 'remote': needs load-generator workers"),
+])
+def test_bad_load_roles(load: str, loadgen: dict[str, Any], run: dict[str, Any],
+                        message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(with_load(load, loadgen, **run))
+    assert message in str(info.value)
+
+
+def test_load_in_a_namespace_needs_the_local_target() -> None:
+    data = {**with_hosts({"load": "netns"}, target="external"), "external": EXTERNAL,
+            "loadgen": {"engine": "locust", "workers": 1}}
+    with pytest.raises(ConfigError, match=r"\[hosts\] load = 'netns': a namespace reaches only "
+                       r"this machine's bridge, not target 'external'"):
+        config_from_dict(data)
