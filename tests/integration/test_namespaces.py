@@ -31,6 +31,7 @@ from harness.targets import netns
 from harness.targets.local import running_stack
 from harness.targets.sockets import in_namespace
 from harness.targets.topology import NETNS_DIR, TOKEN_PATTERN, Names, sites_for
+from tests.behaviour import LIMITS_OFF
 from tests.procs import living_children, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +92,7 @@ levels = [5]
 [scenarios.rate]
 levels = [20]
 duration_s = 1
-"""
+""" + LIMITS_OFF
 
 
 @pytest.fixture
@@ -177,8 +178,8 @@ def test_one_trial_of_each_scenario_then_nothing_left(prefix: str, tmp_path: Pat
     run_dir = next(out.glob("*/trials.jsonl")).parent
     records = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert sorted(r["scenario"] for r in records) == ["clients", "fanout", "rate"]
-    # A busy machine may make a trial invalid; a failed one is a real fault.
-    assert all(r["status"] != "failed" for r in records), [r["error"] for r in records]
+    # The limits are off (a behaviour test): a trial not ok is a real fault.
+    assert all(r["status"] == "ok" for r in records), [(r["status"], r["error"]) for r in records]
     fanout = next(r for r in records if r["scenario"] == "fanout")
     assert fanout["checks"]["upstream_requests"] == 3  # the stack reached the upstream
     assert fanout["checks"]["upstream_cpu"] is not None  # measured across namespaces
