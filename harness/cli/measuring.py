@@ -44,8 +44,9 @@ from harness.measure.plan import skipped
 from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
 from harness.rundir.reader import load_run
-from harness.targets import network_summary, open_stack, target_details
+from harness.targets import network_summary, open_stack, roles_on_hosts, target_details
 from harness.targets.contract import check_contract, check_own_app
+from harness.targets.netns import remove_leftovers
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -53,30 +54,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # A target that cannot be used (an interpreter's environment missing) ends here.
     details = target_details(config)
+    for line in remove_leftovers([], config.hosts.prefix):
+        err(f"asyncbench: {line}")
     failures = 0
     # The logs a failure names must outlive the command: kept unless every stack passed.
     logs = Path(tempfile.mkdtemp(prefix="asyncbench-check-"))
-    for spec in config.stacks:
-        try:
-            python = interpreter_version({**details, "environment": collect_python()}, spec)
-            with open_stack(config, spec, log_dir=logs) as handle:
-                results = (check_own_app(handle.base_url, spec) if spec.own
-                           else check_contract(handle.base_url, spec.name, python=python))
-        except StackError as exc:
-            failures += 1
-            out(f"FAIL {spec.name:<26} {exc}")
-            if args.verbose:
-                out(exc.details())
-            continue
-        bad = [r for r in results if not r.ok]
-        if bad:
-            failures += 1
-            out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
-        else:
-            under = f", Python {python}" if python and not spec.own else ""
-            out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
-                f"({f'{spec.server} {spec.worker_class}' if spec.server else 'own command'}, "
-                f"{spec.workers} workers{under})")
+    with roles_on_hosts(config) as sites:
+        for spec in config.stacks:
+            try:
+                python = interpreter_version({**details, "environment": collect_python()}, spec)
+                with open_stack(config, spec, log_dir=logs, sites=sites) as handle:
+                    results = (check_own_app(handle.base_url, spec) if spec.own
+                               else check_contract(handle.base_url, spec.name, python=python))
+            except StackError as exc:
+                failures += 1
+                out(f"FAIL {spec.name:<26} {exc}")
+                if args.verbose:
+                    out(exc.details())
+                continue
+            bad = [r for r in results if not r.ok]
+            if bad:
+                failures += 1
+                out(f"FAIL {spec.name:<26} " + "; ".join(f"{r.name}: {r.detail}" for r in bad))
+            else:
+                under = f", Python {python}" if python and not spec.own else ""
+                out(f"ok   {spec.name:<26} healthy; {len(results)} contract checks passed "
+                    f"({f'{spec.server} {spec.worker_class}' if spec.server else 'own command'}, "
+                    f"{spec.workers} workers{under})")
     total = len(config.stacks)
     out(f"{total - failures}/{total} stacks passed the contract check")
     if failures == 0:

@@ -14,6 +14,7 @@ from typing import Any
 from harness.config import pythons
 from harness.config.arrival import Arrival
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
+from harness.config.hosts import Hosts
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import is_int
@@ -61,8 +62,10 @@ _LOADGEN_KEYS: dict[str, type | tuple[type, ...]] = {
     "engine": str, "workers": (int, str), "expect_workers": int,
     "expect_timeout_s": (int, float), "master_bind": str, "master_port": int,
     "allow_workers": list}
+_HOSTS_KEYS: dict[str, type | tuple[type, ...]] = {
+    "stack": str, "upstream": str, "load": str, "upstream_url": str, "prefix": str}
 _TOP_KEYS = ("run", "scenarios", "limits", "stacks", "sweep", "external", "upstream", "compose",
-             "loadgen")
+             "loadgen", "hosts")
 
 
 def _typename(expected: type | tuple[type, ...]) -> str:
@@ -252,8 +255,12 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
         options.setdefault("baseline", DB_STACKS[0])
     if "rounds" in options and "max_rounds" not in options:
         options["max_rounds"] = max(options["rounds"], 1) if is_int(options["rounds"]) else 1
+    hosts = _table(data.get("hosts", {}), "[hosts]", _HOSTS_KEYS)
+    if "upstream_url" in hosts:
+        hosts["upstream_url"] = hosts["upstream_url"].rstrip("/")
     config = Config(stacks=stacks, scenarios=tuple(scenarios), limits=limits, sweep=sweep,
-                    external=external, upstream=upstream, source=source, **options)
+                    external=external, upstream=upstream, hosts=Hosts.from_table(hosts),
+                    source=source, **options)
     for spec in config.stacks:  # a swept profile field must still make a valid profile
         rate = config.upstream_for(spec.name).profile.error_rate
         # The open-loop tally counts outcomes, not statuses: it cannot tell the apps'
@@ -281,7 +288,7 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
                             stacks=tuple((ext.get("stacks") or {}).items()))
         upstream = Upstream.from_table(data.get("upstream") or {})
         skip = {"stacks", "scenarios", "limits", "sweep", "external", "upstream", "placement",
-                "compose_engine", "loadgen", "arrival"}
+                "compose_engine", "loadgen", "arrival", "hosts"}
         options = {f.name: data[f.name] for f in dataclasses.fields(Config)
                    if f.name not in skip and f.name in data}
         if "placement" in data:
@@ -290,6 +297,7 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
         if data.get("loadgen"):
             options["loadgen"] = LoadgenSettings.from_table(data["loadgen"])
         options["arrival"] = Arrival(**(data.get("arrival") or {}))
+        options["hosts"] = Hosts.from_table(data.get("hosts") or {})
         return Config(stacks=stacks, scenarios=scenarios, limits=limits, sweep=sweep,
                       external=external, upstream=upstream, **options)
     except (KeyError, TypeError) as exc:

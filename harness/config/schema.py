@@ -8,6 +8,8 @@ A config file has these kinds of tables::
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
     [run.arrival]          how the clients scenario's clients arrive (bursts or sustained)
+    [hosts]                where the stack, the upstream and the load run: this machine, a
+                           network namespace the harness creates, or another host
     [upstream]             what the apps call: the mock (its latency profile, error rate and
                            quota) or PostgreSQL
     [sweep]                one or two axes: a stack parameter or a workload parameter
@@ -24,15 +26,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from harness.config import pythons
 from harness.config.arrival import ARRIVAL_PARAMS, Arrival
 from harness.config.catalogue import DB_APPS as DB_APPS
+from harness.config.hosts import Hosts, check_hosts
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import check as _check
-from harness.config.rules import is_int, is_number
+from harness.config.rules import is_int, is_number, url_problem
 
 # The stack record lives in its own module; re-exported here with the rest of the schema.
 from harness.config.stack import APPS as APPS
@@ -101,22 +103,6 @@ class Limits:
                    "must be a positive number")
 
 
-def url_problem(url: object) -> str | None:
-    """Why ``url`` is not a base URL ``http(s)://HOST[:PORT]``; None when it is one."""
-    if not isinstance(url, str):
-        return "must be a string"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return "must look like http://HOST:PORT (the port is not a number in 0..65535)"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must look like http://HOST:PORT"
-    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
-        return "must look like http://HOST:PORT, with no path, query or credentials"
-    return None
-
-
 @dataclass(frozen=True)
 class External:
     """Where the ``external`` target finds servers it did not start: base URLs, any host.
@@ -183,6 +169,7 @@ class Config:
     arrival: Arrival = field(default_factory=Arrival)
     compose_engine: str = "auto"
     external: External = field(default_factory=External)
+    hosts: Hosts = field(default_factory=Hosts)
     upstream: Upstream = field(default_factory=Upstream)
     loadgen: LoadgenSettings = field(default_factory=LoadgenSettings)
     limits: Limits = field(default_factory=Limits)
@@ -270,6 +257,7 @@ class Config:
             _check(self.sweep is None or len(self.pythons) == 1, "[run] pythons",
                    list(self.pythons), "several interpreters and a [sweep] at once are not "
                    "supported: sweep under one interpreter at a time")
+        check_hosts(self.hosts, self.target, self.upstream.kind, self.loadgen)
         postgres = self.upstream.kind == "postgres"
         _check(not postgres or self.target == "local", "[run] target", self.target,
                'kind = "postgres" upstreams run with target = "local"')
@@ -347,7 +335,7 @@ class Config:
             for f in dataclasses.fields(self)
             if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
                               "placement", "compose_engine", "loadgen", "arrival",
-                              "pythons")
+                              "pythons", "hosts")
         }
         if not self.loadgen.is_default:  # absent otherwise, so builtin configs keep their digest
             data["loadgen"] = self.loadgen.resolved()
@@ -361,6 +349,8 @@ class Config:
             data["external"] = self.external.resolved()
         if not self.upstream.is_default:
             data["upstream"] = self.upstream.resolved()
+        if not self.hosts.is_default:  # absent otherwise, so one-box configs keep their digest
+            data["hosts"] = self.hosts.resolved()
         data["sweep"] = None if self.sweep is None else self.sweep.resolved()
         twins = {s.name: self.baseline_for(s.name) for s in self.stacks
                  if self.sweep is None and self.baseline_for(s.name) != self.baseline}

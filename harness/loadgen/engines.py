@@ -8,6 +8,9 @@ runs and how its results travel:
     builtin   one asyncio process (the default; ``builtin``)
     locust    Locust's master and workers, local processes or other hosts (``locust_engine``)
 
+Where the local workers run follows ``[hosts] load`` (``worker_placement``): in the
+run's load namespace they dial the master on the bridge's address.
+
 ``measure/trial.py`` sees only :class:`Engine` and :class:`Load`::
 
     with open_engine(config.loadgen, harness_cpus, log_dir) as engine:
@@ -29,6 +32,7 @@ from harness.loadgen.closed import ClosedResult
 from harness.loadgen.locust_engine import WorkerPlacement, locust_engine
 from harness.loadgen.scenario import Job
 from harness.loadgen.tally import RateResult
+from harness.targets.topology import Sites
 
 TrialLoad = ClosedResult | RateResult
 
@@ -68,3 +72,14 @@ def open_engine(settings: LoadgenSettings, cpus: frozenset[int] | None = None,
         return
     with locust_engine(settings, cpus, log_dir, placement, note) as engine:
         yield engine
+
+
+def worker_placement(sites: Sites) -> WorkerPlacement | None:
+    """Where local workers run for ``sites``: with the load in a network namespace, in it,
+    the master bound to the bridge's address (the harness's end of the network) and
+    admitting the namespace's address; otherwise None (the engine's defaults)."""
+    if sites.load.where != "netns" or sites.network is None:
+        return None
+    bridge = sites.network.bridge_address
+    return WorkerPlacement(netns=sites.load.netns_path, bind=bridge, dial=bridge,
+                           allow=(f"{sites.load.host}/32",))

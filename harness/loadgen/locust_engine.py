@@ -15,8 +15,8 @@ and merges their reports exactly (HDR add); a worker lost, late or sending a mal
 report makes the trial's load ``disturbed`` (the trial is recorded invalid), and a lost
 local worker is started again before the next trial.
 
-Where the workers run is the caller's to say (:class:`WorkerPlacement`): a wrapper for
-their command line (e.g. ``ip netns exec NAME``), the address the master binds and the
+Where the workers run is the caller's to say (:class:`WorkerPlacement`): the network
+namespace they run in (``[hosts] load = "netns"``), the address the master binds and the
 one they dial, and the peer addresses to admit besides loopback.
 """
 
@@ -58,12 +58,12 @@ QUIT_WAIT_S = 2.0             # for local workers to leave when the master says 
 class WorkerPlacement:
     """Where local workers run and how they reach the master.
 
-    ``wrap`` turns a worker's command line into the one to start (default: unchanged);
+    ``netns`` is the path of the network namespace they run in (default: the harness's);
     ``bind`` overrides the address the master binds, ``dial`` the one workers connect
     to (default: the bind address); ``allow`` adds peer networks to admit.
     """
 
-    wrap: Callable[[list[str]], list[str]] | None = None
+    netns: str | None = None
     bind: str | None = None
     dial: str | None = None
     allow: tuple[str, ...] = ()
@@ -210,8 +210,6 @@ class LocustEngine:
 
     def _start_worker(self, index: int) -> None:
         command = worker_command(self.master)
-        if self.placement.wrap is not None:
-            command = self.placement.wrap(command)
         slot = contextlib.ExitStack()
 
         def started(child: ChildProcess, deadline_s: float) -> None:
@@ -222,7 +220,7 @@ class LocustEngine:
         env = {**child_environment(), "LOCUST_SKIP_MONKEY_PATCH": "1"}
         self.children[index] = slot.enter_context(managed_process(
             f"locust-worker-{index}", command, env, self.bind, log_dir=self.log_dir,
-            cpus=self.cpus, ready=started))
+            cpus=self.cpus, ready=started, netns=self.placement.netns))
         self.slots[index] = slot
 
     def _quit(self) -> None:

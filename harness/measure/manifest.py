@@ -88,8 +88,9 @@ def build_manifest(config: Config, run_id: str, command: str,
     """Everything needed to understand and reproduce the run, written before it starts.
 
     The target is checked first (TargetError when it cannot be used) and described:
-    ``target``, ``controlled`` (whether the harness started the processes) and, for
-    compose and external targets, ``target_details`` with image ids or URLs.
+    ``target``, ``controlled`` (whether the harness started the processes), ``hosts``
+    (where each role runs) and, for compose and external targets, ``target_details``
+    with image ids or URLs.
     """
     target = target_details(config)
     environment = envinfo.collect_environment()
@@ -98,6 +99,7 @@ def build_manifest(config: Config, run_id: str, command: str,
     # The instrument's own limits on this machine, if `calibrate` measured them here.
     calibration = load_calibration(results_root, machine_id) if results_root else None
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
+    upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))
     backlogs = {"upstream": config.upstream_backlog, **{s.name: s.backlog for s in config.stacks}}
     # The handler work's size on this machine, handed to every app the harness starts.
     cpu_work = measure_cpu_work() if config.target == "local" else None
@@ -122,7 +124,9 @@ def build_manifest(config: Config, run_id: str, command: str,
         "trials_per_round": trials_per_round(config),
         "placement": {"mode": config.placement.mode,
                       "stack_cpus": sorted(stack_cpus) if stack_cpus is not None else "all",
-                      "harness_cpus": sorted(harness_cpus) if harness_cpus is not None else "all"},
+                      "harness_cpus": sorted(harness_cpus) if harness_cpus is not None else "all",
+                      # the upstream's own CPUs; absent where it shares the harness's
+                      **({"upstream_cpus": sorted(upstream_cpus)} if upstream_cpus else {})},
         "warnings": envinfo.backlog_warnings(backlogs, environment.get("somaxconn")),
         "skipped": skipped(config),
         "stop_reason": "running",

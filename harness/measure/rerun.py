@@ -29,7 +29,7 @@ from harness.config.arrival import TrialArrival
 from harness.config.load import config_from_resolved
 from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
-from harness.loadgen.engines import open_engine
+from harness.loadgen.engines import open_engine, worker_placement
 from harness.measure import envinfo
 from harness.measure.manifest import interpreter_version
 from harness.measure.plan import PlannedTrial
@@ -38,7 +38,7 @@ from harness.measure.trial import warm as warm_like_the_runner
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, RERUNS_DIR, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter
-from harness.targets import interpreters, leftovers, open_stack
+from harness.targets import interpreters, leftovers, open_stack, roles_on_hosts
 
 DEFAULT_REPEAT = 5
 
@@ -235,16 +235,20 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
         if on_record is not None:
             on_record(record)
 
-    # The recorded placement applies to the rerun's stack too.
+    # The recorded placement and hosts apply to the rerun's stack too.
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
+    upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))
     with TrialWriter(path) as writer, leftovers.recording(target.run_dir / PIDS_NAME), \
-            open_engine(config.loadgen, harness_cpus, log_dir) as engine:
+            roles_on_hosts(config) as sites, \
+            open_engine(config.loadgen, harness_cpus, log_dir,
+                        worker_placement(sites)) as engine:
         while len(records) < repeat:
             try:
                 # The original run's CPU-work calibration, so cpu_ms means the same work.
                 cpu_iterations = (target.manifest.get("cpu_work") or {}).get("iterations_per_ms")
                 with open_stack(config, spec, log_dir, stack_cpus,
-                                cpu_iterations_per_ms=cpu_iterations) as handle:
+                                cpu_iterations_per_ms=cpu_iterations, sites=sites,
+                                upstream_cpus=upstream_cpus) as handle:
                     if config.warmup_requests:
                         asyncio.run(warm_like_the_runner(handle, config, engine))
                     while len(records) < repeat:

@@ -31,7 +31,7 @@ from harness.errors import (
     StackStartError,
     Terminated,
 )
-from harness.loadgen.engines import Engine, open_engine
+from harness.loadgen.engines import Engine, open_engine, worker_placement
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
     build_manifest,
@@ -49,8 +49,9 @@ from harness.paths import project_relative
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
 from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
-from harness.targets import leftovers, open_stack
+from harness.targets import leftovers, netns, open_stack, roles_on_hosts
 from harness.targets.process import pin_this_process, unpin
+from harness.targets.topology import Sites
 
 
 class Progress(Protocol):
@@ -139,11 +140,13 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
                      cpu_iterations_per_ms: int | None = None,
                      engine: Engine | None = None,
-                     start_failures: int = 0) -> tuple[int, str | None]:
+                     start_failures: int = 0, *, sites: Sites | None = None,
+                     upstream_cpus: frozenset[int] | None = None) -> tuple[int, str | None]:
     """Run one stack's trials of a round, restarting it after any failure.
 
     A trial made invalid by other processes' CPU use is kept (its id gets ``-attempt1``)
-    and run once more after the machine is quiet again. ``cpus`` pins a local stack;
+    and run once more after the machine is quiet again. ``cpus`` pins a local stack and
+    ``upstream_cpus`` its upstream; ``sites`` says where each runs (``roles_on_hosts``);
     ``cpu_iterations_per_ms`` is the run's CPU-work calibration (from its manifest);
     ``engine`` drives the load (builtin by default). ``start_failures`` is how many
     starts of the stack had failed in a row before.
@@ -157,7 +160,8 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
     error: str | None = None
     while remaining:
         try:
-            with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms) as handle:
+            with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms, sites=sites,
+                            upstream_cpus=upstream_cpus) as handle:
                 start_failures = 0
                 if config.warmup_requests:
                     problem = asyncio.run(warm(handle, config, engine))
@@ -271,17 +275,23 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     order = (start_round - 1) * per_round
 
     counting = _CountingProgress(progress, counts)
-    for line in leftovers.end_leftovers(sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))):
+    pid_files = sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))
+    for line in [*leftovers.end_leftovers(pid_files),
+                 *netns.remove_leftovers(pid_files, config.hosts.prefix)]:
         progress.note(line)
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
+    upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
         with TrialWriter(run_dir / TRIALS_NAME) as trials_file, \
-                leftovers.recording(run_dir / PIDS_NAME), \
-                open_engine(config.loadgen, harness_cpus, log_dir,
+                leftovers.recording(run_dir / PIDS_NAME), roles_on_hosts(config) as sites, \
+                open_engine(config.loadgen, harness_cpus, log_dir, worker_placement(sites),
                             note=progress.note) as engine:
             writer = WithPython(trials_file, {spec.name: interpreter_version(manifest, spec)
                                               for spec in config.stacks})
+            if sites.network is not None:  # the names and addresses this session made
+                manifest["hosts"] = sites.describe()
+                write_json_atomic(manifest_path, manifest)
             if config.loadgen.distributed:
                 manifest["loadgen"] = engine.describe()
                 write_json_atomic(manifest_path, manifest)
@@ -303,7 +313,8 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                         in_a_row[name], error = run_stack_trials(
                             config, config.stack(name), todo, run_id, writer, counting,
                             log_dir, stack_cpus, cpu_iterations, engine,
-                            0 if retry_failed_starts else in_a_row.get(name, 0))
+                            0 if retry_failed_starts else in_a_row.get(name, 0),
+                            sites=sites, upstream_cpus=upstream_cpus)
                         if in_a_row[name] >= START_ATTEMPTS and error and not retry_failed_starts:
                             given_up[name] = not_started_reason(name, round_no, error)
                             progress.note(f"{name} will not be started again in this run "

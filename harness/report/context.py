@@ -29,6 +29,7 @@ from harness.report.interpreters import interpreters_section
 from harness.report.manifest_view import (
     ENVIRONMENT,
     STACK_SETTINGS,
+    hosts_words,
     is_loopback,
     loadgen_words,
     manifest_view,
@@ -404,7 +405,8 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
                        + [{"label": "Load average at end (1, 5, 15 min)",
                            "value": manifest.get("loadavg_end")},
                           {"label": "CPU placement", "value": placement_words(manifest)},
-                          {"label": "Load engine", "value": loadgen_words(manifest)}]
+                          {"label": "Load engine", "value": loadgen_words(manifest)},
+                          {"label": "Roles on hosts", "value": hosts_words(manifest)}]
                        + [{"label": key, "value": value}
                           for key, value in view["environment_extra"].items()],
         "recorded": [{"key": key, "value": value} for key, value in view["extra"].items()],

@@ -1,5 +1,5 @@
 """The manifest as the report reads it: every field the templates print, absent ones None,
-and the words for the environment (placement, loopback) that the report states.
+and the words for the environment (placement, hosts, loopback) that the report states.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _MANIFEST_KEYS = frozenset({
     "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
     "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
     "calibration", "schema_version", "loadavg_end", "placement", "warnings", "run_dir",
-    "skipped", "loadgen"})
+    "skipped", "loadgen", "hosts"})
 
 
 def placement_words(manifest: Mapping[str, Any]) -> str | None:
@@ -52,6 +52,11 @@ def placement_words(manifest: Mapping[str, Any]) -> str | None:
     mode = placement.get("mode")
     if mode == "none":
         return "none: every process may run on every CPU"
+    upstream = placement.get("upstream_cpus")
+    if upstream is not None:
+        return (f"{mode}: the stack on CPUs {show(placement.get('stack_cpus'))}, the harness "
+                f"(load generator) on CPUs {show(placement.get('harness_cpus'))}, the upstream "
+                f"on CPUs {show(upstream)}")
     return (f"{mode}: the stack on CPUs {show(placement.get('stack_cpus'))}, the harness "
             f"(load generator, upstream) on CPUs {show(placement.get('harness_cpus'))}")
 
@@ -67,6 +72,36 @@ def loadgen_words(manifest: Mapping[str, Any]) -> str:
     return (f"locust {engine.get('locust_version')}: master {engine.get('master')}, "
             f"{engine.get('local_workers')} local workers{where}, "
             f"{engine.get('expect_workers')} remote")
+
+
+_WHERE_WORDS = {"local": "this machine", "netns": "a network namespace of this machine",
+                "remote": "another host"}
+
+
+def _role_words(role: str, site: object) -> str | None:
+    """``stack: a network namespace of this machine (x-stack, 198.18.7.2)``; None when the
+    recorded entry has not the shape the harness writes."""
+    if not isinstance(site, Mapping) or site.get("where") not in _WHERE_WORDS:
+        return None
+    details = [str(site[key]) for key in ("namespace", "address", "url")
+               if isinstance(site.get(key), str) and site.get(key)]
+    return (f"{role}: {_WHERE_WORDS[site['where']]}"
+            + (f" ({', '.join(details)})" if details else ""))
+
+
+def hosts_words(manifest: Mapping[str, Any]) -> str | None:
+    """Where each role ran, as one line of the Environment section; None when the manifest
+    does not say (older runs: everything on this machine)."""
+    hosts = manifest.get("hosts")
+    if not isinstance(hosts, Mapping):
+        return None
+    parts = [_role_words(role, hosts.get(role)) for role in ("stack", "upstream", "load")]
+    words = "; ".join(part for part in parts if part is not None)
+    network = hosts.get("network")
+    if isinstance(network, Mapping) and all(isinstance(network.get(key), str)
+                                            for key in ("bridge", "subnet")):
+        words += f"; bridge {network['bridge']} on {network['subnet']}"
+    return words or None
 
 
 def is_loopback(host: str) -> bool:

@@ -22,15 +22,16 @@ from harness.targets.probe import fetch_json
 CONTRACT_UPSTREAM_CALLS = 4  # /single (1) and /aggregate?n=3 (3) of check_contract
 
 
-def upstream_problem(url: str) -> tuple[str | None, dict[str, Any]]:
-    """(why the mock upstream at ``url`` cannot be used, or None; its /health body)."""
+def upstream_problem(url: str, key: str = "[external] upstream_url",
+                     name: str = "external upstream") -> tuple[str | None, dict[str, Any]]:
+    """(why the mock upstream at ``url`` cannot be used, or None; its /health body);
+    ``key`` is the config key that names it, ``name`` what the message calls it."""
     status, body, problem = fetch_json(url + "/health")
     if status != 200 or not isinstance(body, dict):
         what = problem or f"answered {status}"
-        return (f"external upstream {url}: GET /health {what}; start it or correct "
-                "[external] upstream_url"), {}
+        return f"{name} {url}: GET /health {what}; start it or correct {key}", {}
     if body.get("service") != "upstream":
-        return (f"external upstream {url}: GET /health does not answer as the mock upstream "
+        return (f"{name} {url}: GET /health does not answer as the mock upstream "
                 f"(service {body.get('service')!r})"), body
     return None, body
 

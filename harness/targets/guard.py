@@ -1,7 +1,7 @@
 """A tiny parent for every child the harness starts: it dies with the harness, and takes
 its whole process group with it.
 
-    python -I -S guard.py [--as-user UID:GID] COMMAND [ARGS...]
+    python -I -S guard.py [--netns PATH] [--as-user UID:GID] COMMAND [ARGS...]
 
 Run as a script (no harness import, so it starts in milliseconds). The harness starts
 it in a session of its own; it asks the kernel for ``PR_SET_PDEATHSIG`` (delivered when
@@ -14,6 +14,11 @@ group: the command, its workers and itself. Setting the flag here, not in a
 With ``--as-user`` the guard stays the harness's user and only the command drops to
 ``UID:GID`` (no other groups) before its exec: a database server run as ``nobody`` still
 dies with the harness, although ``nobody`` could not run the harness's interpreter.
+
+With ``--netns`` the command enters the network namespace at ``PATH`` (``/run/netns/NAME``)
+before it drops to another user and execs: it stays the guard's child, in the guard's
+process group, so the namespace changes nothing of the above. (The few lines of
+``setns`` are here again, not imported: the guard imports nothing of the harness.)
 
 SIGTERM and SIGINT are the command's business: the harness signals the whole group, so
 the guard ignores them and waits for the command, then exits with its status (or dies
@@ -30,17 +35,32 @@ import sys
 
 PR_SET_PDEATHSIG = 1
 DEATH_SIGNAL = signal.SIGUSR1
+CLONE_NEWNET = 0x40000000
+
+
+def _enter_netns(libc: ctypes.CDLL, path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
 
 
 def main(argv: list[str]) -> int:
     """Run ``argv`` as a child; return its exit code, or die of the signal that ended it."""
     user: tuple[int, int] | None = None
+    netns: str | None = None
+    if argv[:1] == ["--netns"] and len(argv) > 1:
+        netns = argv[1]
+        argv = argv[2:]
     if argv[:1] == ["--as-user"] and len(argv) > 1:
         uid, _, gid = argv[1].partition(":")
         user = (int(uid), int(gid))
         argv = argv[2:]
     if not argv:
-        sys.stderr.write("usage: guard.py [--as-user UID:GID] COMMAND [ARGS...]\n")
+        sys.stderr.write("usage: guard.py [--netns PATH] [--as-user UID:GID] COMMAND [ARGS...]\n")
         return 2
     parent = os.getppid()
 
@@ -57,13 +77,16 @@ def main(argv: list[str]) -> int:
     if pid == 0:
         signal.signal(DEATH_SIGNAL, signal.SIG_DFL)
         try:
+            if netns is not None:
+                _enter_netns(libc, netns)
             if user is not None:
                 os.setgroups([])
                 os.setgid(user[1])
                 os.setuid(user[0])
             os.execvp(argv[0], argv)
         except OSError as exc:
-            sys.stderr.write(f"guard: cannot run {argv[0]}: {exc.strerror}\n")
+            what = f"enter {netns}" if exc.filename == netns and netns else f"run {argv[0]}"
+            sys.stderr.write(f"guard: cannot {what}: {exc.strerror}\n")
             os._exit(127)
     for ignored in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(ignored, signal.SIG_IGN)

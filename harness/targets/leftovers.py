@@ -14,6 +14,11 @@ pid file naming someone else's process matches no token. A folder is removed onl
 it is one the harness itself would have made: directly in this process's temporary
 folder, named ``asyncbench-`` plus a kind and ``mkdtemp``'s random suffix, a real folder
 (not a link) owned by this user; removal follows no link inside it.
+
+A run that creates network namespaces (``netns``) first appends a ``network`` entry: the
+name prefix and the token every name it creates is made of. The next start removes those
+of entries whose harness is gone (``dead_networks`` lists them; ``netns`` rebuilds the
+names from the two parts and removes only what matches them).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from harness import safefs
 from harness.errors import AsyncbenchError
 
 GUARD_ENV = "ASYNCBENCH_GUARD"
+PROCESS, NETWORK = "process", "network"  # the kinds of entry (older files: processes only)
 MAX_PID_FILE_BYTES = 1 << 20
 TEMP_PREFIX = "asyncbench-"
 # What temporary_folder makes: the prefix, an optional kind, then mkdtemp's 8 characters.
@@ -91,6 +97,12 @@ def temporary_folder(kind: str = "") -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{kind}-" if kind else TEMP_PREFIX))
     _append({"folder": str(folder)})
     return folder
+
+
+def record_network(prefix: str, token: str) -> None:
+    """Append a run's network (every name made of ``prefix`` and ``token``) to the current
+    run's pid file, if a run is recording; called before anything is created."""
+    _append({"kind": NETWORK, "prefix": prefix, "token": token})
 
 
 def _entries(pid_file: Path) -> list[dict[str, Any]]:
@@ -155,7 +167,8 @@ def end_leftovers(pid_files: list[Path]) -> list[str]:
     """
     gone = [entry for pid_file in pid_files for entry in _entries(pid_file)
             if not _harness_alive(entry)]
-    tokens = {e["token"]: e for e in gone if isinstance(e.get("token"), str)}
+    tokens = {e["token"]: e for e in gone
+              if e.get("kind", PROCESS) == PROCESS and isinstance(e.get("token"), str)}
     return _end_processes(tokens) + _remove_folders(gone)
 
 
@@ -178,3 +191,15 @@ def _end_processes(tokens: dict[str, dict[str, Any]]) -> list[str]:
         ended.append(f"ended pid {proc.pid} ({' '.join(proc.info['cmdline'] or [])[:80]}) left "
                      f"running by an earlier run that was killed")
     return ended
+
+
+def dead_networks(pid_files: list[Path]) -> list[tuple[str, str]]:
+    """(prefix, token) of every network recorded in ``pid_files`` whose harness is gone."""
+    found: dict[tuple[str, str], None] = {}
+    for pid_file in pid_files:
+        for entry in _entries(pid_file):
+            prefix, token = entry.get("prefix"), entry.get("token")
+            if (entry.get("kind") == NETWORK and isinstance(prefix, str)
+                    and isinstance(token, str) and not _harness_alive(entry)):
+                found[(prefix, token)] = None
+    return list(found)

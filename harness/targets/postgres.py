@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from harness.errors import StackExitedError, StackStartError, TargetError
 from harness.targets import leftovers
 from harness.targets.explain import explaining_line
 from harness.targets.process import ChildProcess, as_user, managed_process
+from harness.targets.sockets import free_port
 
 PACKAGE = "postgresql"
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -158,14 +158,6 @@ def server_uid() -> int | None:
                           "PostgreSQL as (initdb refuses root)") from None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port the OS reports free now (PostgreSQL needs its port named)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def seed(url: str, schema: str = SCHEMA) -> None:
     """Create ``schema`` and fill its two tables (about 110 000 rows, one index)."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -229,8 +221,12 @@ def _wait_ready(url: str) -> Callable[[ChildProcess, float], None]:
 @contextlib.contextmanager
 def running_postgres(max_connections: int, *, host: str = "127.0.0.1",
                      health_timeout_s: float = 60.0, log_dir: Path | None = None,
-                     bin_dir: Path | None = None) -> Iterator[PostgresEndpoint]:
-    """A throw-away, seeded PostgreSQL on ``host``; stopped, reaped and removed on any exit."""
+                     bin_dir: Path | None = None, netns: str | None = None,
+                     cpus: frozenset[int] | None = None,
+                     clients: str | None = None) -> Iterator[PostgresEndpoint]:
+    """A throw-away, seeded PostgreSQL on ``host`` (in network namespace ``netns`` and only
+    on ``cpus`` when given); stopped, reaped and removed on any exit. ``clients`` (a
+    network, e.g. a run's namespaces' subnet) may connect besides loopback."""
     bin_dir = bin_dir or find_bin_dir()
     uid = server_uid()
     with contextlib.ExitStack() as stack:
@@ -246,13 +242,17 @@ def running_postgres(max_connections: int, *, host: str = "127.0.0.1",
         if uid is not None:
             root.chmod(0o711)  # the server's user may pass through, not list
         _initdb(bin_dir, data, uid, health_timeout_s)
-        port = free_port(host)
+        if clients is not None:  # initdb's pg_hba.conf lets loopback clients in, no others
+            with (data / "pg_hba.conf").open("a", encoding="utf-8") as hba:
+                hba.write(f"host all all {clients} trust\n")
+        port = free_port(host, netns)  # PostgreSQL needs its port named
         url = f"postgresql://postgres@{host}:{port}/postgres"
         command = postgres_command(bin_dir, data, sockets, host, port, max_connections)
         child = stack.enter_context(managed_process(
             "postgres", command, os.environ, host, port=port, health_timeout_s=health_timeout_s,
             log_dir=log_dir, cwd=root, ready=_wait_ready(url),
-            user=uid, stop_signal=signal.SIGINT))  # SIGINT: PostgreSQL's fast shutdown
+            user=uid, stop_signal=signal.SIGINT,  # SIGINT: PostgreSQL's fast shutdown
+            netns=netns, cpus=cpus))
         seed(url)
         yield PostgresEndpoint(url=url, schema=SCHEMA, child=child, command=command)
 

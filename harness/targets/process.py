@@ -5,7 +5,8 @@ its own) under ``guard.py`` (the group dies with the harness, even by SIGKILL), 
 it in the run's pid file (``leftovers``), finds the port the OS gave it from its
 listening socket, waits for ``/health``, and on any exit (normal, exception,
 KeyboardInterrupt) terminates, then kills, the whole group and every descendant, and
-reaps them.
+reaps them. A command given a network namespace runs in it (the guard enters it before
+the exec); its ports are read from that namespace's tables.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from harness import safefs
 from harness.errors import StackExitedError, StackStartError
 from harness.targets import leftovers, probe
 from harness.targets.explain import explaining_line
+from harness.targets.sockets import namespace_listening_ports
 
 TAIL_LINES = 15
 TAIL_BYTES = 16_384  # how much of the end of a log is read for its tail and explanation
@@ -50,6 +52,7 @@ class ChildProcess:
     host: str
     port: int = 0
     known: dict[int, psutil.Process] = field(default_factory=dict)
+    netns: str | None = None  # the path of the network namespace it runs in
 
     @property
     def known_pids(self) -> set[int]:
@@ -141,7 +144,10 @@ def wait_healthy(child: ChildProcess, deadline_s: float, health_path: str = "/he
     the deadline passes."""
     def address() -> str | None:
         if child.port == 0:
-            ports = listening_ports(child.tree(), child.host)
+            procs = child.tree()
+            ports = (listening_ports(procs, child.host) if child.netns is None else
+                     sorted({port for proc in procs for port in
+                             namespace_listening_ports(proc.pid, child.host, child.netns)}))
             if ports:
                 child.port = ports[0]
         return child.base_url if child.port else None
@@ -190,14 +196,15 @@ def unpin(previous: dict[int, set[int]]) -> None:
             os.sched_setaffinity(tid, cpus)
 
 
-def guarded(command: list[str], user: int | None = None) -> list[str]:
+def guarded(command: list[str], user: int | None = None, netns: str | None = None) -> list[str]:
     """``command`` run under ``guard.py``, which ends its process group when the harness
     dies (``PR_SET_PDEATHSIG`` without a ``preexec_fn``); with ``user``, the command (not
-    the guard) runs as that uid and its primary group."""
-    if user is None:
-        return [sys.executable, "-I", "-S", str(GUARD), *command]
-    gid = pwd.getpwuid(user).pw_gid
-    return [sys.executable, "-I", "-S", str(GUARD), "--as-user", f"{user}:{gid}", *command]
+    the guard) runs as that uid and its primary group; with ``netns`` (a path), in that
+    network namespace."""
+    options = ["--netns", netns] if netns is not None else []
+    if user is not None:
+        options += ["--as-user", f"{user}:{pwd.getpwuid(user).pw_gid}"]
+    return [sys.executable, "-I", "-S", str(GUARD), *options, *command]
 
 
 def become_subreaper() -> bool:
@@ -294,10 +301,12 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                     ready: Callable[[ChildProcess, float], None] | None = None,
                     user: int | None = None,
                     stop_signal: signal.Signals = signal.SIGTERM,
-                    pass_fds: tuple[int, ...] = ()) -> Iterator[ChildProcess]:
+                    pass_fds: tuple[int, ...] = (),
+                    netns: str | None = None) -> Iterator[ChildProcess]:
     """Run ``command`` until the block exits; yield it once it answers ``health_path``.
 
-    With ``cpus``, the command and every process it forks may run only on those CPUs.
+    With ``cpus``, the command and every process it forks may run only on those CPUs;
+    with ``netns`` (``/run/netns/NAME``), in that network namespace.
     A server that speaks no HTTP passes ``ready(child, deadline_s)`` instead, which blocks
     until it is ready and raises StackStartError otherwise.  ``user`` runs the command as
     that uid (and its primary group); ``stop_signal`` is what asks it to stop;
@@ -321,13 +330,13 @@ def managed_process(name: str, command: list[str], env: Mapping[str, str], host:
                 token = leftovers.new_token()
                 # The guard runs as the harness's user (it must kill the group when the
                 # harness dies); a command run as another user drops to it in the guard.
-                popen = subprocess.Popen(guarded(command, user),
+                popen = subprocess.Popen(guarded(command, user, netns),
                                          env={**env, leftovers.GUARD_ENV: token},
                                          cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          pass_fds=pass_fds)
                 child = ChildProcess(name=name, command=command, popen=popen,
-                                     log_path=log_path, host=host, port=port)
+                                     log_path=log_path, host=host, port=port, netns=netns)
                 child.tree()
                 leftovers.record(popen.pid, token, command)
             try:

@@ -5,9 +5,7 @@ results folder removes the temporary folders the killed run named in its pid fil
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,25 +18,12 @@ import pytest
 from harness.errors import TargetError
 from harness.targets.postgres import find_bin_dir
 from tests.behaviour import LIMITS_OFF
+from tests.procs import still_running
 from tests.reliability.test_interrupts import CONFIG as INTERRUPT_CONFIG
 from tests.reliability.test_interrupts import harness
 
 # A longer run than the interrupt tests' so that it is still going when signalled.
 CONFIG = INTERRUPT_CONFIG.replace("rounds = 2", "rounds = 3")
-
-
-def still_running(pids: set[int]) -> list[int]:
-    """The pids that still run; zombies adopted by this process are reaped, not counted."""
-    alive = []
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.Error:
-            continue
-    return alive
 
 
 def start_and_wait_for_servers(tmp_path: Path) -> tuple[subprocess.Popen[str], set[int], Path]:
@@ -74,10 +59,7 @@ def test_sighup_stops_every_server_and_says_why(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 129, err
     assert "Traceback" not in err and "terminated (SIGHUP)" in err
-    deadline = time.monotonic() + 5
-    while still_running(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert still_running(seen) == []
+    assert still_running(seen, settle_s=5) == []
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stop_reason"].startswith("terminated (SIGHUP)")
 
@@ -88,10 +70,7 @@ def test_sigkill_of_the_harness_leaves_no_server(tmp_path: Path) -> None:
     assert listening, "the servers were not listening before the kill"
     proc.kill()
     proc.communicate(timeout=30)
-    deadline = time.monotonic() + 5
-    while still_running(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert still_running(seen) == []
+    assert still_running(seen, settle_s=5) == []
 
 
 def _listening(pid: int) -> list[psutil._common.pconn]:
@@ -184,10 +163,7 @@ def test_the_next_run_removes_the_folders_of_a_killed_postgres_run(tmp_path: Pat
     finally:
         proc.kill()
         proc.communicate(timeout=30)
-    deadline = time.monotonic() + 10
-    while still_running(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert still_running(seen) == []
+    assert still_running(seen, settle_s=10) == []
     assert all(folder.is_dir() for folder in folders)  # what SIGKILL left behind
     bystander = folders[0].parent / f"{folders[0].name[:-1]}Z"  # not a name the harness makes
     bystander.mkdir()

@@ -20,10 +20,11 @@ def test_a_table_places_the_stack_and_the_harness() -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ({"stack": [1]}, "[run] placement = {'stack': [1]}: a table needs exactly the keys stack and harness"),
-    ({"stack": [1], "harness": [0], "cores": 2}, "a table needs exactly the keys stack and harness"),
-    ({"stack": 1, "harness": [0]}, "[run] placement = {'stack': 1, 'harness': [0]}: stack and harness must be lists of CPU numbers"),
-    ({"stack": [1], "harness": "0"}, "stack and harness must be lists of CPU numbers"),
+    ({"stack": [1]}, "[run] placement = {'stack': [1]}: a table needs the keys stack and harness (and may name upstream)"),
+    ({"stack": [1], "harness": [0], "cores": 2}, "a table needs the keys stack and harness (and may name upstream)"),
+    ({"stack": 1, "harness": [0]}, "[run] placement = {'stack': 1, 'harness': [0]}: stack, harness and upstream must be lists of CPU numbers"),
+    ({"stack": [1], "harness": "0"}, "stack, harness and upstream must be lists of CPU numbers"),
+    ({"stack": [1], "harness": [0], "upstream": 2}, "stack, harness and upstream must be lists of CPU numbers"),
     ({"stack": [], "harness": [0]}, "[run] placement stack = []: must be a non-empty list of CPU numbers"),
     ({"stack": [1], "harness": [True]}, "[run] placement harness = [True]: must be a non-empty list of CPU numbers"),
     ({"stack": [4096], "harness": [0]}, "[run] placement stack = [4096]: must be a non-empty"),

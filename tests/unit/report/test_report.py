@@ -558,3 +558,32 @@ def test_code_block_keeps_its_own_lines_and_flattens_recorded_ones() -> None:
     assert block.splitlines() == ["```", "python -m harness report results/x",
                                   "python -m harness rerun results/x rm -rf /", "```"]
     assert report_filters.md_code_block("a\nb").splitlines() == ["```", "a b", "```"]
+
+
+def test_roles_on_hosts_in_the_environment(summary: dict[str, Any],
+                                           manifest: dict[str, Any]) -> None:
+    m = copy.deepcopy(manifest)
+    netns = {"where": "netns", "address": "198.18.7.2", "namespace": "abn00aa11-stack",
+             "url": None}
+    m["hosts"] = {"stack": netns,
+                  "upstream": {**netns, "address": "198.18.7.3",
+                               "namespace": "abn00aa11-upstream"},
+                  "load": {"where": "local", "address": "198.18.7.1", "namespace": None,
+                           "url": None},
+                  "network": {"bridge": "abn00aa11br", "subnet": "198.18.7.0/24"}}
+    m["placement"] = {"mode": "explicit", "stack_cpus": [1], "harness_cpus": [0],
+                      "upstream_cpus": [2]}
+    md = report.render_markdown(summary, m, {})
+    assert ("| Roles on hosts | stack: a network namespace of this machine (abn00aa11-stack, "
+            "198.18.7.2); upstream: a network namespace of this machine (abn00aa11-upstream, "
+            "198.18.7.3); load: this machine (198.18.7.1); bridge "
+            "abn00aa11br on 198.18.7.0/24 |") in md
+    assert ("| CPU placement | explicit: the stack on CPUs 1, the harness (load generator) on "
+            "CPUs 0, the upstream on CPUs 2 |") in md
+    # A run folder is untrusted: odd shapes are left out, strings escaped.
+    m["hosts"] = {"stack": {"where": "mars"}, "upstream": ["x"],
+                  "load": {"where": "remote", "url": "<script>x</script>"}, "network": 3}
+    html = report.render_html(summary, m, {})
+    assert "<script>x" not in html and "load: another host (&lt;script&gt;x" in html
+    m["hosts"] = "everywhere"
+    assert "Roles on hosts | not recorded" in report.render_markdown(summary, m, {})

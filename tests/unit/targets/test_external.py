@@ -183,4 +183,8 @@ def test_external_details_describe_every_url(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_local_details() -> None:
     config = load_config(ROOT / "configs/quick.toml")
-    assert targets.target_details(config) == {"target": "local", "controlled": True}
+    details = targets.target_details(config)
+    local = {"where": "local", "address": "127.0.0.1", "namespace": None, "url": None}
+    assert details == {"target": "local", "controlled": True,
+                       "hosts": {"stack": local, "upstream": local, "load": local,
+                                 "network": None}}

@@ -19,8 +19,10 @@ import pytest
 
 from harness.targets.leftovers import (
     GUARD_ENV,
+    dead_networks,
     end_leftovers,
     record,
+    record_network,
     recording,
     temporary_folder,
 )
@@ -175,3 +177,35 @@ def test_a_folder_another_user_owns_is_left_alone(tmp_path: Path, made: list[Pat
 def test_a_temporary_folders_kind_is_a_plain_word() -> None:
     with pytest.raises(ValueError, match="lower-case letters"):
         temporary_folder("../x")
+
+
+# --- networks --------------------------------------------------------------------------------
+
+def network_entry(prefix: object, token: object, harness_pid: int) -> dict[str, object]:
+    return {"kind": "network", "prefix": prefix, "token": token, "harness_pid": harness_pid,
+            "harness_started": 1.0}
+
+
+def test_networks_of_dead_harnesses_are_listed_once(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids.jsonl"
+    with recording(pid_file):
+        record_network("abn", "00aa11")  # this (living) harness's
+    lines = [network_entry("abn", "22bb33", 2**22 + 7)] * 2 + [
+        network_entry(["abn"], "44cc55", 2**22 + 7),  # a prefix that is not a string
+        {"kind": "network", "prefix": "abn", "harness_pid": 2**22 + 7},  # no token
+        {"kind": "network", "prefix": "abn", "token": 7, "harness_pid": 2**22 + 7}]
+    with pid_file.open("a") as fh:
+        fh.write("".join(json.dumps(line) + "\n" for line in lines) + "{truncated\n")
+    assert json.loads(pid_file.read_text().splitlines()[0])["harness_pid"] == os.getpid()
+    assert dead_networks([pid_file]) == [("abn", "22bb33")]
+
+
+def test_a_network_entry_is_no_process_token(tmp_path: Path,
+                                             sleepers: list[subprocess.Popen[bytes]]) -> None:
+    """A network's token never makes a process of that token a leftover: only process
+    entries name processes."""
+    child = sleeper(sleepers, "f" * 32)
+    pid_file = tmp_path / "pids.jsonl"
+    pid_file.write_text(json.dumps(network_entry("abn", "f" * 32, 2**22 + 7)) + "\n")
+    assert end_leftovers([pid_file]) == []
+    assert child.poll() is None
