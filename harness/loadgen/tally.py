@@ -33,6 +33,7 @@ class Tally:
     lag: HdrHistogram = field(default_factory=new_histogram)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     first_error: str | None = None
+    first_timeout: str | None = None  # this process's own: timeouts are no failure
     corrected_sum_s: float = 0.0
     corrected_max_s: float = 0.0
     uncorrected_sum_s: float = 0.0
@@ -47,11 +48,15 @@ class Tally:
         self.lag.record_value(_us(now - intended))
 
     def answered(self, outcome: Outcome, intended: float, sent: float, end: float) -> None:
-        """A request ended; only successful answers enter the latency figures."""
+        """A request ended; only successful answers enter the latency figures. The first
+        failure's detail is kept; a timeout is counted but is no failure (see
+        :meth:`RateResult.first_error`)."""
         self.counts[outcome.kind] += 1
+        if outcome.kind == "timeout":
+            self.first_timeout = self.first_timeout or outcome.detail
+            return
         if outcome.kind != "ok":
-            if self.first_error is None:
-                self.first_error = outcome.detail
+            self.first_error = self.first_error or outcome.detail
             return
         corrected, uncorrected = end - intended, end - sent
         self.corrected.record_value(max(1, _us(corrected)))

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.analyse.capacity import trial_point
@@ -30,7 +32,8 @@ from harness.analyse.knee import within
 from harness.analyse.model import capacity_rps
 from harness.config.ladder import CAPACITY, Ladder
 from harness.config.schema import Config, StackSpec
-from harness.measure.plan import PlannedTrial, capacity_trial, trial_params
+from harness.measure.plan import PlannedTrial, capacity_trial, climbing_stacks, trial_params
+from harness.rundir.reader import load_run
 
 
 def anchor_rps(config: Config, spec: StackSpec, cpus: int) -> float:
@@ -130,3 +133,25 @@ class Climb:
             return None
         return capacity_trial(self.config, round_no, first_order + len(states), self.stack,
                               self.ladder.rate(self.anchor, rung), rung, self.anchor)
+
+
+@dataclass
+class ClimbStep:
+    """A stack's capacity sweep in one round: its climb, the round, its first order."""
+
+    climb: Climb
+    round_no: int
+    first_order: int
+
+    def next_trial(self) -> PlannedTrial | None:
+        """The climb's next trial of this round, or None when it is over."""
+        return self.climb.next_trial(self.round_no, self.first_order)
+
+
+def climbs_for(config: Config, run_dir: Path, cpus: int, resumed: bool) -> dict[str, Climb]:
+    """A climb per stack of the capacity sweep, in config order, anchored for ``cpus``
+    CPUs, knowing the rungs a resumed run already ran (from its records)."""
+    names = climbing_stacks(config)
+    history = load_run(run_dir).trials if names and resumed else []
+    return {name: Climb(config, name, anchor_rps(config, config.stack(name), cpus), history)
+            for name in names}

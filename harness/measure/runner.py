@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from harness import safefs
 from harness.analyse.summary import summarise, widest_headline_half_width
@@ -33,7 +33,7 @@ from harness.errors import (
 )
 from harness.loadgen.engines import Engine, open_engine, worker_placement
 from harness.measure import headroom
-from harness.measure.climb import Climb, anchor_rps
+from harness.measure.climb import ClimbStep, climbs_for
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
     build_manifest,
@@ -46,12 +46,13 @@ from harness.measure.manifest import (
 from harness.measure.plan import (
     PlannedTrial,
     climb_steps,
-    climbing_stacks,
     order_slots,
     plan_round,
     stack_order,
     trials_per_round,
 )
+from harness.measure.progress import CountingProgress, Progress
+from harness.measure.progress import SilentProgress as SilentProgress
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.records import RecordSink, WithPython
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
@@ -62,52 +63,6 @@ from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
 from harness.targets import leftovers, netns, open_stack, roles_on_hosts
 from harness.targets.process import pin_this_process, unpin
 from harness.targets.topology import Sites
-
-
-class Progress(Protocol):
-    """What the runner tells its caller while it works (the CLI draws a progress bar)."""
-
-    def start(self, total: int) -> None: ...
-    def extend(self, total: int) -> None: ...
-    def advance(self, record: dict[str, Any]) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class SilentProgress:
-    """A Progress that shows nothing (tests, library use)."""
-
-    def start(self, total: int) -> None:
-        """Ignore."""
-
-    def extend(self, total: int) -> None:
-        """Ignore."""
-
-    def advance(self, record: dict[str, Any]) -> None:
-        """Ignore."""
-
-    def note(self, message: str) -> None:
-        """Ignore."""
-
-
-class _CountingProgress:
-    """Passes everything on, counting records by status on the way."""
-
-    def __init__(self, inner: Progress, counts: dict[str, int]) -> None:
-        self.inner = inner
-        self.counts = counts
-
-    def start(self, total: int) -> None:
-        self.inner.start(total)
-
-    def extend(self, total: int) -> None:
-        self.inner.extend(total)
-
-    def advance(self, record: dict[str, Any]) -> None:
-        self.counts[record["status"]] += 1
-        self.inner.advance(record)
-
-    def note(self, message: str) -> None:
-        self.inner.note(message)
 
 
 @dataclass
@@ -143,19 +98,6 @@ def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
         progress.advance(record)
         if config.on_failure == "stop":
             raise StopRun(f"trial {trial.trial_id} failed: {why}")
-@dataclass
-class ClimbStep:
-    """A stack's capacity sweep in one round: its climb, the round, its first order."""
-
-    climb: Climb
-    round_no: int
-    first_order: int
-
-    def next_trial(self) -> PlannedTrial | None:
-        """The climb's next trial of this round, or None when it is over."""
-        return self.climb.next_trial(self.round_no, self.first_order)
-
-
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
                      run_id: str, writer: RecordSink, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
@@ -259,15 +201,6 @@ def not_started_reason(name: str, round_no: int, error: str) -> str:
             f"round {round_no} ({error}); {RETRY_FLAG} starts it again every round")
 
 
-def _climbs(config: Config, run_dir: Path, cpus: int, resumed: bool) -> dict[str, Climb]:
-    """A climb per stack of the capacity sweep, in config order, knowing the rungs a
-    resumed run already ran (from its records)."""
-    names = climbing_stacks(config)
-    history = load_run(run_dir).trials if names and resumed else []
-    return {name: Climb(config, name, anchor_rps(config, config.stack(name), cpus), history)
-            for name in names}
-
-
 def _widest_half_width(run_dir: Path) -> tuple[float | None, int]:
     """The widest relative CI half-width among headline speedups, and how many there are."""
     return widest_headline_half_width(summarise(load_run(run_dir)))
@@ -326,7 +259,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     round_no = start_round - 1
     slots = order_slots(config)
 
-    counting = _CountingProgress(progress, counts)
+    counting = CountingProgress(progress, counts)
     pid_files = sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))
     for line in [*leftovers.end_leftovers(pid_files),
                  *netns.remove_leftovers(pid_files, config.hosts.prefix)]:
@@ -334,7 +267,7 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     headroom.raise_open_files()  # before any child starts: they inherit it
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))
-    climbs = _climbs(config, run_dir, len(stack_cpus or os.sched_getaffinity(0)),
+    climbs = climbs_for(config, run_dir, len(stack_cpus or os.sched_getaffinity(0)),
                      resumed=bool(skip_ids))
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
