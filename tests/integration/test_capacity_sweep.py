@@ -88,7 +88,7 @@ def test_a_tiny_capacity_sweep(tmp_path: Path) -> None:
 def test_a_generator_holding_requests_back_is_caught() -> None:
     async def burst(pool: int) -> tuple[int, int]:
         held = HeldBack()
-        async with client_session(pool, held) as session:
+        async with client_session(pool, held=held) as session:
             result = await run_clients(session, f"{upstream.base_url}/delay?ms=50", 20, 10.0,
                                        calls_field=None)
         return held.count, result.counts()["ok"]
