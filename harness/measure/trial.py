@@ -5,8 +5,8 @@ Status rules: ``failed`` when the stack died or any request failed (the reason s
 which; in an open-loop trial a timeout is not a failure but part of the result: the
 stack did not carry the offered rate), ``invalid`` when a self-check went beyond the
 config's limits (the reason names the check), ``ok`` otherwise. Little's law is recorded
-in ``checks`` for every clients and open-loop trial but judges nothing on its own
-(``analyse.little`` says why).
+in ``checks`` for every clients and open-loop trial; it judges only a sustained clients
+trial (``analyse.little`` says why).
 """
 
 from __future__ import annotations
@@ -230,8 +230,9 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
                 f"> limit {limits.loadgen_cpu_max:.0%}")
     held = checks.get("held_back")
     if held:
-        return (f"load generator held back {held} requests: they waited for a connection "
-                "of its own pool, so they were not in flight when the trial meant them to be")
+        return (f"load generator held back {held} request{'s' if held != 1 else ''}: they "
+                "waited for a connection of its own pool, so they were not in flight when the "
+                "trial meant them to be")
     wait, wait_s = checks.get("loadgen_wait"), checks.get("loadgen_wait_s")
     if (wait is not None and wait > limits.loadgen_wait_max
             and wait_s is not None and wait_s > MIN_LOADGEN_WAIT_S):
