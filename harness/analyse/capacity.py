@@ -159,10 +159,12 @@ def knee_fields(knee: Knee) -> dict[str, Any]:
 
 
 def stack_words(name: str, spec: object) -> str:
-    """A stack as a capacity sentence names it: gthread with its slots
-    (``flask-gunicorn gthread 4x2``), anything else by its name."""
-    if isinstance(spec, Mapping) and spec.get("worker_class") == "gthread":
-        return f"{name} gthread {spec.get('workers')}x{spec.get('threads')}"
+    """A stack as a capacity sentence names it: threads in worker processes with their
+    slots (``flask-gunicorn gthread 4x2``, ``flask-granian wsgi 4x2`` for Granian's
+    blocking threads), anything else by its name."""
+    if isinstance(spec, Mapping) and (spec.get("worker_class") == "gthread" or (
+            spec.get("server") == "granian" and spec.get("worker_class") == "wsgi")):
+        return f"{name} {spec['worker_class']} {spec.get('workers')}x{spec.get('threads')}"
     return name
 
 

@@ -22,7 +22,9 @@ from matplotlib.lines import Line2D
 
 from harness.analyse.capacity import rate_words
 from harness.analyse.usl import throughput
+from harness.config.ladder import CAPACITY
 from harness.report import plotting
+from harness.report.filters import show
 
 LATENCY_FIGURE = "capacity_latency"
 USL_FIGURE = "capacity_usl"
@@ -166,3 +168,19 @@ def capacity_section(summary: Mapping[str, Any],
         "figures": [{"name": name, "caption": CAPTIONS[name], "ref": figures[name]}
                     for name in FIGURES if name in figures],
     }
+
+
+def levels_words(name: str, spec: Any) -> Any:
+    """A scenario's levels as the methodology lists them; the capacity sweep's ladder in
+    words (its rungs are each stack's own)."""
+    spec = spec if isinstance(spec, Mapping) else {}
+    ladder = spec.get("ladder")
+    if name != CAPACITY or not isinstance(ladder, Mapping):
+        return spec.get("levels")
+    share = ladder.get("served_min")
+    served = f"{share * 100:g}%" if isinstance(share, int | float) else show(share)
+    return (f"a ladder per stack from {show(ladder.get('start'))} x the model's estimate, "
+            f"x{show(ladder.get('step'))} a rung, until under {served} of the offered rate "
+            f"is served or p99 exceeds {show(ladder.get('p99_multiple'))}"
+            f" x the unloaded latency (at most {show(ladder.get('max_steps'))} rungs a round; "
+            f"a rung up to {show(spec.get('max_duration_s'))} s for its p99)")

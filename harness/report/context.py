@@ -25,7 +25,7 @@ from harness.config.ladder import CAPACITY
 from harness.config.schema import OPEN_LOOP
 from harness.report.answer import answer_sentences, fanout_causes
 from harness.report.bursts import arrival_text, bursts_section
-from harness.report.capacity import capacity_section
+from harness.report.capacity import capacity_section, levels_words
 from harness.report.database import database_section
 from harness.report.figures import caption
 from harness.report.filters import show
@@ -276,22 +276,6 @@ def _pairing_words(summary: Mapping[str, Any]) -> str:
     return f"every other stack is compared with it, except these, compared like with like: {listed}"
 
 
-def _levels_words(name: str, spec: Any) -> Any:
-    """A scenario's levels as the methodology lists them; the capacity sweep's ladder in
-    words (its rungs are each stack's own)."""
-    spec = spec if isinstance(spec, Mapping) else {}
-    ladder = spec.get("ladder")
-    if name != CAPACITY or not isinstance(ladder, Mapping):
-        return spec.get("levels")
-    share = ladder.get("served_min")
-    served = f"{share * 100:g}%" if isinstance(share, int | float) else show(share)
-    return (f"a ladder per stack from {show(ladder.get('start'))} x the model's estimate, "
-            f"x{show(ladder.get('step'))} a rung, until under {served} of the offered rate "
-            f"is served or p99 exceeds {show(ladder.get('p99_multiple'))}"
-            f" x the unloaded latency (at most {show(ladder.get('max_steps'))} rungs a round; "
-            f"a rung up to {show(spec.get('max_duration_s'))} s for its p99)")
-
-
 def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
     config = view["config"]
     confidence = summary.get("confidence", config["confidence"])
@@ -324,7 +308,7 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),
-                       "levels": _levels_words(name, spec),
+                       "levels": levels_words(name, spec),
                        "duration_s": (spec or {}).get("duration_s") if name in OPEN_LOOP
                        else None}
                       for name, spec in sorted(view["scenarios"].items(),

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from harness.analyse.capacity import capacity_rows, saturated_cells, trial_point
+from harness.analyse.capacity import capacity_rows, saturated_cells, stack_words, trial_point
 from harness.analyse.cells import group_ok
 from harness.analyse.summary import summarise
+from harness.config.catalogue import BUILTIN_STACKS
 from harness.config.ladder import Ladder
 from harness.rundir.reader import load_run
 from tests.unit.analyse.test_summary import ASYNC, BASE, CONFIG, record, write_run
@@ -124,3 +125,15 @@ def test_hostile_records_and_config_never_break_the_summary(tmp_path: Path) -> N
     broken = {**CAPACITY_CONFIG, "scenarios": ["capacity"]}
     summary = summarise(load_run(write_run(tmp_path / "other", junk, config=broken)))
     assert summary["capacity"] == [] and any("no knee" in w for w in summary["warnings"])
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("flask-gunicorn", "flask-gunicorn gthread 4x2"),
+    ("flask-granian", "flask-granian wsgi 4x2"),      # Granian's blocking threads: slots too
+    ("flask-gunicorn-gevent", "flask-gunicorn-gevent"),
+    ("quart-granian", "quart-granian"),
+    ("quart-hypercorn", "quart-hypercorn"),
+])
+def test_a_stack_with_worker_slots_is_named_with_them(name: str, words: str) -> None:
+    assert stack_words(name, BUILTIN_STACKS[name]) == words
+    assert stack_words(name, None) == name
