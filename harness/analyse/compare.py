@@ -45,6 +45,7 @@ from harness.analyse.metrics import (
 )
 from harness.analyse.sentences import format_ratio as format_interval
 from harness.analyse.summary import DEFAULT_CONFIDENCE
+from harness.config.ladder import CAPACITY
 from harness.rundir.reader import Run
 
 # Keys of the resolved config that may differ between two runs of the same experiment:
@@ -258,7 +259,12 @@ def compare_runs(a: Run, b: Run) -> Comparison:
     vb = metric_values(group_ok(b.trials), warnings)
     lost_a, lost_b = attrition(a.trials), attrition(b.trials)
     keys, unknown = [], set()
+    if any(k[0] == CAPACITY for k in (*va, *vb)):
+        warnings.append("capacity sweeps are not compared rung by rung (each run's climb "
+                        "chooses its rungs): compare the knees in each run's report")
     for key in sorted(set(va) | set(vb), key=sort_key):
+        if key[0] == CAPACITY:
+            continue
         try:
             is_higher_better(key[3])
         except ValueError:
@@ -270,8 +276,8 @@ def compare_runs(a: Run, b: Run) -> Comparison:
                  levels, seed) for key in keys]
     warnings.extend(f"metric {m!r} has no known orientation: not compared"
                     for m in sorted(unknown))
-    cells_a = {k[:3] for k in va}
-    cells_b = {k[:3] for k in vb}
+    cells_a = {k[:3] for k in va if k[0] != CAPACITY}
+    cells_b = {k[:3] for k in vb if k[0] != CAPACITY}
     return Comparison(
         run_a=str(a.manifest["run_id"]), run_b=str(b.manifest["run_id"]),
         confidence=confidence, rows=rows,

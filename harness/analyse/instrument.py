@@ -12,9 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.analyse.metrics import sort_key
-
-SUSTAINED_FRACTION = 0.95
-"""A rate level is sustained when at least this fraction of the offered rate was achieved."""
+from harness.config.ladder import SERVED_MIN as SUSTAINED_FRACTION
 
 
 def _number(value: object) -> float | None:
@@ -63,8 +61,22 @@ def check_summary(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "upstream_overshoot_p99_max_ms": _max(overshoot),
             "upstream_loop_lag_max_ms": _max(_number(c.get("upstream_loop_lag_max_ms"))
                                              for c in checks),
+            **_little(checks),
         })
     return rows
+
+
+def _little(checks: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many trials Little's law put more than its tolerance off the intended
+    concurrency (``analyse.little``), and the lowest and highest ratio seen."""
+    ratios = [_number(c["little"].get("ratio")) for c in checks
+              if isinstance(c.get("little"), Mapping)]
+    off = sum(1 for c in checks if isinstance(c.get("little"), Mapping)
+              and c["little"].get("within") is False)
+    present = [r for r in ratios if r is not None]
+    return {"little_off": off, "little_checked": len(present),
+            "little_ratio_min": min(present) if present else None,
+            "little_ratio_max": max(present) if present else None}
 
 
 def saturation(cells: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -14,7 +14,10 @@ from harness.config.schema import SCENARIOS
 
 SCENARIO_ORDER = SCENARIOS
 
-HEADLINE_METRICS = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms"}
+HEADLINE_METRICS = {"fanout": "duration_s", "clients": "throughput_rps", "rate": "p99_ms",
+                    "capacity": "p99_ms"}
+"""A scenario's headline metric. A capacity trial's is its rung's p99, but capacity cells
+are never compared with a baseline (``analyse.summary``): the knee is their result."""
 
 RATE_BASIS = {"calls_per_s": "duration_s", "throughput_rps": "duration_s"}
 """Rates a trial computes as ``level / duration``: their speedup is estimated from the
@@ -69,7 +72,7 @@ SECONDS_METRICS = frozenset(name for name, m in METRICS.items() if m.unit == "s"
 TABLE_ROWS: dict[str, tuple[str, ...]] = {
     "fanout": ("duration_s", "calls_per_s"),
     "clients": ("duration_s", "mean_response_s", "throughput_rps", "first_burst_throughput_rps"),
-    "rate": ("achieved_rps", "p50_ms", "p99_ms", "p999_ms"),
+    "rate": ("achieved_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms"),
 }
 """The rows of each scenario's table in the format of the original scripts."""
 
@@ -134,6 +137,7 @@ _LEVEL_WORDS = {
     "fanout": ("N={level}", "N = {level} upstream call{s} per request"),
     "clients": ("C={level}", "C = {level} concurrent client{s}"),
     "rate": ("{level} req/s", "{level} req/s offered"),
+    "capacity": ("{level} req/s", "{level} req/s offered (a capacity rung)"),
 }
 
 

@@ -6,6 +6,8 @@ Concurrent clients: a stack serving ``slots`` requests at once finishes a burst 
 in ceil(C / slots) waves of one delay; an event loop (no slot limit) in one.
 A database upstream bounds every stack by its pool: at most ``pool_size / query_time``
 requests per second (:func:`pool_bound_rps`), however many clients wait.
+Open-loop capacity: slots / (delay + CPU per request), and never more than CPUs / CPU per
+request (:func:`capacity_rps`): the capacity sweep's starting point and the USL chart's line.
 A stack far below its model is flagged in the summary (:func:`model_rows`).
 """
 
@@ -74,6 +76,30 @@ def pool_bound_rps(connections: int, query_s: float) -> float:
     if not query_s > 0:
         raise ValueError(f"query_s must be positive, got {query_s}")
     return connections / query_s
+
+
+def capacity_rps(delay_s: float, slots: int | None, cpus: float,
+                 cpu_s_per_request: float) -> float:
+    """The open-loop rate a stack can carry by the model: its ``cpus`` each finish one
+    request per ``cpu_s_per_request`` of CPU, and a stack with ``slots`` (worker threads,
+    pool connections) holds each request in a slot for its delay and its CPU work.
+
+    ``slots=None`` (an event loop) leaves only the CPU bound: ``cpus / cpu_s_per_request``;
+    with slots the smaller of that and ``slots / (delay_s + cpu_s_per_request)``.
+
+    Raises:
+        ValueError: ``cpus`` or ``cpu_s_per_request`` not positive, ``delay_s`` negative,
+            or ``slots`` below 1.
+    """
+    if not (cpus > 0 and cpu_s_per_request > 0 and delay_s >= 0):
+        raise ValueError(f"cpus ({cpus}) and cpu_s_per_request ({cpu_s_per_request}) must be "
+                         f"positive and delay_s ({delay_s}) non-negative")
+    cpu_bound = cpus / cpu_s_per_request
+    if slots is None:
+        return cpu_bound
+    if slots < 1:
+        raise ValueError(f"slots must be at least 1 or None, got {slots}")
+    return min(cpu_bound, slots / (delay_s + cpu_s_per_request))
 
 
 def efficiency(measured: float, expected: float, higher_is_better: bool) -> float:

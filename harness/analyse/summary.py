@@ -40,9 +40,21 @@ Shape (``schema_version`` 1)::
                  steady, first: {n, mean_rps, min_rps, max_rps, sd_rps, cv_duration} | None,
                  precision_pct, share: {n, of, min, max, r, slots_per_worker, delay_s,
                  model_ratio} | None}]              clients cells (``analyse.bursts``)
+    checks     [{scenario, stack, trials, invalid, ..., little_off, little_ratio_min}]
+    saturation [{stack, sustained_rps, saturation_rps, levels}]       rate scenario
+    capacity   [{stack, label, unloaded_ms, p99_multiple, bound_ms, served_min, cpus,
+                 rungs: [{rate, n, served_rps, served_share, timed_out_share, p99_ms,
+                 within}], knee: {status, estimate, low, high, last_within,
+                 first_saturated, limit, confidence}, sentence}]    capacity sweep
+    usl        [{stack, label, levels, points, lam, sigma, kappa, peak_n, peak_x,
+                 sigma_ci, kappa_ci, peak_n_ci, peak_x_ci, slots, cpus,
+                 cpu_ms_per_request, cpu_bound_rps, delay_ms, model, sentence}]  clients
 
 A clients speedup and headline carry ``arrival``: how the clients arrived, in words
 (``analyse.arrival``), both arms' when they differ; None where it is not recorded alike.
+A rate cell whose stack served less than 95% of the offered rate gives its latency
+comparisons the verdict ``saturated`` (``analyse.capacity``); capacity trials are never
+compared with the baseline (their rates differ per stack): their result is the knee.
 
 ``family`` (``analyse.family``) is ``headline`` or ``exploratory``; a headline entry's
 interval is family-wise (built at ``confidence``, Bonferroni over the headline tests)
@@ -65,6 +77,7 @@ from typing import Any
 from harness.analyse import family, interpreters, pairs, split, stats, verdicts
 from harness.analyse.arrival import common_words, pair_words
 from harness.analyse.bursts import scatter_rows
+from harness.analyse.capacity import capacity_rows, saturated_cells, saturation_verdicts
 from harness.analyse.cells import (
     NO_TRIALS,
     Attrition,
@@ -79,11 +92,13 @@ from harness.analyse.cells import (
     metric_values,
     where,
 )
+from harness.analyse.concurrency import usl_rows
 from harness.analyse.instrument import check_summary, saturation
 from harness.analyse.latency import merged_histogram, spectrum
 from harness.analyse.metrics import HEADLINE_METRICS, is_higher_better, level_label, sort_key
 from harness.analyse.model import model_rows
 from harness.analyse.sentences import headline_sentence
+from harness.config.ladder import CAPACITY
 from harness.errors import RunDirError
 from harness.rundir.format import PERCENTILES
 from harness.rundir.reader import Run
@@ -118,6 +133,8 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
     if run.trials and not any(stack == baseline for _, _, stack in seen):
         warnings.append(f"baseline stack {baseline!r} does not appear in the trials")
     for key in seen:
+        if key[0] == CAPACITY:  # rungs are not compared: they need no interval
+            continue
         n = len(ok.get(key, []))
         if n < stats.MIN_TRIALS_FOR_CI:
             warnings.append(
@@ -132,16 +149,19 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
     ]
     baseline_of = _baselines(config, {st for _, _, st in seen}, chosen, configured)
     lost_at = attrition(run.trials)
+    # A capacity sweep's rungs differ per stack: its result is each stack's knee, not a ratio.
+    comparable = [key for key in seen if key[0] != CAPACITY]
     # Pairs beside the baseline's: the server/paradigm split and the interpreters.
-    splits = split.split_cells(seen)
-    python_pairs = interpreters.interpreter_pairs(seen)
-    compared = [(sc, lv, st, against) for sc, lv, st in seen
+    splits = split.split_cells(comparable)
+    python_pairs = interpreters.interpreter_pairs(comparable)
+    compared = [(sc, lv, st, against) for sc, lv, st in comparable
                 if (against := baseline_of.get(st)) not in (None, st)]
     split_tests = pairs.new_tests(split.pair_keys(splits), compared)
     extra_tests = pairs.new_tests(split.pair_keys(splits) | set(python_pairs), compared)
-    speedups = _speedups(seen, values, baseline_of, (confidence, equivalence_pct),
+    speedups = _speedups(comparable, values, baseline_of, (confidence, equivalence_pct),
                          run.manifest["seed"], lost_at, warnings, extra_tests)
     _name_arrivals(speedups, ok)
+    saturation_verdicts(speedups, saturated_cells(ok))
     headline_tests = family.family_size(
         (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups) + extra_tests
     levels = pairs.Levels(confidence, headline_tests, equivalence_pct, run.manifest["seed"])
@@ -178,6 +198,9 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
         "checks": check_summary(run.trials),
         "saturation": saturation(cells),
         "bursts": scatter_rows(ok, config),
+        "capacity": capacity_rows(run.trials, config, confidence, run.manifest["seed"],
+                                  warnings),
+        "usl": usl_rows(values, ok, config, confidence, run.manifest["seed"], warnings),
     }
 
 

@@ -12,6 +12,9 @@ tried:
 ``faster`` / ``slower`` the interval lies above / below 1 (a resource reads
                         ``uses less/more CPU per request``, ``uses less/more memory``)
 ``inconclusive``        the interval holds 1 and reaches outside the band
+``saturated``           (rate latency only) an arm could not carry the offered rate: it
+                        served less than 95% of it, so its latencies describe the requests
+                        that got through, not the rate (``analyse.capacity``)
 
 An inconclusive verdict says how many trials per arm would settle it only where that
 estimate means something: from :data:`STABLE_TRIALS` ok trials in each arm (fewer give
@@ -35,12 +38,14 @@ DEGENERATE = "degenerate"
 UNDETERMINED = "undetermined"
 EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
+SATURATED = "saturated"
 DEFAULT_EQUIVALENCE_PCT = 5.0
 STABLE_TRIALS = 10          # ok trials per arm before an interval is narrow enough to plan on
 MAX_TRIALS_PROMISED = 100   # trials per arm an inconclusive verdict may ask for, at most
 
 VOCABULARY: tuple[str, ...] = (
     "faster", "slower", EQUIVALENT, INCONCLUSIVE, UNDETERMINED, DEGENERATE, INSUFFICIENT,
+    SATURATED,
     *sorted({w for m in METRICS.values() for w in (m.better, m.worse)} - {"faster", "slower"}),
 )
 """Every word a verdict may be; nothing else is ever printed as one."""

@@ -15,10 +15,11 @@ from harness.config import pythons
 from harness.config.arrival import Arrival
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
 from harness.config.hosts import Hosts
+from harness.config.ladder import CAPACITY, LADDER_KEYS, Ladder
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import is_int
-from harness.config.schema import Config, External, Limits, ScenarioSpec, StackSpec
+from harness.config.schema import OPEN_LOOP, Config, External, Limits, ScenarioSpec, StackSpec
 from harness.config.sweep import STACK_PARAMS, Sweep, sweep_from_resolved
 from harness.config.upstream import Upstream
 from harness.errors import ConfigError
@@ -48,6 +49,10 @@ _EXPECT_KEYS: dict[str, type | tuple[type, ...]] = {"calls_field": str}
 # Changing one of these on a built-in stack rebuilds its command template.
 _COMMAND_SHAPERS = ("app", "server", "worker_class")
 _SCENARIO_KEYS: dict[str, type | tuple[type, ...]] = {"levels": list, "duration_s": (int, float)}
+_RATE_KEYS: dict[str, type | tuple[type, ...]] = {**_SCENARIO_KEYS,
+                                                  "max_duration_s": (int, float)}
+_CAPACITY_KEYS: dict[str, type | tuple[type, ...]] = {
+    "duration_s": (int, float), "max_duration_s": (int, float), **LADDER_KEYS}
 _LIMIT_KEYS: dict[str, type | tuple[type, ...]] = {
     f.name: (int, float) for f in dataclasses.fields(Limits)
 }  # machine_cpu_max may be absent (no cap); a TOML file cannot state "none"
@@ -187,6 +192,30 @@ def _external_from(data: Any) -> External:
                     stacks=tuple((name, url.rstrip("/")) for name, url in stacks.items()))
 
 
+def _scenario_from(name: str, table: Any) -> ScenarioSpec:
+    """One ``[scenarios.NAME]`` table: levels (and, for rate, ``max_duration_s``), or the
+    capacity sweep's ladder."""
+    where = f"[scenarios.{name}]"
+    if name == CAPACITY:
+        _table(table, where, _CAPACITY_KEYS)
+        ladder = Ladder(**{k: v for k, v in table.items() if k in LADDER_KEYS})
+        return ScenarioSpec(name=name, levels=(), duration_s=table.get("duration_s", 5.0),
+                            max_duration_s=table.get("max_duration_s"), ladder=ladder)
+    _table(table, where, _RATE_KEYS if name == "rate" else _SCENARIO_KEYS)
+    if "levels" not in table:
+        raise ConfigError(f"{where} levels: missing")
+    return ScenarioSpec(name=name, levels=tuple(table["levels"]),
+                        duration_s=table.get("duration_s", 5.0),
+                        max_duration_s=table.get("max_duration_s"))
+
+
+def _scenario_from_resolved(name: str, data: dict[str, Any]) -> ScenarioSpec:
+    ladder = data.get("ladder")
+    return ScenarioSpec(name=name, levels=tuple(data["levels"]), duration_s=data["duration_s"],
+                        max_duration_s=data.get("max_duration_s"),
+                        ladder=None if ladder is None else Ladder(**ladder))
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>",
                      base_dir: Path | None = None) -> Config:
     """Build a validated Config from parsed TOML data; ``base_dir`` anchors relative
@@ -225,13 +254,7 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
     scen_tables = data.get("scenarios", {})
     if not isinstance(scen_tables, dict):
         raise ConfigError(f"scenarios = {scen_tables!r}: must be tables [scenarios.NAME]")
-    scenarios = []
-    for name, table in scen_tables.items():
-        _table(table, f"[scenarios.{name}]", _SCENARIO_KEYS)
-        if "levels" not in table:
-            raise ConfigError(f"[scenarios.{name}] levels: missing")
-        scenarios.append(ScenarioSpec(name=name, levels=tuple(table["levels"]),
-                                      duration_s=table.get("duration_s", 5.0)))
+    scenarios = [_scenario_from(name, table) for name, table in scen_tables.items()]
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
     options = {k: v for k, v in run.items() if k != "stacks"}
@@ -265,7 +288,7 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
         rate = config.upstream_for(spec.name).profile.error_rate
         # The open-loop tally counts outcomes, not statuses: it cannot tell the apps'
         # expected 502s from failures, so every such trial would fail.
-        if rate > 0 and config.scenario("rate") is not None:
+        if rate > 0 and any(config.scenario(name) is not None for name in OPEN_LOOP):
             raise ConfigError(f"[upstream] error_rate = {rate!r}: not measured in the rate "
                               "scenario yet; run fanout or clients with errors")
     return config
@@ -276,10 +299,8 @@ def config_from_resolved(data: dict[str, Any]) -> Config:
     try:
         stacks = tuple(StackSpec.from_described(data["stacks"][name])
                        for name in data["stack_order"])
-        scenarios = tuple(
-            ScenarioSpec(name=name, levels=tuple(data["scenarios"][name]["levels"]),
-                         duration_s=data["scenarios"][name]["duration_s"])
-            for name in data["scenario_order"])
+        scenarios = tuple(_scenario_from_resolved(name, data["scenarios"][name])
+                          for name in data["scenario_order"])
         limits = Limits(**data["limits"])
         sweep_data = data.get("sweep")
         sweep = None if not sweep_data else sweep_from_resolved(sweep_data)
@@ -392,10 +413,12 @@ def with_selection(config: Config, stacks: list[str] | None = None,
             if config.baseline not in stacks and stacks:
                 changes["baseline"] = stacks[0]
         if levels is not None:
-            durations = {s.name: s.duration_s for s in config.scenarios}
+            known = {s.name: s for s in config.scenarios}
             changes["scenarios"] = tuple(
                 ScenarioSpec(name=name, levels=tuple(values),
-                             duration_s=durations.get(name, 5.0))
+                             duration_s=known[name].duration_s if name in known else 5.0,
+                             max_duration_s=known[name].max_duration_s if name in known
+                             and name != CAPACITY else None)
                 for name, values in levels.items())
         return dataclasses.replace(config, **changes)
     except ConfigError as exc:

@@ -3,7 +3,8 @@
 A config file has these kinds of tables::
 
     [run]                  rounds, seed, delay, baseline, target, the stacks to measure ...
-    [scenarios.NAME]       levels of one scenario (fanout, clients, rate)
+    [scenarios.NAME]       levels of one scenario (fanout, clients, rate), or the capacity
+                           sweep's ladder ([scenarios.capacity], ``harness.config.ladder``)
     [limits]               instrument self-check limits; beyond them a trial is invalid
     [stacks.NAME]          overrides of a built-in stack, or a new stack
     [external]             target "external": upstream_url, and [external.stacks] NAME = URL
@@ -31,6 +32,7 @@ from harness.config import pythons
 from harness.config.arrival import ARRIVAL_PARAMS, Arrival
 from harness.config.catalogue import DB_APPS as DB_APPS
 from harness.config.hosts import Hosts, check_hosts
+from harness.config.ladder import CAPACITY, DEFAULT_MAX_DURATION_S, Ladder
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import check as _check
@@ -46,7 +48,8 @@ from harness.config.sweep import UPSTREAM_PARAMS, Sweep, Value
 from harness.config.upstream import Upstream
 from harness.errors import ConfigError
 
-SCENARIOS = ("fanout", "clients", "rate")
+SCENARIOS = ("fanout", "clients", "rate", CAPACITY)
+OPEN_LOOP = ("rate", CAPACITY)  # scenarios driven by the open-loop generator
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 COMPOSE_ENGINES = ("auto", "docker", "podman")  # auto: Docker where it answers, else Podman
@@ -56,18 +59,38 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @dataclass(frozen=True)
 class ScenarioSpec:
-    """The levels of one scenario, in the order given (the runner shuffles them)."""
+    """The levels of one scenario, in the order given (the runner shuffles them).
+
+    ``capacity`` states no levels: its ``ladder`` chooses the rates per stack. An
+    open-loop trial (rate, capacity) runs ``duration_s``, or longer, up to
+    ``max_duration_s``, when that many seconds hold too few answers for its p99
+    (``rundir.format.answers_needed``).
+    """
 
     name: str
     levels: tuple[int, ...]
-    duration_s: float = 5.0  # rate only: how long the open-loop schedule runs
+    duration_s: float = 5.0  # rate and capacity: how long the open-loop schedule runs
+    max_duration_s: float | None = None  # rate and capacity: at most this long (None: duration_s)
+    ladder: Ladder | None = None  # capacity only
 
     def __post_init__(self) -> None:
         where = f"[scenarios.{self.name}]"
         _check(self.name in SCENARIOS, f"[scenarios] {self.name}", self.name,
                f"unknown scenario; expected one of {', '.join(SCENARIOS)}")
-        _check(len(self.levels) > 0, f"{where} levels", list(self.levels), "must not be empty")
-        limit = {"fanout": 1000, "clients": 10_000, "rate": 100_000}[self.name]
+        if self.name == CAPACITY:
+            _check(len(self.levels) == 0, f"{where} levels", list(self.levels),
+                   "the capacity sweep chooses its own rates (a ladder per stack): state none")
+            if self.ladder is None:
+                object.__setattr__(self, "ladder", Ladder())
+            if self.max_duration_s is None:
+                object.__setattr__(self, "max_duration_s",
+                                   max(DEFAULT_MAX_DURATION_S, self.duration_s))
+        else:
+            _check(self.ladder is None, f"{where} ladder", self.ladder,
+                   f"only [scenarios.{CAPACITY}] has a ladder")
+            _check(len(self.levels) > 0, f"{where} levels", list(self.levels),
+                   "must not be empty")
+        limit = {"fanout": 1000, "clients": 10_000, "rate": 100_000, CAPACITY: 0}[self.name]
         for level in self.levels:
             _check(is_int(level) and 1 <= level <= limit, f"{where} levels", list(self.levels),
                    f"every level must be an integer in 1..{limit}")
@@ -75,6 +98,28 @@ class ScenarioSpec:
                "levels must be distinct")
         _check(is_number(self.duration_s) and 0.5 <= self.duration_s <= 600,
                f"{where} duration_s", self.duration_s, "must be a number in 0.5..600")
+        if self.max_duration_s is not None:
+            _check(self.name in OPEN_LOOP, f"{where} max_duration_s", self.max_duration_s,
+                   "only an open-loop scenario (rate, capacity) sizes its trials")
+            _check(is_number(self.max_duration_s)
+                   and self.duration_s <= self.max_duration_s <= 600,
+                   f"{where} max_duration_s", self.max_duration_s,
+                   f"must be a number in {self.duration_s:g}..600 (at least duration_s)")
+
+    @property
+    def longest_s(self) -> float:
+        """The longest an open-loop trial of this scenario may run."""
+        return self.max_duration_s if self.max_duration_s is not None else self.duration_s
+
+    def resolved(self) -> dict[str, Any]:
+        """As written to the manifest; ``max_duration_s`` and ``ladder`` only when present,
+        so configs without them keep their digest."""
+        data: dict[str, Any] = {"levels": list(self.levels), "duration_s": self.duration_s}
+        if self.max_duration_s is not None:
+            data["max_duration_s"] = self.max_duration_s
+        if self.ladder is not None:
+            data["ladder"] = self.ladder.resolved()
+        return data
 
 
 @dataclass(frozen=True)
@@ -258,6 +303,12 @@ class Config:
                    list(self.pythons), "several interpreters and a [sweep] at once are not "
                    "supported: sweep under one interpreter at a time")
         check_hosts(self.hosts, self.target, self.upstream.kind, self.loadgen)
+        capacity = self.scenario(CAPACITY)
+        if capacity is not None and capacity.ladder is not None:
+            _check(capacity.ladder.unloaded(self.delay_ms, self.cpu_ms) > 0,
+                   f"[scenarios.{CAPACITY}] unloaded_ms", capacity.ladder.unloaded_ms,
+                   "required when [run] delay_ms and cpu_ms are both 0 (the p99 bound is a "
+                   "multiple of it)")
         postgres = self.upstream.kind == "postgres"
         _check(not postgres or self.target == "local", "[run] target", self.target,
                'kind = "postgres" upstreams run with target = "local"')
@@ -358,8 +409,7 @@ class Config:
             data["baselines"] = twins
         data["stacks"] = {s.name: s.describe() for s in self.stacks}
         data["stack_order"] = [s.name for s in self.stacks]
-        data["scenarios"] = {s.name: {"levels": list(s.levels), "duration_s": s.duration_s}
-                             for s in self.scenarios}
+        data["scenarios"] = {s.name: s.resolved() for s in self.scenarios}
         data["scenario_order"] = [s.name for s in self.scenarios]
         data["limits"] = dataclasses.asdict(self.limits)
         return data

@@ -44,7 +44,8 @@ PYTHON_LABEL = re.compile(r"3\.\d{1,2}t?")
 PARADIGMS = ("sync", "async")
 FANOUT_MODES = ("sequential", "concurrent")
 # Which request path each scenario sends: fanout one aggregate request, the others single.
-SCENARIO_PATHS = {"fanout": "aggregate", "clients": "single", "rate": "single"}
+SCENARIO_PATHS = {"fanout": "aggregate", "clients": "single", "rate": "single",
+                  "capacity": "single"}
 PATH_KINDS = ("single", "aggregate")
 PATH_PLACEHOLDERS: dict[str, tuple[str, ...]] = {"single": ("delay_ms", "cpu_ms"),
                                                  "aggregate": ("delay_ms", "n", "cpu_ms")}

@@ -95,11 +95,14 @@ class ClosedPartial:
     wait_s: float | None = None
     wall_s: float | None = None
     window: SteadyWindow | None = None  # a sustained share's (``loadgen.sustained``)
+    held_back: int = 0  # requests that waited for a connection of the process's own pool
 
 
 def partial_of(result: ScenarioResult, clients: int, cpu_s: float | None = None,
-               wait_s: float | None = None, wall_s: float | None = None) -> ClosedPartial:
-    """Condense a driver's result; ``clients`` is the clients of each burst (1 for fanout)."""
+               wait_s: float | None = None, wall_s: float | None = None,
+               held_back: int = 0) -> ClosedPartial:
+    """Condense a driver's result; ``clients`` is the clients of each burst (1 for fanout),
+    ``held_back`` the requests its session made wait for a pooled connection."""
     latencies = result.ok_latencies_s()
     hdr, _ = encode_latencies(latencies)
     counts = dict.fromkeys(OUTCOMES, 0)
@@ -126,7 +129,8 @@ def partial_of(result: ScenarioResult, clients: int, cpu_s: float | None = None,
     waits = result.pool_waits_ms()
     pool = PoolWait(len(waits), sum(waits), max(waits, default=0.0))
     return ClosedPartial(hdr, sum(latencies), max(latencies, default=0.0), counts, failures,
-                         bursts, pool, dict(result.metrics), cpu_s, wait_s, wall_s, window)
+                         bursts, pool, dict(result.metrics), cpu_s, wait_s, wall_s, window,
+                         held_back)
 
 
 @dataclass
@@ -159,6 +163,7 @@ class ClosedResult:
     opened: float | None = None
     sampler: dict[str, Any] | None = None
     problem: str | None = None
+    held_back: int = 0  # requests the generator's own pools made wait (every process)
 
     def counts(self) -> dict[str, int]:
         """Requests by outcome, with a ``total``."""
@@ -243,7 +248,8 @@ def merge_closed(partials: Sequence[ClosedPartial]) -> ClosedResult:
         metrics=metrics, request_counts=counts, failures=list(groups.values()),
         latency_ms=latency_summary(hist, latency_sum,
                                    max((p.latency_max_s for p in partials), default=0.0)),
-        hdr=str(hist.encode().decode("ascii")), bursts=detail, pool_wait=pool, windows=windows)
+        hdr=str(hist.encode().decode("ascii")), bursts=detail, pool_wait=pool, windows=windows,
+        held_back=sum(p.held_back for p in partials))
 
 
 def _burst_windows(partials: Sequence[ClosedPartial]) -> list[tuple[float, float]]:
@@ -295,6 +301,7 @@ def _merge_sustained(partials: Sequence[ClosedPartial], counts: dict[str, int],
         latency_ms=latency_summary(hist, latency_sum,
                                    max((p.latency_max_s for p in partials), default=0.0)),
         hdr=str(hist.encode().decode("ascii")), bursts=[], pool_wait=pool,
+        held_back=sum(p.held_back for p in partials),
         windows=[(min(w.start_s for w in steady), max(w.end_s for w in steady))],
         window=record, opened=opened,
         problem=None if requests else (

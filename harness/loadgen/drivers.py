@@ -294,10 +294,36 @@ async def warm_up(session: aiohttp.ClientSession, single: str | None, fanout: st
     return outcomes
 
 
-def client_session(connections: int, keep_alive: bool = True) -> aiohttp.ClientSession:
-    """A load-generator session whose pool is sized for the load (aiohttp caps at 100);
+class HeldBack:
+    """Counts the requests that waited for a connection of the generator's own pool.
+
+    A session sized for its load (:func:`client_session`) never makes one wait; any that
+    did were held back by the generator, not the server, so they were not in flight when
+    the trial meant them to be.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def trace(self) -> aiohttp.TraceConfig:
+        """A trace config counting every wait for a pooled connection."""
+        config = aiohttp.TraceConfig()
+
+        async def queued(*_: object) -> None:
+            self.count += 1
+
+        config.on_connection_queued_start.append(queued)
+        return config
+
+
+def client_session(connections: int, keep_alive: bool = True,
+                   held: HeldBack | None = None) -> aiohttp.ClientSession:
+    """A load-generator session whose pool holds ``connections`` at once (aiohttp's default
+    is 100: C = 10,000 clients get 10,000 connections, no per-host cap);
     ``keep_alive=False`` closes every connection after its answer and tells the server so
-    (``Connection: close``)."""
+    (``Connection: close``); ``held`` counts any request that had to wait for a connection
+    anyway."""
     connector = aiohttp.TCPConnector(limit=max(1, connections), limit_per_host=0,
                                      force_close=not keep_alive, enable_cleanup_closed=True)
-    return aiohttp.ClientSession(connector=connector)
+    return aiohttp.ClientSession(connector=connector,
+                                 trace_configs=[held.trace()] if held is not None else None)

@@ -254,7 +254,8 @@ def _closed(table: dict[str, Any], expected: int | None, share: int,
         cpu_s=_seconds(table.get("cpu_s"), "cpu_s", none=True),
         wait_s=_seconds(table.get("wait_s"), "wait_s", none=True),
         wall_s=_seconds(table.get("wall_s"), "wall_s", none=True),
-        window=_window(table.get("window"), total, sustained))
+        window=_window(table.get("window"), total, sustained),
+        held_back=_int(table.get("held_back", 0), "held_back", total))
 
 
 def _window(value: Any, total: int, sustained: bool) -> SteadyWindow | None:

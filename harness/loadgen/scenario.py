@@ -24,7 +24,7 @@ from typing import Any
 from harness.config.arrival import TrialArrival
 from harness.loadgen.arrival import run_arrival
 from harness.loadgen.closed import ClosedPartial, partial_of
-from harness.loadgen.drivers import Gate, client_session, run_fanout, warm_up
+from harness.loadgen.drivers import Gate, HeldBack, client_session, run_fanout, warm_up
 from harness.loadgen.monitor import thread_runqueue_wait_s
 from harness.loadgen.openloop import START_MARGIN_S, session_drive
 from harness.loadgen.peak import closed_loop
@@ -158,13 +158,16 @@ async def run_share(job: Job, index: int, parts: int,
             await measured(1)
             result = await closed_loop(session, job.url, share, float(params["duration_s"]))
         return partial_of(result, share, *load.figures())
+    held = HeldBack()
     if job.scenario == "fanout":
-        async with client_session(1) as session:
+        async with client_session(1, held=held) as session:
             await measured(1)
             result = await run_fanout(session, job.url, int(params["n"]), timeout_s,
                                       calls_field=job.calls_field)
-        return partial_of(result, 1, *load.figures())
-    result = await run_arrival(job.url, {**params, "clients": share}, gate=measured,
-                               calls_field=job.calls_field)
-    return partial_of(result, share, *load.figures())
+        return partial_of(result, 1, *load.figures(), held_back=held.count)
+    clients = {**params, "clients": share}
+    keep_alive = TrialArrival.from_params(clients).arrival.connection == "keep-alive"
+    result = await run_arrival(job.url, clients, gate=measured, calls_field=job.calls_field,
+                               session=lambda n: client_session(n, keep_alive, held))
+    return partial_of(result, share, *load.figures(), held_back=held.count)
 

@@ -17,7 +17,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness.loadgen.drivers import OUTCOMES, Outcome
 from harness.loadgen.schedule import RateSpec
-from harness.rundir.format import HDR_HIGHEST_US, PERCENTILES, latency_summary, new_histogram
+from harness.rundir.format import HDR_HIGHEST_US, PERCENTILES, new_histogram, open_loop_summary
 
 
 def _us(seconds: float) -> int:
@@ -33,6 +33,7 @@ class Tally:
     lag: HdrHistogram = field(default_factory=new_histogram)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     first_error: str | None = None
+    first_timeout: str | None = None  # this process's own: timeouts are no failure
     corrected_sum_s: float = 0.0
     corrected_max_s: float = 0.0
     uncorrected_sum_s: float = 0.0
@@ -47,11 +48,15 @@ class Tally:
         self.lag.record_value(_us(now - intended))
 
     def answered(self, outcome: Outcome, intended: float, sent: float, end: float) -> None:
-        """A request ended; only successful answers enter the latency figures."""
+        """A request ended; only successful answers enter the latency figures. The first
+        failure's detail is kept; a timeout is counted but is no failure (see
+        :meth:`RateResult.first_error`)."""
         self.counts[outcome.kind] += 1
+        if outcome.kind == "timeout":
+            self.first_timeout = self.first_timeout or outcome.detail
+            return
         if outcome.kind != "ok":
-            if self.first_error is None:
-                self.first_error = outcome.detail
+            self.first_error = self.first_error or outcome.detail
             return
         corrected, uncorrected = end - intended, end - sent
         self.corrected.record_value(max(1, _us(corrected)))
@@ -137,14 +142,20 @@ class RateResult:
         return dict(self.request_counts)
 
     def first_error(self) -> str | None:
-        """A one-line summary of the failures, or None if every request succeeded."""
-        bad = self.request_counts["total"] - self.request_counts["ok"]
+        """A one-line summary of the failures, or None if every request succeeded or
+        timed out.
+
+        A timeout is not a failure here: an open-loop schedule offers what the stack may
+        not carry, and the requests it could not answer in time are part of the result
+        (the served rate and the share timed out), not a broken trial.
+        """
+        bad = {k: self.request_counts[k] for k in OUTCOMES
+               if k not in ("ok", "timeout") and self.request_counts[k]}
         if not bad:
             return None
-        kinds = ", ".join(f"{self.request_counts[k]} {k}" for k in OUTCOMES
-                          if k != "ok" and self.request_counts[k])
-        return (f"{bad} of {self.request_counts['total']} requests failed ({kinds}; "
-                f"first: {self.error})")
+        kinds = ", ".join(f"{n} {k}" for k, n in bad.items())
+        return (f"{sum(bad.values())} of {self.request_counts['total']} requests failed "
+                f"({kinds}; first: {self.error})")
 
 
 def merge(spec: RateSpec, offered: int, partials: Sequence[Partial]) -> RateResult:
@@ -152,7 +163,9 @@ def merge(spec: RateSpec, offered: int, partials: Sequence[Partial]) -> RateResu
 
     ``achieved_rps`` is successful answers / max(duration, start -> last answer): it
     equals the offered rate when every answer comes within the schedule, and falls
-    below it when answers lag behind.
+    below it when answers lag behind or time out. Latency percentiles count the requests
+    that timed out as slower than every answer, and are left out where too few requests
+    support them (``rundir.format.open_loop_summary``).
     """
     hists = {name: new_histogram() for name in ("corrected", "uncorrected", "lag")}
     counts = dict.fromkeys(OUTCOMES, 0)
@@ -167,10 +180,11 @@ def merge(spec: RateSpec, offered: int, partials: Sequence[Partial]) -> RateResu
     start = min((p.start for p in partials), default=0.0)
     last = max((p.last_answer for p in partials), default=-math.inf)
     span = max(spec.duration_s, last - start) if math.isfinite(last) else spec.duration_s
-    latency = latency_summary(hists["corrected"], sum(p.corrected_sum_s for p in partials),
-                              max((p.corrected_max_s for p in partials), default=0.0))
+    latency = open_loop_summary(hists["corrected"], sum(p.corrected_sum_s for p in partials),
+                                max((p.corrected_max_s for p in partials), default=0.0),
+                                counts["total"])
     metrics: dict[str, float] = {"achieved_rps": counts["ok"] / span}
-    for key in ("p50", "p99", "p999"):
+    for key in ("p50", "p90", "p99", "p999"):
         value = latency[key]
         if value is not None:
             metrics[f"{key}_ms"] = value
@@ -181,9 +195,9 @@ def merge(spec: RateSpec, offered: int, partials: Sequence[Partial]) -> RateResu
     return RateResult(
         spec=spec, offered=offered, duration_s=span, metrics=metrics, request_counts=counts,
         error=error, latency_ms=latency,
-        uncorrected_latency_ms=latency_summary(
+        uncorrected_latency_ms=open_loop_summary(
             hists["uncorrected"], sum(p.uncorrected_sum_s for p in partials),
-            max((p.uncorrected_max_s for p in partials), default=0.0)),
+            max((p.uncorrected_max_s for p in partials), default=0.0), counts["total"]),
         send_lag_ms=_lag_summary(hists["lag"]),
         hdr=str(hists["corrected"].encode().decode("ascii")),
         uncorrected_hdr=str(hists["uncorrected"].encode().decode("ascii")),

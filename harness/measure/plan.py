@@ -5,6 +5,15 @@ stack it runs every (scenario, level) once, in an order shuffled the same way.
 The plan is a pure function of the config and the seed, so a resumed or rerun
 trial finds its place again from its record alone. A scenario a stack declares no
 request path for is left out of its plan (``skipped`` says which and why).
+
+The capacity sweep is the exception: which rungs of its ladder a round runs depends on
+what the round measured (``measure.climb``), so its trials are not in the shuffled plan;
+they follow each stack's planned trials of the round, in ascending order, and take the
+orders reserved for them after the round's planned ones (:func:`order_slots`).
+
+An open-loop trial runs ``duration_s``, longer when that holds too few answers for its
+p99 (``rundir.format.answers_needed``), up to the scenario's ``max_duration_s``
+(:func:`open_loop_duration`).
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.config.arrival import ARRIVAL_PARAMS
-from harness.config.schema import Config
+from harness.config.ladder import CAPACITY
+from harness.config.schema import Config, ScenarioSpec
+from harness.rundir.format import answers_needed
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,18 @@ def trial_params(config: Config, scenario: str, level: int,
     else:
         spec = config.scenario(scenario)
         params["rate_rps"] = level
-        params["duration_s"] = spec.duration_s if spec else 5.0
+        params["duration_s"] = open_loop_duration(level, spec) if spec else 5.0
     return params
+
+
+SIZED_PERCENTILE = 99.0  # an open-loop trial runs long enough for this percentile
+
+
+def open_loop_duration(rate_rps: float, spec: ScenarioSpec) -> float:
+    """How long an open-loop trial at ``rate_rps`` runs: ``duration_s``, or as long as
+    :data:`SIZED_PERCENTILE` needs for its answers, at most ``max_duration_s``."""
+    needed = answers_needed(SIZED_PERCENTILE) / rate_rps
+    return round(min(spec.longest_s, max(spec.duration_s, needed)), 3)
 
 
 def _rng(seed: int, round_no: int, salt: str) -> random.Random:
@@ -78,7 +99,7 @@ def plan_round(config: Config, round_no: int, first_order: int = 0) -> list[Plan
     for stack in stack_order(config, round_no):
         spec = config.stack(stack)
         cells = [(s.name, level) for s in config.scenarios for level in s.levels
-                 if spec.skip_reason(s.name) is None]
+                 if spec.skip_reason(s.name) is None]  # capacity has no levels: it climbs
         _rng(config.seed, round_no, stack).shuffle(cells)
         for scenario, level in cells:
             trials.append(PlannedTrial(round_no, order, stack, scenario, level,
@@ -88,9 +109,38 @@ def plan_round(config: Config, round_no: int, first_order: int = 0) -> list[Plan
 
 
 def trials_per_round(config: Config) -> int:
-    """How many trials one round holds."""
+    """How many planned trials one round holds (the capacity sweep's come on top)."""
     return sum(len(s.levels) for spec in config.stacks for s in config.scenarios
                if spec.skip_reason(s.name) is None)
+
+
+def climbing_stacks(config: Config) -> list[str]:
+    """The stacks a capacity sweep climbs, in config order (none without the scenario)."""
+    capacity = config.scenario(CAPACITY)
+    if capacity is None:
+        return []
+    return [spec.name for spec in config.stacks if spec.skip_reason(CAPACITY) is None]
+
+
+def climb_steps(config: Config) -> int:
+    """The most capacity trials one stack runs in a round (its ladder's ``max_steps``)."""
+    capacity = config.scenario(CAPACITY)
+    return capacity.ladder.max_steps if capacity is not None and capacity.ladder else 0
+
+
+def order_slots(config: Config) -> int:
+    """Orders one round takes: its planned trials, then :func:`climb_steps` reserved for
+    each climbing stack's capacity trials (so orders never collide across rounds)."""
+    return trials_per_round(config) + climb_steps(config) * len(climbing_stacks(config))
+
+
+def capacity_trial(config: Config, round_no: int, order: int, stack: str, rate: int,
+                   rung: int, anchor_rps: float) -> PlannedTrial:
+    """One trial of the capacity sweep: rung ``rung`` of ``stack``'s ladder, offering
+    ``rate`` req/s; its params record the rung and the ladder's anchor."""
+    params = trial_params(config, CAPACITY, rate, stack)
+    params.update(rung=rung, anchor_rps=round(anchor_rps, 3))
+    return PlannedTrial(round_no, order, stack, CAPACITY, rate, params)
 
 
 def skipped(config: Config) -> list[dict[str, str]]:

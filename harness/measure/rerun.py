@@ -30,7 +30,7 @@ from harness.config.load import config_from_resolved
 from harness.config.schema import SCENARIOS, Config
 from harness.errors import ConfigError, RunDirError, StackError
 from harness.loadgen.engines import open_engine, worker_placement
-from harness.measure import envinfo
+from harness.measure import envinfo, headroom
 from harness.measure.manifest import interpreter_version
 from harness.measure.plan import PlannedTrial
 from harness.measure.trial import failed_record, run_trial
@@ -235,6 +235,7 @@ def run_reruns(target: RerunTarget, repeat: int, *, identity: Mapping[str, str] 
         if on_record is not None:
             on_record(record)
 
+    headroom.raise_open_files()  # as the run did, before its stack starts
     # The recorded placement and hosts apply to the rerun's stack too.
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))

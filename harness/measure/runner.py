@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from harness import safefs
 from harness.analyse.summary import summarise, widest_headline_half_width
@@ -32,6 +32,8 @@ from harness.errors import (
     Terminated,
 )
 from harness.loadgen.engines import Engine, open_engine, worker_placement
+from harness.measure import headroom
+from harness.measure.climb import ClimbStep, climbs_for
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
     build_manifest,
@@ -41,7 +43,16 @@ from harness.measure.manifest import (
     new_run_dir,
     typed_command,
 )
-from harness.measure.plan import PlannedTrial, plan_round, trials_per_round
+from harness.measure.plan import (
+    PlannedTrial,
+    climb_steps,
+    order_slots,
+    plan_round,
+    stack_order,
+    trials_per_round,
+)
+from harness.measure.progress import CountingProgress, Progress
+from harness.measure.progress import SilentProgress as SilentProgress
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.records import RecordSink, WithPython
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
@@ -52,52 +63,6 @@ from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
 from harness.targets import leftovers, netns, open_stack, roles_on_hosts
 from harness.targets.process import pin_this_process, unpin
 from harness.targets.topology import Sites
-
-
-class Progress(Protocol):
-    """What the runner tells its caller while it works (the CLI draws a progress bar)."""
-
-    def start(self, total: int) -> None: ...
-    def extend(self, total: int) -> None: ...
-    def advance(self, record: dict[str, Any]) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class SilentProgress:
-    """A Progress that shows nothing (tests, library use)."""
-
-    def start(self, total: int) -> None:
-        """Ignore."""
-
-    def extend(self, total: int) -> None:
-        """Ignore."""
-
-    def advance(self, record: dict[str, Any]) -> None:
-        """Ignore."""
-
-    def note(self, message: str) -> None:
-        """Ignore."""
-
-
-class _CountingProgress:
-    """Passes everything on, counting records by status on the way."""
-
-    def __init__(self, inner: Progress, counts: dict[str, int]) -> None:
-        self.inner = inner
-        self.counts = counts
-
-    def start(self, total: int) -> None:
-        self.inner.start(total)
-
-    def extend(self, total: int) -> None:
-        self.inner.extend(total)
-
-    def advance(self, record: dict[str, Any]) -> None:
-        self.counts[record["status"]] += 1
-        self.inner.advance(record)
-
-    def note(self, message: str) -> None:
-        self.inner.note(message)
 
 
 @dataclass
@@ -133,14 +98,13 @@ def record_not_started(config: Config, trials: list[PlannedTrial], run_id: str,
         progress.advance(record)
         if config.on_failure == "stop":
             raise StopRun(f"trial {trial.trial_id} failed: {why}")
-
-
 def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial],
                      run_id: str, writer: RecordSink, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
                      cpu_iterations_per_ms: int | None = None,
                      engine: Engine | None = None,
-                     start_failures: int = 0, *, sites: Sites | None = None,
+                     start_failures: int = 0,
+                     climb: ClimbStep | None = None, *, sites: Sites | None = None,
                      upstream_cpus: frozenset[int] | None = None) -> tuple[int, str | None]:
     """Run one stack's trials of a round, restarting it after any failure.
 
@@ -149,16 +113,35 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
     ``upstream_cpus`` its upstream; ``sites`` says where each runs (``roles_on_hosts``);
     ``cpu_iterations_per_ms`` is the run's CPU-work calibration (from its manifest);
     ``engine`` drives the load (builtin by default). ``start_failures`` is how many
-    starts of the stack had failed in a row before.
+    starts of the stack had failed in a row before. After the planned trials, ``climb``
+    adds the capacity sweep's trials one at a time, each decided from the records before it.
 
     Returns:
         Failed starts in a row at the end, and the last start error. From
         :data:`START_ATTEMPTS` failed starts in a row, the round's remaining trials are
-        recorded failed without another start.
+        recorded failed without another start (the climb then ends: a failed rung counts
+        as saturated).
     """
     remaining = list(trials)
     error: str | None = None
-    while remaining:
+
+    def more() -> bool:
+        """True while trials remain; asks the climb for its next one when none do."""
+        if remaining:
+            return True
+        step = climb.next_trial() if climb is not None else None
+        if step is None:
+            return False
+        remaining.append(step)
+        progress.extend(1)
+        return True
+
+    def written(record: dict[str, Any]) -> None:
+        writer.write(record)
+        if climb is not None and not record.get("retried"):
+            climb.climb.observe(record)
+
+    while more():
         try:
             with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms, sites=sites,
                             upstream_cpus=upstream_cpus) as handle:
@@ -167,7 +150,7 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                     problem = asyncio.run(warm(handle, config, engine))
                     if problem:
                         progress.note(f"warm-up of {spec.name}: {problem}")
-                while remaining:
+                while more():
                     record = run_trial(config, run_id, handle, remaining[0], engine)
                     if disturbed_by_foreign_load(record) and config.quiet_wait_s > 0:
                         record["trial_id"] = f"{record['trial_id']}-attempt1"
@@ -179,7 +162,7 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                                       "running it again once the machine is quiet")
                         quiet_gate(config, progress)
                         record = run_trial(config, run_id, handle, remaining[0], engine)
-                    writer.write(record)
+                    written(record)
                     remaining.pop(0)
                     progress.advance(record)
                     for line in engine.notes() if engine is not None else ():
@@ -198,7 +181,7 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
             doomed = (len(remaining) if start_failures >= START_ATTEMPTS else 1)
             for trial in remaining[:doomed]:
                 record = failed_record(run_id, trial, str(exc))
-                writer.write(record)
+                written(record)
                 progress.advance(record)
                 if config.on_failure == "stop":
                     raise StopRun(f"trial {trial.trial_id} failed: {exc}") from None
@@ -207,6 +190,8 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                           f"remaining trials of this round are recorded failed: {exc}")
             error = str(exc)
             del remaining[:doomed]
+            if start_failures >= START_ATTEMPTS:
+                break  # no start for the climb's next rung either
     return start_failures, error
 
 
@@ -272,15 +257,18 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                        if t.trial_id not in skip_ids))
     stop_reason = "interrupted"
     round_no = start_round - 1
-    order = (start_round - 1) * per_round
+    slots = order_slots(config)
 
-    counting = _CountingProgress(progress, counts)
+    counting = CountingProgress(progress, counts)
     pid_files = sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))
     for line in [*leftovers.end_leftovers(pid_files),
                  *netns.remove_leftovers(pid_files, config.hosts.prefix)]:
         progress.note(line)
+    headroom.raise_open_files()  # before any child starts: they inherit it
     stack_cpus, harness_cpus = config.placement.resolve(os.sched_getaffinity(0))
     upstream_cpus = config.placement.resolve_upstream(os.sched_getaffinity(0))
+    climbs = climbs_for(config, run_dir, len(stack_cpus or os.sched_getaffinity(0)),
+                     resumed=bool(skip_ids))
     pinned = pin_this_process(harness_cpus) if harness_cpus is not None else {}
     try:
         with TrialWriter(run_dir / TRIALS_NAME) as trials_file, \
@@ -300,21 +288,27 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                               f"{config.loadgen.expect_workers} remote workers")
             while True:
                 round_no += 1
-                planned = plan_round(config, round_no, order)
-                order += len(planned)
-                if any(t.trial_id not in skip_ids for t in planned):
+                base = (round_no - 1) * slots
+                planned = plan_round(config, round_no, base)
+                steps_each = climb_steps(config)
+                steps = {name: ClimbStep(climb, round_no, base + per_round + i * steps_each)
+                         for i, (name, climb) in enumerate(climbs.items())}
+                pending = {name: step for name, step in steps.items()
+                           if step.next_trial() is not None}
+                if any(t.trial_id not in skip_ids for t in planned) or pending:
                     quiet_gate(config, progress)
-                for name in dict.fromkeys(t.stack for t in planned):
+                for name in stack_order(config, round_no):
                     todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
-                    if todo and name in given_up:
-                        record_not_started(config, todo, run_id, writer, counting,
-                                           given_up[name])
-                    elif todo:
+                    if name in given_up:  # a stack given up runs no trial, nor its climb
+                        if todo:
+                            record_not_started(config, todo, run_id, writer, counting,
+                                               given_up[name])
+                    elif todo or name in pending:
                         in_a_row[name], error = run_stack_trials(
                             config, config.stack(name), todo, run_id, writer, counting,
                             log_dir, stack_cpus, cpu_iterations, engine,
                             0 if retry_failed_starts else in_a_row.get(name, 0),
-                            sites=sites, upstream_cpus=upstream_cpus)
+                            steps.get(name), sites=sites, upstream_cpus=upstream_cpus)
                         if in_a_row[name] >= START_ATTEMPTS and error and not retry_failed_starts:
                             given_up[name] = not_started_reason(name, round_no, error)
                             progress.note(f"{name} will not be started again in this run "
@@ -399,10 +393,14 @@ def resume_point(run_dir: Path) -> ResumePoint:
                f"{repair.dropped_text!r})" if repair.dropped_bytes else None)
     run = load_run(run_dir)
     done = frozenset(str(t["trial_id"]) for t in run.trials)
-    per_round = trials_per_round(config)
+    slots = order_slots(config)
     complete = 0
-    while True:
-        ids = {t.trial_id for t in plan_round(config, complete + 1, complete * per_round)}
+    planned_each = trials_per_round(config)
+    recorded = run.manifest.get("rounds_completed")
+    if not planned_each:  # a capacity sweep alone: the manifest counts the rounds done
+        complete = recorded if isinstance(recorded, int) and recorded >= 0 else 0
+    while planned_each:
+        ids = {t.trial_id for t in plan_round(config, complete + 1, complete * slots)}
         if not ids <= done:
             break
         complete += 1
@@ -430,8 +428,12 @@ def start_run(config: Config, results_root: Path, progress: Progress,
     # A name that cannot be used is refused before anything slow is measured.
     run_id = named_run_id(run_id, results_root) if run_id is not None else make_run_id(config)
     command = typed_command(argv if argv is not None else sys.argv[1:])
-    # A target refusal raises here, before any folder exists.
+    # A level the machine's limits cannot hold, or a target refusal, raises here, before
+    # any folder exists; the limit is raised first, so the manifest records it raised.
+    headroom.raise_open_files()
+    limits = headroom.check(config, headroom.Kernel.read())
     manifest = build_manifest(config, run_id, command, results_root=results_root)
+    manifest["warnings"].extend(limits)
     for warning in manifest.get("target_details", {}).get("warnings", []):
         progress.note(f"warning: {warning}")
     run_dir = new_run_dir(results_root, run_id, exact=exact)

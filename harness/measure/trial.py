@@ -2,8 +2,11 @@
 
 A record is built only when the trial ends; an interrupted trial leaves nothing.
 Status rules: ``failed`` when the stack died or any request failed (the reason says
-which), ``invalid`` when a self-check went beyond the config's limits (the reason
-names the check), ``ok`` otherwise.
+which; in an open-loop trial a timeout is not a failure but part of the result: the
+stack did not carry the offered rate), ``invalid`` when a self-check went beyond the
+config's limits (the reason names the check), ``ok`` otherwise. Little's law is recorded
+in ``checks`` for every clients and open-loop trial; it judges only a sustained clients
+trial (``analyse.little`` says why).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from typing import Any
 
 import aiohttp
 
-from harness.config.schema import Config, Limits
+from harness.analyse.little import invalid_reason as little_invalid
+from harness.analyse.little import little_check
+from harness.config.arrival import TrialArrival
+from harness.config.schema import OPEN_LOOP, Config, Limits
 from harness.errors import StackError
 from harness.loadgen import foreign
 from harness.loadgen.arrival import attach_spread
@@ -66,8 +72,9 @@ async def _drive(handle: StackHandle, trial: PlannedTrial,
     load alone."""
     params = trial.params
     spec = handle.spec
-    job = Job(trial.scenario, spec.url(handle.base_url, trial.scenario, params), params,
-              spec.calls_field)
+    # A capacity rung is an open-loop trial: the rate scenario's one implementation runs it.
+    job = Job("rate" if trial.scenario in OPEN_LOOP else trial.scenario,
+              spec.url(handle.base_url, trial.scenario, params), params, spec.calls_field)
     result: TrialLoad
     monitor = TrialMonitor(handle.server.tree)
     database = handle.upstream if isinstance(handle.upstream, PostgresEndpoint) else None
@@ -161,6 +168,8 @@ def _checks(config: Config, seen: Observed, result: TrialLoad | None = None,
     if isinstance(result, ClosedResult) and result.sampler is not None:
         checks.update(spread_samples=result.sampler["samples"],
                       spread_cpu_s=result.sampler["cpu_s"])
+    if isinstance(result, ClosedResult):
+        checks["held_back"] = result.held_back
     if "db_active_max" in upstream:
         checks.update(_database_checks(upstream, result, capacity))
     if isinstance(result, ClosedResult) and result.workers:  # the workers' own figures
@@ -219,6 +228,11 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
     if checks["loadgen_cpu"] > limits.loadgen_cpu_max:
         return (f"load generator saturated: {checks['loadgen_cpu']:.0%} of a core "
                 f"> limit {limits.loadgen_cpu_max:.0%}")
+    held = checks.get("held_back")
+    if held:
+        return (f"load generator held back {held} request{'s' if held != 1 else ''}: they "
+                "waited for a connection of its own pool, so they were not in flight when the "
+                "trial meant them to be")
     wait, wait_s = checks.get("loadgen_wait"), checks.get("loadgen_wait_s")
     if (wait is not None and wait > limits.loadgen_wait_max
             and wait_s is not None and wait_s > MIN_LOADGEN_WAIT_S):
@@ -228,6 +242,8 @@ def _invalid_reason(config: Config, checks: dict[str, Any]) -> str | None:
     if lag is not None and lag > limits.send_lag_p99_max_ms:
         return (f"load generator late: send lag p99 {lag:.1f} ms "
                 f"> limit {limits.send_lag_p99_max_ms:g} ms")
+    if (little := little_invalid(checks.get("little"))) is not None:
+        return little
     machine = checks.get("machine_cpu")
     if (machine is not None and limits.machine_cpu_max is not None
             and machine > limits.machine_cpu_max):
@@ -264,6 +280,22 @@ def _profile_departure(limits: Limits, checks: dict[str, Any]) -> str | None:
                 f"{checks['upstream_profile']} profile's {want:.1f} ms, more than "
                 f"{allowed:.1f} ms apart")
     return None
+
+
+def _little(trial: PlannedTrial, result: TrialLoad) -> dict[str, Any] | None:
+    """Little's law for a clients or open-loop trial (``analyse.little``): throughput x mean
+    response against the concurrency the generator meant to keep."""
+    if isinstance(result, RateResult):
+        corrected, actual = result.latency_ms.get("mean"), result.uncorrected_latency_ms.get("mean")
+        if corrected is None or actual is None:
+            return None
+        return little_check(result.metrics["achieved_rps"], actual / 1000,
+                            result.spec.rate_rps * corrected / 1000)
+    if trial.scenario != "clients" or not result.metrics.get("mean_response_s"):
+        return None
+    sustained = TrialArrival.from_params(trial.params).arrival.mode == "sustained"
+    return little_check(result.metrics.get("throughput_rps"),
+                        result.metrics["mean_response_s"], trial.params["clients"], sustained)
 
 
 def _latency_fields(result: TrialLoad) -> dict[str, Any]:
@@ -310,6 +342,9 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         record["params"].update(result.spec.record_params())
     checks = _checks(config, seen, result, trial.stack,
                      handle.spec.workers * handle.spec.pool_size)
+    little = _little(trial, result)
+    if little is not None:
+        checks["little"] = little
     counts = result.counts()
     error = None
     status = "ok"

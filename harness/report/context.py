@@ -17,11 +17,15 @@ from harness.analyse.stats import BOOTSTRAP_RESAMPLES, MIN_TRIALS_FOR_BOOTSTRAP
 from harness.analyse.verdicts import (
     DEFAULT_EQUIVALENCE_PCT,
     MAX_TRIALS_PROMISED,
+    SATURATED,
     STABLE_TRIALS,
     VOCABULARY,
 )
+from harness.config.ladder import CAPACITY
+from harness.config.schema import OPEN_LOOP
 from harness.report.answer import answer_sentences, fanout_causes
 from harness.report.bursts import arrival_text, bursts_section
+from harness.report.capacity import capacity_section, levels_words
 from harness.report.database import database_section
 from harness.report.figures import caption
 from harness.report.filters import show
@@ -42,6 +46,7 @@ SCENARIO_TITLES = {
     "fanout": "Fan-out: N upstream calls inside one request",
     "clients": "Concurrent clients: C clients, one request each",
     "rate": "Open-loop rate: latency against offered load",
+    CAPACITY: "Capacity sweep: open-loop rates raised until the stack saturates",
 }
 METHOD_LABELS = {
     "fieller": "Fieller",
@@ -163,6 +168,7 @@ def _sections(summary: Mapping[str, Any], view: Mapping[str, Any], dev: bool,
     delay_ms = view["config"]["delay_ms"]
     delay = f"{show(delay_ms)} ms" if delay_ms is not None else "the configured delay"
     sections = []
+    names.discard(CAPACITY)  # its own section: the knees, not comparisons per level
     for name in sorted(names, key=scenario_rank):
         section = {
             "name": name,
@@ -215,7 +221,8 @@ def _notices(summary: Mapping[str, Any], view: Mapping[str, Any]) -> list[dict[s
     if arms and min(arms) < FEW_TRIALS:
         notices.append({"kind": "few", "tone": "warn", "title": "A smoke-sized run",
                         "count": min(arms), "needed": FEW_TRIALS})
-    lacking = sum(1 for e in summary["speedups"] if e["ci_low"] is None or e["ci_high"] is None)
+    lacking = sum(1 for e in summary["speedups"] if (e["ci_low"] is None or e["ci_high"] is None)
+                  and e.get("verdict") != SATURATED)
     if lacking:
         notices.append({"kind": "insufficient", "tone": "warn", "title": "Insufficient data",
                         "count": lacking})
@@ -301,8 +308,9 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "bootstrap_min_trials": MIN_TRIALS_FOR_BOOTSTRAP,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "scenarios": [{"name": name, "title": SCENARIO_TITLES.get(name, name),
-                       "levels": (spec or {}).get("levels"),
-                       "duration_s": (spec or {}).get("duration_s") if name == "rate" else None}
+                       "levels": levels_words(name, spec),
+                       "duration_s": (spec or {}).get("duration_s") if name in OPEN_LOOP
+                       else None}
                       for name, spec in sorted(view["scenarios"].items(),
                                                key=lambda kv: scenario_rank(kv[0]))],
         "limits": [{"key": k, "value": v} for k, v in sorted(view["limits"].items())],
@@ -334,7 +342,9 @@ def _instrument(summary: Mapping[str, Any]) -> dict[str, Any]:
              "machine_cpu": pct(r.get("machine_cpu_median")),
              "send_lag": ms(r.get("send_lag_p99_max_ms")),
              "overshoot": ms(r.get("upstream_overshoot_p99_max_ms")),
-             "loop_lag": ms(r.get("upstream_loop_lag_max_ms"))}
+             "loop_lag": ms(r.get("upstream_loop_lag_max_ms")),
+             "little": (f"{r['little_off']} of {r['little_checked']}"
+                        if r.get("little_checked") else "n/a")}
             for r in summary.get("checks") or []]
     saturation = [{"stack": str(r["stack"]),
                    "sustained": "none" if r.get("sustained_rps") is None
@@ -398,6 +408,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "database": database_section(summary, manifest, figures),
         "split": split_section(summary),
         "interpreters": interpreters_section(summary, manifest),
+        "capacity": capacity_section(summary, figures),
         "dev_stacks": [s["name"] for s in view["stacks"] if s["kind"] == "dev"],
         "stacks": view["stacks"],
         "methodology": _methodology(summary, view),

@@ -6,7 +6,8 @@ their scenario so the report can place them: ``fanout_duration``,
 ``fanout_speedup``, ``clients_throughput``, ``clients_p99``, ``clients_speedup``,
 ``rate_latency``, ``rate_spectrum``, ``rate_speedup``; ``clients_bursts`` and
 ``clients_share``, every burst (``harness.report.bursts``); ``database_pool`` for a
-PostgreSQL upstream (``harness.report.database``); crossover maps under a workload sweep.
+PostgreSQL upstream (``harness.report.database``); ``capacity_latency`` and
+``capacity_usl`` (``harness.report.capacity``); crossover maps under a workload sweep.
 
 Only production stacks are drawn; development servers are reported apart, in tables.
 
@@ -27,7 +28,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 
 from harness.analyse.metrics import HEADLINE_METRICS, level_label, metric_label
 from harness.analyse.model import expected_fanout_duration_s
-from harness.report import bursts, crossover, database, plotting
+from harness.report import bursts, capacity, crossover, database, plotting
 from harness.report.plotting import PALETTE
 
 BASELINE_COLOUR = "#444444"
@@ -64,6 +65,7 @@ CAPTIONS["clients_sweep"] = ("Concurrent clients: throughput against the swept s
 CAPTIONS.update({f"{s}_crossover": crossover.CAPTION for s in ("fanout", "clients", "rate")})
 CAPTIONS[database.FIGURE] = database.CAPTION
 CAPTIONS.update(bursts.CAPTIONS)
+CAPTIONS.update(capacity.CAPTIONS)
 CHART_NAMES = tuple(CAPTIONS)
 
 def caption(name: str) -> str:
@@ -406,6 +408,8 @@ def figure_makers(summary: Mapping[str, Any],
         "rate_spectrum": lambda: _rate_spectrum(summary, stacks, colours),
         "rate_speedup": lambda: _speedup(summary, "rate", stacks, colours),
         database.FIGURE: lambda: database.pool_figure(summary, manifest),
+        capacity.LATENCY_FIGURE: lambda: capacity.latency_figure(summary, colours),
+        capacity.USL_FIGURE: lambda: capacity.usl_figure(summary, colours),
     }
 
 

@@ -29,6 +29,7 @@ LEVEL_AXIS = {
     "fanout": "N: upstream calls per request",
     "clients": "C: concurrent clients",
     "rate": "offered load (req/s)",
+    "capacity": "offered load (req/s)",
 }
 
 _RC: dict[str, Any] = {

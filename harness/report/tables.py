@@ -37,8 +37,9 @@ def render_tables(summary: Mapping[str, Any]) -> str:
         (s["scenario"], s["level"], s["stack"], s["metric"]): s for s in summary["speedups"]
     }
     pairs = sorted({(s, lv, st) for s, lv, st, _ in speedups}, key=sort_key)
+    capacity = capacity_lines(summary)
     if not pairs:
-        return "No speedups to tabulate.\n"
+        return "\n\n".join(["No speedups to tabulate.", *capacity]) + "\n"
     blocks = []
     for scenario, level, stack in pairs:
         metrics = [m for (s, lv, st, m) in speedups if (s, lv, st) == (scenario, level, stack)]
@@ -70,5 +71,17 @@ def render_tables(summary: Mapping[str, Any]) -> str:
             lines.append("Verdict: " + headline_sentence(headline, summary["confidence"]))
         blocks.append("\n".join(lines))
     blocks.append(interval_statement(summary.get("family") or {}, summary["confidence"]))
-    return "\n\n".join(blocks) + "\n"
+    return "\n\n".join([*blocks, *capacity]) + "\n"
+
+
+def capacity_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The capacity sweep's knees and the USL fits, one sentence each, as blocks."""
+    knees = [f"- {row['sentence']}" for row in summary.get("capacity") or []]
+    fits = [f"- {row['sentence']}" for row in summary.get("usl") or []]
+    blocks = []
+    if knees:
+        blocks.append("\n".join(["Capacity (knee per stack):", *knees]))
+    if fits:
+        blocks.append("\n".join(["Throughput against concurrency (USL):", *fits]))
+    return blocks
 

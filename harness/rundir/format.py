@@ -21,6 +21,7 @@ Record format history (``schema_version``):
 
 from __future__ import annotations
 
+import math
 import re
 
 from hdrh.histogram import HdrHistogram
@@ -43,6 +44,9 @@ HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 120_000_000  # the longest request timeout a config allows
 HDR_DIGITS = 3
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
+# An open-loop trial reports a percentile only when at least this many of its requests lie
+# beyond it: a p99 needs 1,000 requests, a p99.9 10,000 (fewer would rest on one or two).
+MIN_TAIL_SAMPLES = 10
 
 
 def new_histogram() -> HdrHistogram:
@@ -69,3 +73,42 @@ def latency_summary(hist: HdrHistogram, sum_s: float, max_s: float) -> dict[str,
         **{name: hist.get_value_at_percentile(pct) / 1000 for name, pct in PERCENTILES},
         "max": round(1000 * max_s, 4),
     }
+
+
+def answers_needed(percentile: float) -> int:
+    """Requests a trial needs for ``percentile`` to rest on :data:`MIN_TAIL_SAMPLES` beyond
+    it: 20 for p50, 100 for p90, 1,000 for p99, 10,000 for p99.9."""
+    if not 0 < percentile < 100:
+        raise ValueError(f"percentile must be in (0, 100), got {percentile!r}")
+    return math.ceil(round(MIN_TAIL_SAMPLES * 100 / (100 - percentile), 6))
+
+
+def open_loop_summary(hist: HdrHistogram, sum_s: float, max_s: float,
+                      offered: int) -> dict[str, float | None]:
+    """An open-loop trial's ``latency_ms``: ``hist`` holds the answers, and the requests of
+    ``offered`` that got none (timed out) count as slower than every answer.
+
+    A percentile is None when the trial holds fewer than :func:`answers_needed` requests
+    (too few to rest on), or when more than its tail went unanswered (it lies beyond the
+    timeout: censored). Otherwise it is the answers' value at the same rank among all
+    ``offered``. Mean and max are the answers' own.
+    """
+    summary = latency_summary(hist, sum_s, max_s)
+    answered = hist.get_total_count()
+    for name, pct in PERCENTILES:
+        if not answered:
+            continue
+        rank = pct / 100 * max(offered, answered)  # how many requests lie at or below it
+        if max(offered, answered) < answers_needed(pct) or rank > answered:
+            summary[name] = None
+        else:
+            summary[name] = hist.get_value_at_percentile(100 * rank / answered) / 1000
+    return summary
+
+
+def censored(latency_ms: dict[str, float | None], name: str, offered: int,
+             answered: int) -> bool:
+    """Whether an open-loop record's missing percentile ``name`` lies beyond the timeout
+    (more than its tail unanswered), rather than resting on too few requests."""
+    pct = dict(PERCENTILES)[name]
+    return latency_ms.get(name) is None and answered < pct / 100 * offered

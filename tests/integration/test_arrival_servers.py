@@ -223,6 +223,12 @@ levels = [4]
     assert window["connections"] == 4 and len(window["workers"]) == 4
     assert record["metrics"]["throughput_rps"] == pytest.approx(window["requests"] / 1.5,
                                                                 rel=1e-3)
+    # The closed loop keeps its 4 clients in flight: Little's law holds, and judges it.
+    little = record["checks"]["little"]
+    assert little["judges"] is True and little["intended"] == 4
+    assert little["within"] is True and 0.9 <= little["ratio"] <= 1.1, little
+    assert little["measured"] == pytest.approx(
+        record["metrics"]["throughput_rps"] * record["metrics"]["mean_response_s"], abs=1e-3)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["arrival"]["mode"] == "sustained"
     assert "4 keep-alive connections sending back to back for 2 s" in (

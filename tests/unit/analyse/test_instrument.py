@@ -26,7 +26,9 @@ def test_check_summary_takes_the_worst_and_the_median() -> None:
     assert row == {"scenario": "rate", "stack": "a", "trials": 3, "invalid": 1,
                    "foreign_cpu_max": 0.10, "upstream_cpu_max": 0.20, "loadgen_cpu_max": 0.40, "loadgen_wait_max": 0.70,
                    "machine_cpu_median": 0.60, "send_lag_p99_max_ms": 9.0,
-                   "upstream_overshoot_p99_max_ms": 3.0, "upstream_loop_lag_max_ms": None}
+                   "upstream_overshoot_p99_max_ms": 3.0, "upstream_loop_lag_max_ms": None,
+                   "little_off": 0, "little_checked": 0, "little_ratio_min": None,
+                   "little_ratio_max": None}
 
 
 def cell(stack: str, level: int, mean: float) -> dict[str, Any]:

@@ -76,8 +76,8 @@ def test_judge_edge_cases_and_words() -> None:
 def test_vocabulary_is_closed_and_complete() -> None:
     assert set(verdicts.VOCABULARY) == {
         "faster", "slower", "equivalent", "inconclusive", "undetermined", "degenerate",
-        "insufficient data", "uses less CPU per request", "uses more CPU per request",
-        "uses less memory", "uses more memory"}
+        "insufficient data", "saturated", "uses less CPU per request",
+        "uses more CPU per request", "uses less memory", "uses more memory"}
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def test_a_cut_request_is_counted_when_drive_returns_with_its_lateness(loop: Vir
         start = loop.time()
         tally = await drive([0.0, 0.1, 0.2], send, start=start, timeout_s=2.0,
                             max_in_flight=10, clock=loop.time)
-        return dict(tally.counts), tally.first_error, loop.time() - start
+        return dict(tally.counts), tally.first_timeout, loop.time() - start
 
     counts, error, took = loop.run_until_complete(trial())
     assert counts["timeout"] == 1 and counts["ok"] == 2

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness.analyse.little import little_check
 from harness.config.schema import Config, Limits, ScenarioSpec, StackSpec
 from harness.measure.trial import (
     MIN_LOADGEN_WAIT_S,
@@ -97,6 +98,15 @@ CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("no profile p99", {**lognormal(900.0), "upstream_profile_p99_ms": None}, None),
     ("no served p99", {**lognormal(900.0), "upstream_served_ms": {"count": 500, "p50": None, "p99": None}}, None),
     ("no call count", {**lognormal(900.0), "upstream_served_ms": {"count": None, "p50": 1.0, "p99": 900.0}}, None),
+    # Little's law, 10% either way: it judges a sustained clients trial, names the others
+    ("sustained, law at its tolerance", {"little": little_check(90.0, 0.1, 10, judges=True)}, None),
+    ("sustained, law just beyond", {"little": little_check(89.99, 0.1, 10, judges=True)}, "Little's law: throughput x mean response kept 8.999 requests in flight of the 10 clients"),
+    ("sustained, law just beyond above", {"little": little_check(110.01, 0.1, 10, judges=True)}, "Little's law:"),
+    ("bursts, law far off: named only", {"little": little_check(50.0, 0.1, 10)}, None),
+    # requests the load generator's own pool held back: none allowed
+    ("nothing held back", {"held_back": 0}, None),
+    ("one request held back", {"held_back": 1}, "load generator held back 1 request: they"),
+    ("two requests held back", {"held_back": 2}, "load generator held back 2 requests: they"),
     # the load generator's own checks come first
     ("foreign and saturated: foreign first", {"foreign_cpu": 0.5, "loadgen_cpu": 0.9}, "foreign load:"),
     ("saturated and starved: saturated first", {"loadgen_cpu": 0.9, "loadgen_wait": 0.9, "loadgen_wait_s": 1.0}, "load generator saturated"),
