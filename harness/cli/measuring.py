@@ -154,7 +154,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = with_selection(load_config(args.config), args.stacks, levels)
         config = with_overrides(config, rounds=args.rounds, seed=args.seed,
                                 max_rounds=args.max_rounds, target_ci=args.target_ci,
-                                target=args.target, delay_ms=args.delay_ms)
+                                target=args.target, delay_ms=args.delay_ms,
+                                allocation=args.allocation, budget_s=args.budget)
         for item in skipped(config):
             err(f"asyncbench: note: {item['scenario']} skipped on {item['stack']}: "
                 f"{item['reason']}")
