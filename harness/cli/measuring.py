@@ -41,7 +41,8 @@ from harness.measure.calibrate import calibration_lines, run_calibration, save_c
 from harness.measure.envinfo import collect_python
 from harness.measure.manifest import interpreter_version, named_run_id
 from harness.measure.plan import skipped
-from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
+from harness.measure.resume import recorded_config, resume_point
+from harness.measure.runner import resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
 from harness.rundir.reader import load_run
 from harness.targets import network_summary, open_stack, roles_on_hosts, target_details

@@ -14,9 +14,9 @@ from typing import Any
 from harness.config import pythons
 from harness.config.arrival import Arrival
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
+from harness.config.duration import parse_duration
 from harness.config.hosts import Hosts
 from harness.config.ladder import CAPACITY, LADDER_KEYS, Ladder
-from harness.config.duration import parse_duration
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import is_int

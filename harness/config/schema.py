@@ -31,9 +31,9 @@ from typing import Any
 from harness.config import pythons
 from harness.config.arrival import ARRIVAL_PARAMS, Arrival
 from harness.config.catalogue import DB_APPS as DB_APPS
+from harness.config.duration import MAX_S as MAX_BUDGET_S
 from harness.config.hosts import Hosts, check_hosts
 from harness.config.ladder import CAPACITY, DEFAULT_MAX_DURATION_S, Ladder
-from harness.config.duration import MAX_S as MAX_BUDGET_S
 from harness.config.loadgen import LoadgenSettings
 from harness.config.placement import Placement
 from harness.config.rules import check as _check

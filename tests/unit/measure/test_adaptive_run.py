@@ -21,14 +21,13 @@ from harness.errors import RunDirError
 from harness.measure import rerun
 from harness.measure.plan import PlannedTrial
 from harness.measure.progress import Progress, SilentProgress
+from harness.measure.resume import recorded_config, resume_point
 from harness.measure.runner import (
     GIVEN_UP_KEY,
     RETRY_FLAG,
     START_ATTEMPTS,
     BudgetSpent,
     execute,
-    recorded_config,
-    resume_point,
 )
 from harness.measure.trial import base_record, failed_record
 from harness.report.precision import render_precision
@@ -84,14 +83,14 @@ class Stacks:
 
     def __call__(self, config: Config, spec: StackSpec, trials: list[PlannedTrial],
                  run_id: str, writer: TrialWriter, progress: Progress, *args: Any,
-                 admit: Any) -> tuple[int, str | None]:
+                 admit: Any, **where: Any) -> tuple[int, str | None]:
         if not admit(trials[0], True):
             raise BudgetSpent(trials[0])
         self.asked.append((trials[0].round, spec.name))
         if self.broken and spec.name == self.broken[0] and trials[0].round >= self.broken[1]:
             # As run_stack_trials does: the first failed start fails one trial, the
-            # START_ATTEMPTS-th the round's others (args[-1]: failed starts in a row before).
-            in_a_row = args[-1]
+            # START_ATTEMPTS-th the round's others (args[4]: failed starts in a row before).
+            in_a_row = args[4]
             for i, trial in enumerate(trials):
                 in_a_row = min(in_a_row + 1, START_ATTEMPTS) if i < START_ATTEMPTS else in_a_row
                 record = failed_record(run_id, trial, f"{spec.name} exited with code 1")
