@@ -145,7 +145,7 @@ def calibrate(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def coverage_sim(session: nox.Session) -> None:
-    """Simulate interval coverage of the speedup CIs on lognormal data (prints a table)."""
+    """Simulate the coverage of the speedup CIs and of the adaptive allocation (tables)."""
     install(session)
     session.run("python", "scripts/coverage_sim.py", *session.posargs)
 

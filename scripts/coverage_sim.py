@@ -20,11 +20,16 @@ The second table simulates the adaptive stopping rule of ``configs/publish.toml`
 reported interval's relative half-width is within ``target_ci``): the coverage of the
 interval reported when the run stops, beside the fixed-n coverage at the first and
 the last allowed round on the same data sets. Trials are drawn with spreads around
-the target, where stopping early is possible but not certain. Usage::
+the target, where stopping early is possible but not certain.
+
+The third table (``scripts/family_sim.py``) simulates ``[run] allocation = "adaptive"`` on
+a whole headline family: each interval's coverage, the family's simultaneous coverage, and
+the seconds it spends against a fixed plan reaching the same widest width. Usage::
 
     .venv/bin/python scripts/coverage_sim.py --reps 1000 --seed 20240601
     .venv/bin/python scripts/coverage_sim.py --trials 5 --reps 20000   # small n, precisely
     .venv/bin/python scripts/coverage_sim.py --sequential-only --reps 2000
+    .venv/bin/python scripts/coverage_sim.py --family-only --reps 1000
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.analyse import stats, verdicts
 from harness.config.load import load_config
+from scripts.family_sim import print_family
 
 PUBLISH = Path(__file__).resolve().parent.parent / "configs" / "publish.toml"
 # Log-scale spreads for the stopping rule: with target 0.03 and 20-40 trials a side,
@@ -165,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--sequential-only", action="store_true",
                         help="print only the adaptive stopping table")
+    parser.add_argument("--family-only", action="store_true",
+                        help="print only the adaptive allocation table of a headline family")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -172,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--trials must be at least {stats.MIN_TRIALS_FOR_CI}")
 
     started = time.perf_counter()
-    if args.sequential_only:
-        print_sequential(args.reps, args.seed)
+    if args.sequential_only or args.family_only:
+        (print_sequential if args.sequential_only else print_family)(args.reps, args.seed)
         print(f"elapsed {time.perf_counter() - started:.0f} s")
         return 0
     print(
@@ -199,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{width:>21.4f} | {odd:>18}"
                 )
     print_sequential(args.reps, args.seed)
+    print_family(args.reps, args.seed)
     print(f"elapsed {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -49,6 +49,10 @@ Shape (``schema_version`` 1)::
     usl        [{stack, label, levels, points, lam, sigma, kappa, peak_n, peak_x,
                  sigma_ci, kappa_ci, peak_n_ci, peak_x_ci, slots, cpus,
                  cpu_ms_per_request, cpu_bound_rps, delay_ms, model, sentence}]  clients
+    precision  {allocation, target_ci, met, widest, trial_s,
+                cells: [{scenario, level, stack, baseline, n_stack, n_baseline, trials_stack,
+                         trials_baseline, last_round, width, met, why}],
+                fixed: {rounds, trial_s, rounds_widest, trial_s_widest} | None}
 
 A clients speedup and headline carry ``arrival``: how the clients arrived, in words
 (``analyse.arrival``), both arms' when they differ; None where it is not recorded alike.
@@ -60,6 +64,9 @@ compared with the baseline (their rates differ per stack): their result is the k
 interval is family-wise (built at ``confidence``, Bonferroni over the headline tests)
 and ``p_adjusted`` is its Bonferroni-adjusted p-value; ``verdict`` is one word of
 ``verdicts.VOCABULARY`` and ``verdict_why`` says why when the interval does not.
+``precision`` (``analyse.precision``) holds each headline cell's width against the run's
+``target_ci`` (null without one), its trials and why it stopped, and the trial-seconds
+spent against a fixed plan giving the same widths.
 
 Only ``ok`` trials are samples. Per-trial latency percentiles are averaged
 across trials; the ``pooled`` percentiles come from the trials' merged HDR
@@ -97,6 +104,7 @@ from harness.analyse.instrument import check_summary, saturation
 from harness.analyse.latency import merged_histogram, spectrum
 from harness.analyse.metrics import HEADLINE_METRICS, is_higher_better, level_label, sort_key
 from harness.analyse.model import model_rows
+from harness.analyse.precision import given_up_stacks, precision_section
 from harness.analyse.sentences import headline_sentence
 from harness.config.ladder import CAPACITY
 from harness.errors import RunDirError
@@ -165,7 +173,7 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
     headline_tests = family.family_size(
         (sp["scenario"], sp["level"], sp["stack"], sp["metric"]) for sp in speedups) + extra_tests
     levels = pairs.Levels(confidence, headline_tests, equivalence_pct, run.manifest["seed"])
-    return {
+    summary = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "run_id": run.manifest["run_id"],
         "baseline": baseline,
@@ -202,6 +210,12 @@ def summarise(run: Run, baseline: str | None = None) -> dict[str, Any]:
                                   warnings),
         "usl": usl_rows(values, ok, config, confidence, run.manifest["seed"], warnings),
     }
+    target = config.get("target_ci")
+    summary["precision"] = precision_section(
+        summary, run.trials, float(target) if is_number(target) and target > 0 else None,
+        run.manifest.get("stop_reason"), str(config.get("allocation", "fixed")),
+        given_up_stacks(run.manifest.get("stacks_given_up")))
+    return summary
 
 
 def _name_arrivals(speedups: list[dict[str, Any]],
@@ -395,18 +409,3 @@ def _headline(sp: Mapping[str, Any], confidence: float) -> dict[str, Any]:
                attrition=sp["attrition"], confidence=sp["confidence"], arrival=sp["arrival"])
     row["sentence"] = headline_sentence(sp, confidence)
     return row
-
-
-
-
-def widest_headline_half_width(summary: Mapping[str, Any]) -> tuple[float | None, int]:
-    """The widest relative interval half-width among the headline speedups, and how many
-    there are; ``(None, 0)`` when one of them has no interval (the stopping rule's input)."""
-    widths = []
-    for sp in summary["speedups"]:
-        if not sp.get("headline") or sp["stack"] == sp["baseline"]:
-            continue
-        if sp["ci_low"] is None or sp["ci_high"] is None:
-            return None, 0
-        widths.append(verdicts.ci_half_width_ratio(sp["ratio"], sp["ci_low"], sp["ci_high"]))
-    return (max(widths) if widths else None), len(widths)

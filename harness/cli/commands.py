@@ -14,6 +14,7 @@ from typing import Any
 from harness.cli.common import (
     RESULTS,
     config_arg,
+    duration,
     fraction,
     help_with,
     host_port,
@@ -27,7 +28,7 @@ from harness.cli.common import (
     workers_arg,
 )
 from harness.config.loadgen import ENGINES
-from harness.config.schema import TARGETS
+from harness.config.schema import ALLOCATIONS, TARGETS
 from harness.config.upstream import QUERY_KINDS
 
 STACKS_EXAMPLES = """  python -m harness stacks
@@ -78,7 +79,8 @@ def measuring(sub: Any) -> None:
         "  python -m harness run --config configs/quick.toml\n"
         "  python -m harness run --stacks flask-gunicorn,fastapi-uvicorn --levels fanout=1,5 "
         "--levels clients=10,50 --delay-ms 50 --rounds 3\n"
-        "  python -m harness run --config examples/falcon/asyncbench.toml --rounds 2\n"))
+        "  python -m harness run --allocation adaptive --min-rounds 3 --max-rounds 40 "
+        "--target-ci 0.05 --budget 10m\n"))
     config_arg(p)
     p.add_argument("--stacks", type=name_list, metavar="A,B",
                    help="measure these stacks (built-in or the config's; see `stacks`); the "
@@ -94,6 +96,12 @@ def measuring(sub: Any) -> None:
     p.add_argument("--max-rounds", type=positive_int, help="most rounds with --target-ci")
     p.add_argument("--target-ci", type=fraction, help="add rounds until every headline "
                    "speedup's CI half-width is at most this fraction of the ratio (e.g. 0.05)")
+    p.add_argument("--allocation", choices=ALLOCATIONS, help="fixed: every cell every round; "
+                   "adaptive: after the minimum rounds, trials only for the cells still wider "
+                   "than --target-ci, where the width falls fastest per second")
+    p.add_argument("--budget", type=duration, metavar="DURATION",
+                   help="wall-clock budget of the run, e.g. 90s, 10m, 1h: no round or trial "
+                        "starts that is not expected to end within it")
     p.add_argument("--seed", type=nonneg_int, help="seed of the trial order (default: config)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results root (default results/)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from harness.config.duration import parse_duration
 from harness.errors import RunDirError
 from harness.paths import shipped_config
 from harness.rundir.format import MANIFEST_NAME, TRIALS_NAME
@@ -71,6 +72,14 @@ positive_float = number_in(float, 1e-9, float("inf"), "a positive number")
 nonneg_float = number_in(float, 0, float("inf"), "a non-negative number")
 fraction = number_in(float, 0, 1, "in [0, 1)")
 percent = number_in(float, 0, 1e6, "a non-negative percentage (100: twice as slow)")
+
+
+def duration(text: str) -> float:
+    """An argparse type: ``90s``, ``10m``, ``1h``, ``1h30m`` or seconds, as seconds."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def name_list(text: str) -> list[str]:

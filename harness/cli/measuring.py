@@ -41,7 +41,8 @@ from harness.measure.calibrate import calibration_lines, run_calibration, save_c
 from harness.measure.envinfo import collect_python
 from harness.measure.manifest import interpreter_version, named_run_id
 from harness.measure.plan import skipped
-from harness.measure.runner import recorded_config, resume_point, resume_run, start_run
+from harness.measure.resume import recorded_config, resume_point
+from harness.measure.runner import resume_run, start_run
 from harness.rundir.format import MANIFEST_NAME
 from harness.rundir.reader import load_run
 from harness.targets import network_summary, open_stack, roles_on_hosts, target_details
@@ -154,7 +155,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = with_selection(load_config(args.config), args.stacks, levels)
         config = with_overrides(config, rounds=args.rounds, seed=args.seed,
                                 max_rounds=args.max_rounds, target_ci=args.target_ci,
-                                target=args.target, delay_ms=args.delay_ms)
+                                target=args.target, delay_ms=args.delay_ms,
+                                allocation=args.allocation, budget_s=args.budget)
         for item in skipped(config):
             err(f"asyncbench: note: {item['scenario']} skipped on {item['stack']}: "
                 f"{item['reason']}")

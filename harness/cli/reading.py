@@ -19,14 +19,18 @@ from harness.analyse.summary import summarise
 from harness.cli.common import err, newest_run, out, warn_skipped
 from harness.errors import RunDirError
 from harness.report.bundle import publish
+from harness.report.precision import render_precision
 from harness.report.render import render_run_report
 from harness.report.tables import render_tables
 from harness.rundir.reader import load_run
 
 
 def print_tables(run_dir: Path) -> None:
-    """The tables of the original scripts, with intervals, for a run folder."""
-    out(render_tables(summarise(load_run(run_dir))))
+    """The tables of the original scripts, with intervals, for a run folder, and each
+    headline cell's precision."""
+    summary = summarise(load_run(run_dir))
+    out(render_tables(summary))
+    out(render_precision(summary))
 
 
 def render_report(run_dir: Path) -> None:
@@ -47,6 +51,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         out(json.dumps(summary, indent=2, sort_keys=True))
     else:
         out(render_tables(summary))
+        out(render_precision(summary))
     return 0
 
 

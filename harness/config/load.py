@@ -14,6 +14,7 @@ from typing import Any
 from harness.config import pythons
 from harness.config.arrival import Arrival
 from harness.config.catalogue import BUILTIN_STACKS, DB_BUILTIN_STACKS, DB_STACKS, MOCK_STACKS
+from harness.config.duration import parse_duration
 from harness.config.hosts import Hosts
 from harness.config.ladder import CAPACITY, LADDER_KEYS, Ladder
 from harness.config.loadgen import LoadgenSettings
@@ -33,7 +34,7 @@ _RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "upstream_backlog": int, "on_failure": str, "health_timeout_s": (int, float),
     "target": str, "placement": (str, dict), "quiet_wait_s": (int, float),
     "bursts_per_trial": int, "equivalence_pct": (int, float), "arrival": dict,
-    "pythons": list,
+    "pythons": list, "allocation": str, "min_rounds": int, "budget": (str, int, float),
 }
 _ARRIVAL_KEYS: dict[str, type | tuple[type, ...]] = {
     "mode": str, "gap_ms": int, "connection": str, "ramp_ms": int,
@@ -216,6 +217,25 @@ def _scenario_from_resolved(name: str, data: dict[str, Any]) -> ScenarioSpec:
                         ladder=None if ladder is None else Ladder(**ladder))
 
 
+def _run_options(run: dict[str, Any]) -> dict[str, Any]:
+    """The ``[run]`` table as Config's fields: ``min_rounds`` is ``rounds`` by its other
+    name, ``budget`` a duration (``"10m"``, or seconds) held as ``budget_s``."""
+    options = {k: v for k, v in run.items() if k not in ("stacks", "min_rounds", "budget")}
+    if "min_rounds" in run:
+        if "rounds" in run and run["rounds"] != run["min_rounds"]:
+            raise ConfigError(f"[run] min_rounds = {run['min_rounds']!r}: the same setting as "
+                              f"rounds = {run['rounds']!r}; give one of them")
+        options["rounds"] = run["min_rounds"]
+    if "budget" in run:
+        budget = run["budget"]
+        try:
+            options["budget_s"] = (parse_duration(budget) if isinstance(budget, str)
+                                   else float(budget))
+        except ValueError as exc:
+            raise ConfigError(f"[run] budget = {budget!r}: {exc}") from None
+    return options
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>",
                      base_dir: Path | None = None) -> Config:
     """Build a validated Config from parsed TOML data; ``base_dir`` anchors relative
@@ -257,7 +277,7 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>",
     scenarios = [_scenario_from(name, table) for name, table in scen_tables.items()]
     limits = Limits(**_table(data.get("limits", {}), "[limits]", _LIMIT_KEYS))
     external = _external_from(data.get("external", {}))
-    options = {k: v for k, v in run.items() if k != "stacks"}
+    options = _run_options(run)
     if "pythons" in options:
         options["pythons"] = tuple(options["pythons"])
     if "placement" in options:

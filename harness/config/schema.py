@@ -31,6 +31,7 @@ from typing import Any
 from harness.config import pythons
 from harness.config.arrival import ARRIVAL_PARAMS, Arrival
 from harness.config.catalogue import DB_APPS as DB_APPS
+from harness.config.duration import MAX_S as MAX_BUDGET_S
 from harness.config.hosts import Hosts, check_hosts
 from harness.config.ladder import CAPACITY, DEFAULT_MAX_DURATION_S, Ladder
 from harness.config.loadgen import LoadgenSettings
@@ -53,6 +54,7 @@ OPEN_LOOP = ("rate", CAPACITY)  # scenarios driven by the open-loop generator
 ON_FAILURE = ("continue", "stop")
 TARGETS = ("local", "compose", "external")
 COMPOSE_ENGINES = ("auto", "docker", "podman")  # auto: Docker where it answers, else Podman
+ALLOCATIONS = ("fixed", "adaptive")  # every cell each round, or trials where the width is
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -195,6 +197,8 @@ class Config:
     rounds: int = 3
     max_rounds: int = 3
     target_ci: float = 0.0
+    allocation: str = "fixed"
+    budget_s: float = 0.0  # wall-clock seconds the run may take; 0: no budget
     warmup_requests: int = 5
     seed: int = 1
     delay_ms: int = 100
@@ -236,6 +240,14 @@ class Config:
                "[run] max_rounds", self.max_rounds, f"must be an integer in {self.rounds}..10000")
         _check(is_number(self.target_ci) and 0 <= self.target_ci < 1, "[run] target_ci",
                self.target_ci, "must be a number in [0, 1) (0 turns adaptive stopping off)")
+        _check(self.allocation in ALLOCATIONS, "[run] allocation", self.allocation,
+               f"must be one of {', '.join(ALLOCATIONS)}")
+        _check(self.allocation != "adaptive" or self.target_ci > 0, "[run] allocation",
+               self.allocation, "needs [run] target_ci > 0: the width each cell's trials stop at")
+        _check(is_number(self.budget_s)
+               and (self.budget_s == 0 or 1 <= self.budget_s <= MAX_BUDGET_S),
+               "[run] budget", self.budget_s,
+               "must be a duration between 1 s and a week (e.g. \"10m\"), or absent")
         _check(is_int(self.warmup_requests) and 0 <= self.warmup_requests <= 10_000,
                "[run] warmup_requests", self.warmup_requests, "must be an integer in 0..10000")
         _check(is_int(self.seed) and 0 <= self.seed < 2**63, "[run] seed", self.seed,
@@ -386,13 +398,18 @@ class Config:
             for f in dataclasses.fields(self)
             if f.name not in ("stacks", "scenarios", "limits", "sweep", "external", "upstream",
                               "placement", "compose_engine", "loadgen", "arrival",
-                              "pythons", "hosts")
+                              "pythons", "hosts", "allocation", "budget_s")
         }
         if not self.loadgen.is_default:  # absent otherwise, so builtin configs keep their digest
             data["loadgen"] = self.loadgen.resolved()
         data["arrival"] = self.arrival.resolved()
         if self.pythons:  # absent otherwise, so configs without it keep their digest
             data["pythons"] = list(self.pythons)
+        # Absent at their defaults, so configs without them keep their digest.
+        if self.allocation != "fixed":
+            data["allocation"] = self.allocation
+        if self.budget_s:
+            data["budget_s"] = self.budget_s
         data["placement"] = self.placement.resolved()
         if self.compose_engine != "auto":  # absent otherwise: older digests stay valid
             data["compose"] = {"engine": self.compose_engine}

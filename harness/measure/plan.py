@@ -14,11 +14,16 @@ orders reserved for them after the round's planned ones (:func:`order_slots`).
 An open-loop trial runs ``duration_s``, longer when that holds too few answers for its
 p99 (``rundir.format.answers_needed``), up to the scenario's ``max_duration_s``
 (:func:`open_loop_duration`).
+
+A round of the adaptive allocation runs only some cells, some of them more than once
+(:func:`plan_cells`, fed the counts ``measure.rounds`` decided): the same shuffles, a
+cell's repeats spread through its stack's trials, the second one's id ending ``-t2``.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +43,18 @@ class PlannedTrial:
     scenario: str
     level: int
     params: dict[str, Any]
+    repeat: int = 1  # which trial of its cell in this round (adaptive rounds repeat cells)
 
     @property
     def trial_id(self) -> str:
         """Unique within a run; readable; stable across resumes."""
-        return f"r{self.round:03d}-{self.stack}-{self.scenario}-{self.level}"
+        suffix = f"-t{self.repeat}" if self.repeat > 1 else ""
+        return f"r{self.round:03d}-{self.stack}-{self.scenario}-{self.level}{suffix}"
+
+    @property
+    def cell(self) -> tuple[str, int, str]:
+        """(scenario, level, stack): the arm this trial samples."""
+        return (self.scenario, self.level, self.stack)
 
 
 def trial_params(config: Config, scenario: str, level: int,
@@ -94,16 +106,28 @@ def stack_order(config: Config, round_no: int) -> list[str]:
 
 def plan_round(config: Config, round_no: int, first_order: int = 0) -> list[PlannedTrial]:
     """Every trial of round ``round_no`` (1-based) in the order it runs."""
+    return plan_cells(config, round_no, first_order, None)
+
+
+def plan_cells(config: Config, round_no: int, first_order: int,
+               counts: Mapping[tuple[str, int, str], int] | None) -> list[PlannedTrial]:
+    """The trials of round ``round_no`` in the order they run: ``counts`` trials of each
+    (scenario, level, stack) it names, or every cell once when ``counts`` is None (with
+    every count 1 the order is :func:`plan_round`'s)."""
     trials: list[PlannedTrial] = []
     order = first_order
     for stack in stack_order(config, round_no):
         spec = config.stack(stack)
         cells = [(s.name, level) for s in config.scenarios for level in s.levels
-                 if spec.skip_reason(s.name) is None]  # capacity has no levels: it climbs
+                 if spec.skip_reason(s.name) is None  # capacity has no levels: it climbs
+                 for _ in range(1 if counts is None else counts.get((s.name, level, stack), 0))]
         _rng(config.seed, round_no, stack).shuffle(cells)
+        seen: dict[tuple[str, int], int] = {}
         for scenario, level in cells:
+            seen[(scenario, level)] = seen.get((scenario, level), 0) + 1
             trials.append(PlannedTrial(round_no, order, stack, scenario, level,
-                                       trial_params(config, scenario, level, stack)))
+                                       trial_params(config, scenario, level, stack),
+                                       seen[(scenario, level)]))
             order += 1
     return trials
 

@@ -1,8 +1,9 @@
-"""What the runner tells its caller while it works: the protocol, a silent one, and one
-that counts the records it passes on."""
+"""What the runner tells its caller while it works: a protocol the CLI's progress bar
+satisfies, a silent one, and the runner's own wrapper that counts and observes records."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -50,3 +51,17 @@ class CountingProgress:
 
     def note(self, message: str) -> None:
         self.inner.note(message)
+
+
+class ObservingProgress(CountingProgress):
+    """Counts records by status and hands each to ``observe`` (the budget learns a trial's
+    cost) before passing it on."""
+
+    def __init__(self, inner: Progress, counts: dict[str, int],
+                 observe: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(inner, counts)
+        self.observe = observe
+
+    def advance(self, record: dict[str, Any]) -> None:
+        self.observe(record)
+        super().advance(record)

@@ -127,8 +127,10 @@ def planned_from_record(record: Mapping[str, Any]) -> PlannedTrial:
         except ConfigError as exc:
             raise RunDirError(f"trial {record.get('trial_id')!r}: {exc}; cannot rerun it") \
                 from None
+    repeat = record.get("repeat", 1)  # an adaptive round's second trial of a cell: 2
     return PlannedTrial(round_no, order, str(record["stack"]), str(record["scenario"]),
-                        int(record["level"]), dict(params))
+                        int(record["level"]), dict(params),
+                        repeat if isinstance(repeat, int) and repeat >= 1 else 1)
 
 
 def load_target(run_dir: Path, trial_id: str) -> RerunTarget:

@@ -4,7 +4,8 @@ Flow: config -> plan (seeded order) -> stacks (lifecycle) -> loadgen -> records.
 A trial is written the moment it ends; nothing is written for a trial that was
 interrupted. A failed trial is recorded with its reason and the stack is started
 afresh for the trials that remain. Rounds continue until the configured stopping
-rule is met.
+rule is met; which trials a round holds and why the run stops is ``measure.rounds``'s
+business, the wall-clock budget ``measure.budget``'s.
 """
 
 from __future__ import annotations
@@ -14,25 +15,25 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import safefs
-from harness.analyse.summary import summarise, widest_headline_half_width
-from harness.config.load import config_from_resolved
+from harness.analyse.precision import HeadlineState
 from harness.config.schema import Config, StackSpec
 from harness.errors import (
     LoadGeneratorError,
     MachineBusyError,
-    RunDirError,
     StackError,
     StackStartError,
     Terminated,
 )
 from harness.loadgen.engines import Engine, open_engine, worker_placement
-from harness.measure import headroom
+from harness.measure import headroom, rounds
+from harness.measure.budget import Budget
 from harness.measure.climb import ClimbStep, climbs_for
 from harness.measure.envinfo import loadavg
 from harness.measure.manifest import (
@@ -46,20 +47,20 @@ from harness.measure.manifest import (
 from harness.measure.plan import (
     PlannedTrial,
     climb_steps,
-    order_slots,
-    plan_round,
+    plan_cells,
     stack_order,
     trials_per_round,
 )
-from harness.measure.progress import CountingProgress, Progress
+from harness.measure.progress import ObservingProgress, Progress
 from harness.measure.progress import SilentProgress as SilentProgress
 from harness.measure.quiet import wait_for_quiet
 from harness.measure.records import RecordSink, WithPython
+from harness.measure.resume import ResumePoint, resume_point
 from harness.measure.trial import disturbed_by_foreign_load, failed_record, run_trial, warm
 from harness.paths import project_relative
 from harness.rundir.format import LOGS_DIR, MANIFEST_NAME, PIDS_NAME, TRIALS_NAME
 from harness.rundir.reader import load_run
-from harness.rundir.writer import TrialWriter, repair_tail, write_json_atomic
+from harness.rundir.writer import TrialWriter, write_json_atomic
 from harness.targets import leftovers, netns, open_stack, roles_on_hosts
 from harness.targets.process import pin_this_process, unpin
 from harness.targets.topology import Sites
@@ -84,6 +85,18 @@ class StopRun(Exception):
     """Raised inside the runner when ``on_failure = "stop"`` meets a failed trial."""
 
 
+class BudgetSpent(Exception):
+    """Raised inside the runner when the next trial is not expected to fit the budget."""
+
+    def __init__(self, trial: PlannedTrial) -> None:
+        super().__init__(trial.trial_id)
+        self.trial = trial
+
+
+Admit = Callable[[PlannedTrial, bool], bool]
+RunStack = Callable[..., tuple[int, str | None]]
+
+
 def quiet_gate(config: Config, progress: Progress) -> None:
     """Wait for a quiet machine (``measure.quiet``); MachineBusyError when it never is."""
     wait_for_quiet(config.limits.foreign_cpu_max, config.quiet_wait_s, progress.note)
@@ -102,10 +115,10 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                      run_id: str, writer: RecordSink, progress: Progress,
                      log_dir: Path | None, cpus: frozenset[int] | None = None,
                      cpu_iterations_per_ms: int | None = None,
-                     engine: Engine | None = None,
-                     start_failures: int = 0,
+                     engine: Engine | None = None, start_failures: int = 0,
                      climb: ClimbStep | None = None, *, sites: Sites | None = None,
-                     upstream_cpus: frozenset[int] | None = None) -> tuple[int, str | None]:
+                     upstream_cpus: frozenset[int] | None = None,
+                     admit: Admit | None = None) -> tuple[int, str | None]:
     """Run one stack's trials of a round, restarting it after any failure.
 
     A trial made invalid by other processes' CPU use is kept (its id gets ``-attempt1``)
@@ -115,6 +128,8 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
     ``engine`` drives the load (builtin by default). ``start_failures`` is how many
     starts of the stack had failed in a row before. After the planned trials, ``climb``
     adds the capacity sweep's trials one at a time, each decided from the records before it.
+    ``admit(trial, starting)`` is asked before the stack starts and before each trial;
+    False raises :class:`BudgetSpent` (the stack is stopped first).
 
     Returns:
         Failed starts in a row at the end, and the last start error. From
@@ -142,6 +157,8 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
             climb.climb.observe(record)
 
     while more():
+        if admit is not None and not admit(remaining[0], True):
+            raise BudgetSpent(remaining[0])
         try:
             with open_stack(config, spec, log_dir, cpus, cpu_iterations_per_ms, sites=sites,
                             upstream_cpus=upstream_cpus) as handle:
@@ -150,7 +167,11 @@ def run_stack_trials(config: Config, spec: StackSpec, trials: list[PlannedTrial]
                     problem = asyncio.run(warm(handle, config, engine))
                     if problem:
                         progress.note(f"warm-up of {spec.name}: {problem}")
+                first = True
                 while more():
+                    if admit is not None and not first and not admit(remaining[0], False):
+                        raise BudgetSpent(remaining[0])
+                    first = False
                     record = run_trial(config, run_id, handle, remaining[0], engine)
                     if disturbed_by_foreign_load(record) and config.quiet_wait_s > 0:
                         record["trial_id"] = f"{record['trial_id']}-attempt1"
@@ -201,44 +222,18 @@ def not_started_reason(name: str, round_no: int, error: str) -> str:
             f"round {round_no} ({error}); {RETRY_FLAG} starts it again every round")
 
 
-def _widest_half_width(run_dir: Path) -> tuple[float | None, int]:
-    """The widest relative CI half-width among headline speedups, and how many there are."""
-    return widest_headline_half_width(summarise(load_run(run_dir)))
-
-
-def _pct(width: float | None) -> str:
-    return f"±{width:.1%}" if width is not None else "undefined"
-
-
-def stop_decision(config: Config, round_no: int, widest: float | None,
-                  count: int) -> str | None:
-    """Why the run stops after round ``round_no``, or None to add a round.
-
-    ``widest`` is the widest relative half-width among the ``count`` headline
-    speedup intervals (None when one is undefined); it is only consulted between
-    ``config.rounds`` and ``config.max_rounds`` when a ``target_ci`` is set.
-    """
-    if round_no < config.rounds:
-        return None
-    if config.target_ci <= 0:
-        return f"fixed rounds: {round_no} completed"
-    if widest is not None and widest <= config.target_ci:
-        return (f"target reached: all {count} headline intervals within "
-                f"±{config.target_ci:.1%} after {round_no} rounds (widest {_pct(widest)})")
-    if round_no >= config.max_rounds:
-        return (f"max rounds reached: {round_no} rounds, widest headline interval "
-                f"{_pct(widest)} > target ±{config.target_ci:.1%}")
-    return None
-
-
 def execute(config: Config, run_dir: Path, progress: Progress, *,
             start_round: int = 1, skip: Iterable[str] = (), rounds_done: int = 0,
-            retry_failed_starts: bool = False) -> RunOutcome:
-    """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds.
+            retry_failed_starts: bool = False, first_order: int = 0,
+            clock: Callable[[], float] = time.monotonic,
+            run_stack: RunStack = run_stack_trials) -> RunOutcome:
+    """Run rounds into ``run_dir`` (whose manifest exists) until the stopping rule holds
+    (``measure.rounds``); ``clock`` and ``run_stack`` are handed in for tests.
 
     A stack that failed to start :data:`START_ATTEMPTS` times in a row (in one round or
     across two) is not started again in later rounds (its trials are recorded failed,
-    saying why; the manifest's ``stacks_given_up`` names it) unless ``retry_failed_starts``.
+    saying why; the manifest's ``stacks_given_up`` names it) unless ``retry_failed_starts``;
+    the adaptive allocation plans no more trials for it.
     """
     manifest_path = run_dir / MANIFEST_NAME
     manifest = json.loads(safefs.read_bytes(manifest_path))
@@ -247,19 +242,27 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
     in_a_row: dict[str, int] = {}  # failed starts in a row, per stack
     run_id = manifest["run_id"]
     cpu_iterations = (manifest.get("cpu_work") or {}).get("iterations_per_ms")
+    allocation = manifest.setdefault("allocation", {"mode": config.allocation})
+    budget = Budget(config.budget_s, clock, float(allocation.get("spent_s") or 0.0))
+    budget.seen(load_run(run_dir).trials)
     skip_ids = set(skip)
     log_dir = run_dir / LOGS_DIR
     counts = {"ok": 0, "failed": 0, "invalid": 0}
-    per_round = trials_per_round(config)
-    last_planned = max(config.rounds, start_round)
-    progress.start(sum(1 for r in range(start_round, last_planned + 1)
-                       for t in plan_round(config, r, (r - 1) * per_round)
-                       if t.trial_id not in skip_ids))
+    known: list[PlannedTrial] = []
+    order = first_order
+    for r in range(start_round, max(config.rounds, start_round) + 1):
+        planned_r = rounds.recorded_plan(config, allocation, r, order)
+        if planned_r is None:
+            break
+        known.extend(t for t in planned_r if t.trial_id not in skip_ids)
+        order += rounds.orders_taken(config, r, planned_r)
+    progress.start(len(known))
     stop_reason = "interrupted"
     round_no = start_round - 1
-    slots = order_slots(config)
+    order = first_order
+    state: HeadlineState | None = None
 
-    counting = CountingProgress(progress, counts)
+    counting = ObservingProgress(progress, counts, budget.observe)
     pid_files = sorted(run_dir.parent.glob(f"*/{PIDS_NAME}"))
     for line in [*leftovers.end_leftovers(pid_files),
                  *netns.remove_leftovers(pid_files, config.hosts.prefix)]:
@@ -288,48 +291,80 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
                               f"{config.loadgen.expect_workers} remote workers")
             while True:
                 round_no += 1
-                base = (round_no - 1) * slots
-                planned = plan_round(config, round_no, base)
-                steps_each = climb_steps(config)
-                steps = {name: ClimbStep(climb, round_no, base + per_round + i * steps_each)
-                         for i, (name, climb) in enumerate(climbs.items())}
-                pending = {name: step for name, step in steps.items()
-                           if step.next_trial() is not None}
-                if any(t.trial_id not in skip_ids for t in planned) or pending:
+                planned = rounds.recorded_plan(config, allocation, round_no, order)
+                if planned is None:  # an adaptive round, planned from the last look
+                    state = state or rounds.look(run_dir)  # (a resumed run looks first)
+                    chosen = rounds.adaptive_counts(config, state, budget, set(given_up))
+                    planned = plan_cells(config, round_no, order, chosen)
+                    reason = rounds.stop_decision(config, round_no - 1, state)
+                    if reason is not None or not planned:  # nothing open, or nothing fits
+                        stop_reason = (reason or rounds.budget_stop(config, budget, [],
+                                                                    round_no, state)
+                                       or rounds.nothing_to_plan(config, round_no, state,
+                                                                 given_up))
+                        break
+                    allocation.setdefault(rounds.PLANS, {})[str(round_no)] = \
+                        rounds.plan_entries(chosen)
+                    write_json_atomic(manifest_path, manifest)
+                    progress.note(f"round {round_no}: {rounds.counts_words(chosen)}")
+                    progress.extend(len(planned))
+                # The capacity sweep climbs in full rounds, in the orders after the plan's.
+                steps = {} if rounds.adaptive(config, round_no) else {
+                    name: ClimbStep(climb, round_no, order + len(planned) + i * climb_steps(config))
+                    for i, (name, climb) in enumerate(climbs.items())}
+                pending = {name for name, step in steps.items() if step.next_trial() is not None}
+                todo = [t for t in planned if t.trial_id not in skip_ids]
+                to_start = [t for t in todo if t.stack not in given_up]  # the rest cost nothing
+                reason = rounds.budget_stop(config, budget, to_start, round_no, state) \
+                    if to_start else None
+                if reason is not None:
+                    stop_reason = reason
+                    break
+                order += rounds.orders_taken(config, round_no, planned)
+                if todo or pending:
                     quiet_gate(config, progress)
                 for name in stack_order(config, round_no):
-                    todo = [t for t in planned if t.stack == name and t.trial_id not in skip_ids]
-                    if name in given_up:  # a stack given up runs no trial, nor its climb
-                        if todo:
-                            record_not_started(config, todo, run_id, writer, counting,
-                                               given_up[name])
-                    elif todo or name in pending:
-                        in_a_row[name], error = run_stack_trials(
-                            config, config.stack(name), todo, run_id, writer, counting,
+                    mine = [t for t in todo if t.stack == name]
+                    if mine and name in given_up:  # a stack given up runs no trial, nor climbs
+                        record_not_started(config, mine, run_id, writer, counting,
+                                           given_up[name])
+                    elif name not in given_up and (mine or name in pending):
+                        started = clock()
+                        in_a_row[name], error = run_stack(
+                            config, config.stack(name), mine, run_id, writer, counting,
                             log_dir, stack_cpus, cpu_iterations, engine,
                             0 if retry_failed_starts else in_a_row.get(name, 0),
-                            steps.get(name), sites=sites, upstream_cpus=upstream_cpus)
+                            steps.get(name), sites=sites, upstream_cpus=upstream_cpus,
+                            admit=budget.admits)
+                        budget.stack_ran(clock() - started)
                         if in_a_row[name] >= START_ATTEMPTS and error and not retry_failed_starts:
                             given_up[name] = not_started_reason(name, round_no, error)
                             progress.note(f"{name} will not be started again in this run "
                                           f"(pass {RETRY_FLAG} to keep trying)")
+                budget.round_ran()
                 rounds_done = round_no
                 manifest["rounds_completed"] = rounds_done
                 manifest[GIVEN_UP_KEY] = given_up
+                allocation["spent_s"] = round(budget.spent(), 3)
                 write_json_atomic(manifest_path, manifest)
-                widest, count = ((None, 0) if round_no < config.rounds or config.target_ci <= 0
-                                 else _widest_half_width(run_dir))
-                reason = stop_decision(config, round_no, widest, count)
+                state = (rounds.look(run_dir) if round_no >= config.rounds
+                         and config.target_ci > 0 else None)
+                reason = rounds.stop_decision(config, round_no, state)
                 if reason is not None:
                     stop_reason = reason
                     break
-                if round_no < config.rounds:
-                    continue
-                progress.note(f"round {round_no}: widest headline interval "
-                              f"{_pct(widest)} > target ±{config.target_ci:.1%}; adding a round")
-                progress.extend(per_round)
+                if state is not None:
+                    progress.note(f"round {round_no}: {rounds.progress_words(config, state)}"
+                                  + ("" if config.allocation == "adaptive" else "; adding a round"))
+                if not rounds.adaptive(config, round_no + 1) and round_no + 1 > config.rounds:
+                    progress.extend(trials_per_round(config))
     except StopRun as exc:
         stop_reason = f"stopped on failure (on_failure = stop): {exc}"
+    except BudgetSpent as exc:
+        stop_reason = (f"budget spent during round {round_no}: {budget.words()}; "
+                       f"{exc.trial.trial_id} and the rest of the round not run")
+        if state is not None and config.target_ci > 0:
+            stop_reason += f"; {rounds.progress_words(config, state)}"
     except (MachineBusyError, LoadGeneratorError) as exc:
         stop_reason = f"stopped during round {round_no}: {exc}"
         raise
@@ -346,65 +381,13 @@ def execute(config: Config, run_dir: Path, progress: Progress, *,
         unpin(pinned)
         manifest["stop_reason"] = stop_reason
         manifest["rounds_completed"] = rounds_done
+        allocation["spent_s"] = round(budget.spent(), 3)
+        if stop_reason.startswith(rounds.FINISHED):
+            allocation.update(rounds.precision(run_dir, config, stop_reason, given_up))
         manifest["loadavg_end"] = loadavg()
         manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         write_json_atomic(manifest_path, manifest)
     return RunOutcome(run_dir, stop_reason, rounds_done, counts)
-
-
-def recorded_config(run_dir: Path) -> Config:
-    """The config an interrupted run folder recorded; nothing is written.
-
-    Raises:
-        RunDirError: not a run folder, or the run already finished.
-    """
-    manifest = load_run(run_dir).manifest
-    if str(manifest.get("stop_reason", "")).startswith(("fixed rounds", "target reached",
-                                                         "max rounds")):
-        raise RunDirError(f"{run_dir}: the run already finished ({manifest['stop_reason']})")
-    return config_from_resolved(manifest["config"])
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """Where an interrupted run picks up: the config, the trials done and the first round."""
-
-    config: Config
-    done_ids: frozenset[str]
-    start_round: int
-    rounds_done: int
-    dropped: str | None
-
-
-def resume_point(run_dir: Path) -> ResumePoint:
-    """Read an interrupted run folder and work out what remains.
-
-    A truncated last line is dropped (and described in ``dropped``); no earlier
-    line is touched. Trials already recorded, ok or not, are not run again.
-    """
-    trials_path = run_dir / TRIALS_NAME
-    if not safefs.check_regular(run_dir / MANIFEST_NAME) or not safefs.check_regular(trials_path):
-        raise RunDirError(f"{run_dir}: not a run folder ({MANIFEST_NAME} or {TRIALS_NAME} "
-                          "missing)")
-    config = recorded_config(run_dir)
-    safefs.ensure_dir(run_dir / LOGS_DIR)  # a linked logs/ is refused before anything starts
-    repair = repair_tail(trials_path)
-    dropped = (f"dropped an incomplete last line ({repair.dropped_bytes} bytes: "
-               f"{repair.dropped_text!r})" if repair.dropped_bytes else None)
-    run = load_run(run_dir)
-    done = frozenset(str(t["trial_id"]) for t in run.trials)
-    slots = order_slots(config)
-    complete = 0
-    planned_each = trials_per_round(config)
-    recorded = run.manifest.get("rounds_completed")
-    if not planned_each:  # a capacity sweep alone: the manifest counts the rounds done
-        complete = recorded if isinstance(recorded, int) and recorded >= 0 else 0
-    while planned_each:
-        ids = {t.trial_id for t in plan_round(config, complete + 1, complete * slots)}
-        if not ids <= done:
-            break
-        complete += 1
-    return ResumePoint(config, done, complete + 1, complete, dropped)
 
 
 def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = None, *,
@@ -416,7 +399,7 @@ def resume_run(run_dir: Path, progress: Progress, point: ResumePoint | None = No
         progress.note(point.dropped)
     return execute(point.config, run_dir, progress, start_round=point.start_round,
                    skip=point.done_ids, rounds_done=point.rounds_done,
-                   retry_failed_starts=retry_failed_starts)
+                   retry_failed_starts=retry_failed_starts, first_order=point.first_order)
 
 
 def start_run(config: Config, results_root: Path, progress: Progress,

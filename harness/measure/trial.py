@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,6 +321,7 @@ def base_record(run_id: str, trial: PlannedTrial) -> dict[str, Any]:
         "level": trial.level,
         "params": dict(trial.params),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        **({"repeat": trial.repeat} if trial.repeat > 1 else {}),
     }
 
 
@@ -336,6 +338,7 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
     """Run one trial against a running stack (on ``engine``, builtin by default) and
     return its record."""
     record = base_record(run_id, trial)
+    began = time.monotonic()
     result, seen = asyncio.run(_drive(handle, trial, engine or BuiltinEngine()))
     mon = seen.monitor
     if isinstance(result, RateResult):
@@ -371,6 +374,8 @@ def run_trial(config: Config, run_id: str, handle: StackHandle,
         metrics={k: round(v, 6) for k, v in result.metrics.items()},
         checks=checks, resources=resources,
         wall_s=round(mon.wall_s, 6),
+        # What the trial cost the run, snapshots and counters around the load included.
+        elapsed_s=round(time.monotonic() - began, 6),
     )
     if isinstance(result, ClosedResult) and result.bursts:
         record["bursts"] = result.bursts

@@ -40,6 +40,7 @@ from harness.report.manifest_view import (
     placement_words,
 )
 from harness.report.overview import overview_table, verdict_tone
+from harness.report.precision import allocation_words, precision_view
 from harness.report.split import split_section
 
 SCENARIO_TITLES = {
@@ -290,6 +291,7 @@ def _methodology(summary: Mapping[str, Any], view: Mapping[str, Any]) -> dict[st
         "rounds_completed": view["rounds_completed"],
         "target_ci_pct": None if config["target_ci"] is None else config["target_ci"] * 100,
         "adaptive": bool(config["target_ci"]),
+        "allocation": allocation_words(config),
         "warmup_requests": config["warmup_requests"],
         "bursts": config["bursts_per_trial"] or 1,
         "arrival": arrival_text(config),
@@ -424,6 +426,7 @@ def build_context(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         "packages": [{"name": k, "version": v} for k, v in sorted(view["packages"].items())],
         "calibration": _pairs(view["calibration"]),
         "instrument": _instrument(summary),
+        "precision": precision_view(summary),
         "counts": {k: int(counts.get(k, 0)) for k in ("ok", "failed", "invalid",
                                                        "skipped_lines")},
         "excluded": [{"status": e["status"], "reason": e["reason"], "count": e["count"]}

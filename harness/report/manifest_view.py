@@ -26,7 +26,7 @@ _STACK_KEYS = ("app", "server", "worker_class", "workers", "threads", "worker_co
                "backlog", "keepalive_s", "pool_size", "upstream_timeout_s", "kind",
                "fanout_mode", "concurrency_slots", "paradigm", "cwd", "ready_path")
 _CONFIG_KEYS = ("baseline", "rounds", "max_rounds", "target_ci", "warmup_requests", "delay_ms",
-                "bursts_per_trial", "arrival", "sweep", "quiet_wait_s",
+                "bursts_per_trial", "arrival", "sweep", "quiet_wait_s", "allocation", "budget_s",
                 "confidence", "host", "source", "seed", "model_min_efficiency")
 ENVIRONMENT = (("Python", "python"), ("Operating system", "os"), ("Kernel", "kernel"),
                 ("CPU model", "cpu_model"), ("CPU count", "cpu_count"),
@@ -41,7 +41,7 @@ _MANIFEST_KEYS = frozenset({
     "run_id", "seed", "created_at", "config_hash", "config", "harness_version", "compat_id",
     "lock_hash", "git", "environment", "command", "stop_reason", "rounds_completed",
     "calibration", "schema_version", "loadavg_end", "placement", "warnings", "run_dir",
-    "skipped", "loadgen", "hosts"})
+    "skipped", "loadgen", "hosts", "allocation"})
 
 
 def placement_words(manifest: Mapping[str, Any]) -> str | None:

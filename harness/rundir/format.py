@@ -3,7 +3,9 @@ the latency histogram every record encodes. One definition each, for writer and 
 
 A run folder (``results/<run_id>/``)::
 
-    manifest.json      the resolved config, seed, versions, machine, why the run stopped
+    manifest.json      the resolved config, seed, versions, machine, why the run stopped,
+                       and ``allocation``: the adaptive rounds' plans, the seconds spent,
+                       each headline cell's precision when the run finished
     trials.jsonl       one trial record per line, flushed and synced as each trial ends
     logs/              the output of every process the harness started
     pids.jsonl         every child started (group, start time, token), to end them if the
@@ -16,7 +18,10 @@ Record format history (``schema_version``):
        params, status and error, requests by outcome, latency_ms summary, metrics,
        hdr (base64 HDR histogram of latencies in microseconds), checks, resources.
        Added since, optional (absent from older records): python, the version of the
-       interpreter the stack's server ran under (null where the harness did not start it).
+       interpreter the stack's server ran under (null where the harness did not start it);
+       ``repeat`` (2, 3, ... for a cell's further trials in one round of the adaptive
+       allocation; absent for the first, and in every fixed round); ``elapsed_s`` (what the
+       trial cost the run, its load's ``wall_s`` and the instrument around it).
 """
 
 from __future__ import annotations

@@ -142,3 +142,27 @@ def test_a_run_whose_every_arm_has_an_ok_trial_ends_zero(project: Path, capsys: 
                  "--out", str(project / "results"), "--run-id", "first-contact"]) == 2
     again = capsys.readouterr().err
     assert again.count("\n") == 1 and "already exists; choose another --run-id" in again
+
+
+def test_an_adaptive_run_gives_up_the_stack_and_plans_it_no_more(project: Path,
+                                                                  capsys: Any) -> None:
+    code, out, err, run_dir = _run(project, capsys, "--allocation", "adaptive",
+                                   "--min-rounds", "2", "--max-rounds", "6",
+                                   "--target-ci", "0.5", "--run-id", "adaptive-given-up")
+    assert run_dir == project / "results" / "adaptive-given-up"
+    assert (project / "attempts").read_text() == "xx"  # two failed starts, then none
+    records = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    # Two full rounds; the adaptive rounds that follow have no cell left to give trials.
+    assert {r["round"] for r in records} == {1, 2}
+    assert all(r["status"] == "ok" for r in records if r["stack"] == "good")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert list(manifest["stacks_given_up"]) == ["broken"]
+    assert manifest["stop_reason"].startswith("no trial left to plan after 2 rounds: broken not "
+                                              "started again; 0 of 2 headline intervals")
+    assert "rounds" not in manifest["allocation"]
+    assert [c["why"] for c in manifest["allocation"]["cells"]] == ["broken not started again"] * 2
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith(
+        "asyncbench: error: no ok trial in 2 headline arms: broken at clients C=1, clients C=2")
+    assert "stopped: no trial left to plan" in out
+    assert living_children() == []

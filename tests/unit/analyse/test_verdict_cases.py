@@ -12,7 +12,7 @@ import pytest
 
 from harness.analyse import family, stats
 from harness.analyse.compare import compare_runs, to_json
-from harness.analyse.summary import summarise, widest_headline_half_width
+from harness.analyse.summary import summarise
 from harness.cli.main import main
 from harness.report.figures import make_figures
 from harness.report.render import render_html, render_markdown
@@ -66,7 +66,7 @@ def test_an_unbounded_interval_gives_undetermined_never_a_contradiction() -> Non
     svgs = make_figures(summary, {"config": CONFIG})
     assert "fanout_speedup" in svgs
     # The stopping rule sees no interval and keeps measuring.
-    assert widest_headline_half_width(summary) == (None, 0)
+    assert summary["precision"]["widest"] is None
 
 
 def test_every_point_estimate_lies_inside_its_interval() -> None:

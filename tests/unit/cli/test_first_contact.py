@@ -115,3 +115,24 @@ def test_selection_errors_name_the_command_line() -> None:
     config = config_from_dict({"scenarios": {"fanout": {"levels": [1]}}})
     with pytest.raises(ConfigError, match=r"^command line: --stacks"):
         with_selection(config, ["nope"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--budget", "10 minutes"], "argument --budget: '10 minutes' is not a duration (e.g. 90s, "
+     "10m, 1h, 1h30m)"),
+    (["--budget", "0s"], "argument --budget: '0s' is not a duration between 1 s and a week"),
+    (["--allocation", "greedy"], "argument --allocation: invalid choice: 'greedy'"),
+])
+def test_bad_allocation_or_budget_is_one_line(args: list[str], message: str,
+                                              capsys: Any) -> None:
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_adaptive_without_a_target_is_refused_before_anything_runs(capsys: Any) -> None:
+    assert main(["run", "--config", str(ROOT / "configs/quick.toml"), "--allocation",
+                 "adaptive", "--target-ci", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("asyncbench: config error: command line: [run] allocation = 'adaptive': "
+                   "needs [run] target_ci > 0: the width each cell's trials stop at")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.duration import duration_words, parse_duration
 from harness.config.load import config_from_dict, config_from_resolved, load_config, with_overrides
 from harness.errors import ConfigError
 
@@ -87,6 +88,19 @@ BAD = [
      "[stacks.flask-gunicorn] cpu_offload = True: only an async app"),
     ({"stacks": {"quart-hypercorn": {"cpu_offload": 1}}},
      "[stacks.quart-hypercorn] cpu_offload = 1: expected true or false"),
+    ({"run": {"allocation": "greedy"}}, "[run] allocation = 'greedy': must be one of fixed, "
+     "adaptive"),
+    ({"run": {"allocation": "adaptive"}}, "[run] allocation = 'adaptive': needs [run] "
+     "target_ci > 0"),
+    ({"run": {"budget": "10 minutes"}}, "[run] budget = '10 minutes': '10 minutes' is not a "
+     "duration (e.g. 90s, 10m, 1h, 1h30m)"),
+    ({"run": {"budget": 0.5}}, "[run] budget = 0.5: must be a duration between 1 s and a week"),
+    ({"run": {"budget": "8d"}}, "[run] budget = '8d': '8d' is not a duration"),
+    ({"run": {"budget": "200h"}}, "[run] budget = '200h': '200h' is not a duration between 1 s "
+     "and a week"),
+    ({"run": {"budget": True}}, "[run] budget = True: expected a string or an integer"),
+    ({"run": {"min_rounds": 4, "rounds": 5}}, "[run] min_rounds = 4: the same setting as "
+     "rounds = 5; give one of them"),
 ]
 
 
@@ -225,3 +239,42 @@ def test_upstream_table_round_trips_through_the_manifest() -> None:
     assert rebuilt == config and rebuilt.digest() == config.digest()
     # A default upstream leaves the resolved config as it was.
     assert "upstream" not in config_from_dict(MINIMAL).resolved()
+
+
+def test_allocation_budget_and_min_rounds() -> None:
+    data = {"run": {**MINIMAL["run"], "allocation": "adaptive", "target_ci": 0.05,
+                    "min_rounds": 3, "max_rounds": 12, "budget": "1h30m"},
+            "scenarios": MINIMAL["scenarios"]}
+    config = config_from_dict(data)
+    assert (config.allocation, config.rounds, config.max_rounds) == ("adaptive", 3, 12)
+    assert config.budget_s == 5400.0
+    assert config_from_dict({**data, "run": {**data["run"], "budget": 90}}).budget_s == 90.0
+    resolved = config.resolved()
+    assert resolved["allocation"] == "adaptive" and resolved["budget_s"] == 5400.0
+    rebuilt = config_from_resolved(resolved)
+    assert rebuilt == config and rebuilt.digest() == config.digest()
+    # At their defaults they are not part of the resolved config: older digests hold.
+    plain = config_from_dict(MINIMAL).resolved()
+    assert "allocation" not in plain and "budget_s" not in plain
+    assert with_overrides(config, budget_s=60.0, allocation="fixed").budget_s == 60.0
+    with pytest.raises(ConfigError, match=r"command line: .*needs \[run\] target_ci > 0"):
+        with_overrides(config, target_ci=0.0)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90s", 90.0), ("10m", 600.0), ("1h", 3600.0), ("1h30m", 5400.0), ("2.5m", 150.0),
+    (" 45 ", 45.0), ("10", 10.0), ("1s", 1.0), ("168h", 604800.0)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "0s", "0.5s", "168h1s", "10x", "1m10", "-5m",
+                                  "nan", "inf", "1e9"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+def test_duration_words() -> None:
+    assert [duration_words(s) for s in (0.4, 42, 61, 600, 3600, 3725)] == [
+        "0s", "42s", "1m1s", "10m0s", "1h0m", "1h2m5s"]

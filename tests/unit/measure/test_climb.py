@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from harness.config.load import config_from_dict
+from harness.measure import rounds
 from harness.measure.climb import Climb, anchor_rps, judge, lowest_rung, next_rung
 from harness.measure.plan import order_slots, plan_round, trials_per_round
-from harness.measure.runner import resume_point
+from harness.measure.resume import resume_point
+from harness.measure.trial import failed_record
 
 
 def config(**ladder: Any) -> Any:
@@ -157,3 +159,26 @@ def test_a_capacity_sweep_alone_resumes_after_its_last_complete_round(tmp_path: 
     point = resume_point(tmp_path)
     assert (point.start_round, point.rounds_done) == (3, 2)
     assert point.done_ids == {"r003-x"}
+
+
+def test_full_rounds_reserve_the_climbs_orders_and_adaptive_rounds_do_not() -> None:
+    cfg = config_from_dict({
+        "run": {"stacks": ["flask-gunicorn", "quart-hypercorn"], "delay_ms": 100, "seed": 3,
+                "allocation": "adaptive", "rounds": 2, "max_rounds": 5, "target_ci": 0.1},
+        "scenarios": {"clients": {"levels": [1, 10]}, "capacity": {"max_steps": 5}}})
+    planned = plan_round(cfg, 2)
+    assert rounds.orders_taken(cfg, 2, planned) == 4 + 2 * 5 == order_slots(cfg)
+    assert rounds.orders_taken(cfg, 3, planned[:3]) == 3      # adaptive: no climb
+
+
+def test_a_resumed_run_goes_on_after_the_orders_its_full_rounds_took(tmp_path: Path) -> None:
+    cfg = config(max_steps=5)
+    done = [t for r in (1, 2) for t in plan_round(cfg, r, (r - 1) * order_slots(cfg))]
+    manifest = {"run_id": "r", "seed": 3, "config": cfg.resolved(), "rounds_completed": 2,
+                "stop_reason": "interrupted"}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    lines = [json.dumps(failed_record("r", t, "stopped")) for t in done]
+    (tmp_path / "trials.jsonl").write_text("\n".join(lines) + "\n")
+    point = resume_point(tmp_path)
+    assert (point.start_round, point.rounds_done) == (3, 2)
+    assert point.first_order == 2 * order_slots(cfg) == 28

@@ -1,12 +1,11 @@
-"""The trial plan and the stopping rule: pure functions of the config and the seed."""
+"""The trial plan: a pure function of the config, the seed and (adaptive rounds) the counts."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from harness.config.load import config_from_dict
-from harness.measure.plan import plan_round, stack_order, trials_per_round
-from harness.measure.runner import stop_decision
+from harness.measure.plan import plan_cells, plan_round, stack_order, trials_per_round
 
 CONFIG = config_from_dict({
     "run": {"stacks": ["flask-gunicorn", "quart-hypercorn", "fastapi-uvicorn"], "seed": 5,
@@ -48,14 +47,24 @@ def test_params_rebuild_the_requests() -> None:
                                       "connection": "keep-alive", "ramp_ms": 0}}
 
 
-def test_stop_rule() -> None:
-    assert stop_decision(CONFIG, 2, None, 0) is None  # below the minimum
-    assert stop_decision(CONFIG, 3, 0.08, 4) is None  # too wide: add a round
-    assert stop_decision(CONFIG, 3, None, 0) is None  # undefined: add a round
-    reached = stop_decision(CONFIG, 4, 0.049, 4)
-    assert reached == ("target reached: all 4 headline intervals within ±5.0% after 4 rounds "
-                       "(widest ±4.9%)")
-    capped = stop_decision(CONFIG, 6, 0.08, 4)
-    assert capped == "max rounds reached: 6 rounds, widest headline interval ±8.0% > target ±5.0%"
-    fixed = dataclasses.replace(CONFIG, target_ci=0.0)
-    assert stop_decision(fixed, 3, None, 0) == "fixed rounds: 3 completed"
+def test_counts_of_one_give_the_full_rounds_order() -> None:
+    every = {t.cell: 1 for t in plan_round(CONFIG, 4)}
+    assert plan_cells(CONFIG, 4, 0, every) == plan_round(CONFIG, 4)
+
+
+def test_adaptive_round_runs_only_the_counted_cells_with_unique_stable_ids() -> None:
+    counts = {("clients", 20, "flask-gunicorn"): 3, ("clients", 20, "quart-hypercorn"): 1,
+              ("fanout", 10, "fastapi-uvicorn"): 2}
+    trials = plan_cells(CONFIG, 5, 40, counts)
+    assert sorted(t.trial_id for t in trials) == sorted([
+        "r005-flask-gunicorn-clients-20", "r005-flask-gunicorn-clients-20-t2",
+        "r005-flask-gunicorn-clients-20-t3", "r005-quart-hypercorn-clients-20",
+        "r005-fastapi-uvicorn-fanout-10", "r005-fastapi-uvicorn-fanout-10-t2"])
+    assert [t.order for t in trials] == list(range(40, 46))
+    assert trials == plan_cells(CONFIG, 5, 40, dict(reversed(counts.items())))  # seeded
+    stacks = [t.stack for t in trials]  # a stack's trials run together, stacks in seeded order
+    assert stacks == sorted(stacks, key=stacks.index)
+    assert list(dict.fromkeys(stacks)) == [s for s in stack_order(CONFIG, 5) if s in stacks]
+    flask = [t.repeat for t in trials if t.stack == "flask-gunicorn"]
+    assert flask == [1, 2, 3]  # the repeats are numbered in the order they run
+    assert plan_cells(CONFIG, 5, 0, {}) == []
