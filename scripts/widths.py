@@ -45,13 +45,15 @@ def widths_table(run_dirs: Sequence[Path]) -> str:
     """The side-by-side table as text."""
     runs = [load_run(path) for path in run_dirs]
     precision = [summarise(run)["precision"] for run in runs]
-    keys = [[(c["scenario"], c["level"], c["stack"]) for c in p["cells"]] for p in precision]
+    keys = [[(c["scenario"], c["level"], c["stack"], c["baseline"]) for c in p["cells"]]
+            for p in precision]
     if any(k != keys[0] for k in keys):
         raise RunDirError("the runs measure different headline cells; compare runs of one "
                            "config")
     rows = [["cell", *(path.name for path in run_dirs)]]
-    for i, (scenario, level, stack) in enumerate(keys[0]):
-        rows.append([f"{scenario} {level} {stack}", *(_width(p["cells"][i]) for p in precision)])
+    for i, (scenario, level, stack, baseline) in enumerate(keys[0]):
+        rows.append([f"{scenario} {level} {stack} vs {baseline}",
+                     *(_width(p["cells"][i]) for p in precision)])
     for label, value in (
             ("wall time", lambda r, p: _wall(r.manifest)),
             ("trial-seconds", lambda r, p: duration_words(p["trial_s"])),

@@ -32,11 +32,11 @@ def test_two_runs_side_by_side(widths: ModuleType, tmp_path: Path,
     (budgeted / "manifest.json").write_text(json.dumps(manifest))
     assert widths.main([str(EXAMPLE), str(budgeted)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split(" | ") == ["cell".ljust(27), "example".ljust(14), "budgeted"]
-    assert "clients 200 quart-hypercorn | ±17.8% (10/10) | ±17.8% (10/10)" in lines
+    assert lines[0].split(" | ") == ["cell".ljust(45), "example".ljust(14), "budgeted"]
+    assert "clients 200 quart-hypercorn vs flask-gunicorn | ±17.8% (10/10) | ±17.8% (10/10)" in lines
     # The example's wall time from its start and end (23:18:21 to 23:28:22), the other's
     # from its budget's count.
-    assert lines[-3].split(" | ") == ["wall time".ljust(27), "10m1s".ljust(14), "5m0s"]
+    assert lines[-3].split(" | ") == ["wall time".ljust(45), "10m1s".ljust(14), "5m0s"]
     assert lines[-2].startswith("trial-seconds")
     assert lines[-1].split(" | ")[1:] == ["±22.8%".ljust(14), "±22.8%"]
 
