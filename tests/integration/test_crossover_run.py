@@ -4,7 +4,10 @@ One worker per stack, so the CPU work is serialised by one GIL on either side: a
 cpu_ms = 0 the async stack serves C = 50 clients in about one delay while the sync
 one needs C / threads delays; at cpu_ms = 20 both spend about C x 20 ms computing,
 and the lead must shrink. Asserted on the intervals, with the instrument's limits
-opened wide because the point here is the direction, not a publishable figure.
+opened wide because the point here is the direction, not a publishable figure. Five rounds:
+with three, a family-wise interval at 2 degrees of freedom is unbounded as soon as an arm's
+trials vary by a fifth (as they can on a machine still busy from the tests before), and the
+cell has none.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from harness.rundir.reader import load_run
 from tests.procs import living_children
 
 CONFIG = {
-    "run": {"stacks": ["flask-gunicorn", "fastapi-uvicorn"], "rounds": 3, "delay_ms": 100,
+    "run": {"stacks": ["flask-gunicorn", "fastapi-uvicorn"], "rounds": 5, "delay_ms": 100,
             "warmup_requests": 2, "seed": 19},
     "scenarios": {"clients": {"levels": [50]}},
     "stacks": {"flask-gunicorn": {"workers": 1, "threads": 8},
@@ -50,4 +53,4 @@ def test_cpu_work_shrinks_the_async_lead(tmp_path: Path) -> None:
     assert idle.verdict == "faster"
     assert busy.high < idle.low, (idle, busy)
     assert living_children() == []
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 200
