@@ -38,7 +38,8 @@ DEATH_SIGNAL = signal.SIGUSR1
 CLONE_NEWNET = 0x40000000
 
 
-def _enter_netns(libc: ctypes.CDLL, path: str) -> None:
+def enter_netns(libc: ctypes.CDLL, path: str) -> None:
+    """Move the calling thread into the network namespace at ``path``; OSError if it cannot."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if libc.setns(fd, CLONE_NEWNET) != 0:
@@ -78,7 +79,7 @@ def main(argv: list[str]) -> int:
         signal.signal(DEATH_SIGNAL, signal.SIG_DFL)
         try:
             if netns is not None:
-                _enter_netns(libc, netns)
+                enter_netns(libc, netns)
             if user is not None:
                 os.setgroups([])
                 os.setgid(user[1])

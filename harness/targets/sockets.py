@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 
 from harness.errors import TargetError
+from harness.targets import guard
 
-CLONE_NEWNET = 0x40000000
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's hex state column
 
 
@@ -29,14 +29,7 @@ def enter_namespace(path: str) -> None:
     Raises:
         OSError: the namespace cannot be opened or entered.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
-    finally:
-        os.close(fd)
+    guard.enter_netns(ctypes.CDLL(None, use_errno=True), path)
 
 
 def _bind_free(host: str) -> int:
