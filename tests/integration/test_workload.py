@@ -7,6 +7,7 @@ through the harness's own ``running_stack``, which stops and reaps both.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -70,10 +71,17 @@ def test_the_upstream_refuses_calls_beyond_its_quota() -> None:
     with running_upstream(upstream=Upstream(quota_rps=10)) as upstream:
         url = upstream.base_url
         with ThreadPoolExecutor(30) as pool:
+            start = time.monotonic()
             codes = list(pool.map(lambda _: get(f"{url}/delay?ms=1").status_code, range(30)))
+            took = time.monotonic() - start
         counters = stats(url)
-    assert codes.count(429) == counters["refused_429"] >= 15
-    assert codes.count(200) == counters["requests"] <= 12
+    # The bucket holds one second's worth (10) and refills 10 per second while the 30 calls
+    # run: a slow machine lets a few more through, never more than that allows.
+    served = codes.count(200)
+    assert served == counters["requests"] and codes.count(429) == counters["refused_429"]
+    assert served + codes.count(429) == 30
+    assert 10 <= served <= 10 + math.floor(10 * took) + 1, (served, took)
+    assert took < 1.5, f"30 local calls took {took:.2f} s: too slow to show the quota"
 
 
 def test_profile_draws_are_recorded_and_errors_become_502() -> None:
