@@ -177,7 +177,8 @@ def measuring(sub: Any) -> None:
                            "loop and with wrk; exit 1 when they differ beyond the tolerance",
         **help_with("  python -m harness crosscheck quart-hypercorn --clients 50\n"
                     "  python -m harness crosscheck flask-gunicorn --clients 200 "
-                    "--duration-s 20 --tolerance-pct 5\n"))
+                    "--duration-s 20 --tolerance-pct 5\n"
+                    "  python -m harness crosscheck flask-gunicorn --clients 50 --repeat 5\n"))
     config_arg(p)
     p.add_argument("stack", help="the stack to measure (the config's or a built-in one)")
     p.add_argument("--clients", type=positive_int, required=True, metavar="C",
@@ -195,6 +196,9 @@ def measuring(sub: Any) -> None:
     p.add_argument("--wrk", metavar="PATH", help="the wrk executable (default: wrk on PATH)")
     p.add_argument("--wrk-threads", type=positive_int, default=1,
                    help="wrk's threads (default 1)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="K",
+                   help="measure K pairs on the same server, the order alternating, and "
+                        "compare the instruments' medians (default 1)")
     p.add_argument("--no-quiet-wait", action="store_true",
                    help="measure at once, without waiting for a quiet machine")
     p.add_argument("--json", action="store_true", help="print both measurements as JSON")

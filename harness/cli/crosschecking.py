@@ -29,20 +29,29 @@ def crosscheck_lines(result: Crosscheck) -> list[str]:
     ratio = "n/a" if agreement.ratio is None else f"{agreement.ratio:.3f}"
     verdict = ("within" if agreement.within else "outside") + \
         f" the ±{agreement.tolerance_pct:g}% tolerance"
-    return [
+    pairs = list(zip(mine.get("runs") or [mine], theirs.get("runs") or [theirs], strict=False))
+    many = len(pairs) > 1
+    median = f"median of {len(pairs)} runs: " if many else ""
+    lines = [
         f"crosscheck {result.stack}, C = {result.clients} keep-alive connections, "
         f"{result.duration_s} s, {result.delay_ms} ms upstream delay; placement "
         f"{result.placement}",
         f"harness (sustained, steady window {result.warmup_s:g}-{result.duration_s} s): "
-        f"{mine['rps']:.1f} req/s, {mine['requests']} requests in the window, p50 "
-        f"{_ms(mine['latency_ms'], 'p50')}, p99 {_ms(mine['latency_ms'], 'p99')}",
-        f"wrk ({theirs['threads']} thread(s), whole run): {theirs['rps']:.1f} req/s, "
+        f"{median}{mine['rps']:.1f} req/s, {mine['requests']} requests in the window"
+        f"{'s' if many else ''}, p50 {_ms(mine['latency_ms'], 'p50')}, p99 "
+        f"{_ms(mine['latency_ms'], 'p99')}",
+        f"wrk ({theirs['threads']} thread(s), whole run): {median}{theirs['rps']:.1f} req/s, "
         f"{theirs['requests']} requests, {theirs['errors']} errors, p50 "
         f"{_ms(theirs['latency_ms'], 'p50')}, p99 {_ms(theirs['latency_ms'], 'p99')}",
-        f"connections per worker at the peak: harness {_workers(mine)}, wrk "
-        f"{_workers(theirs)}",
-        f"harness / wrk = {ratio}: {verdict}",
     ]
+    if many:  # each pair in the order it ran, with each run's spread over the workers
+        lines += [f"pair {i} ({'harness first' if i % 2 else 'wrk first'}): harness "
+                  f"{h['rps']:.1f} req/s {_workers(h)}, wrk {w['rps']:.1f} req/s "
+                  f"{_workers(w)}" for i, (h, w) in enumerate(pairs, 1)]
+    else:
+        lines.append(f"connections per worker at the peak: harness {_workers(mine)}, wrk "
+                     f"{_workers(theirs)}")
+    return [*lines, f"harness / wrk = {ratio}{' (medians)' if many else ''}: {verdict}"]
 
 
 def cmd_crosscheck(args: argparse.Namespace) -> int:
@@ -57,7 +66,8 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     if args.no_quiet_wait:
         config = with_overrides(config, quiet_wait_s=0)
     result = crosscheck(config, config.stack(args.stack), args.clients, args.duration_s,
-                        args.warmup_s, args.tolerance_pct, wrk, args.wrk_threads, note=err)
+                        args.warmup_s, args.tolerance_pct, wrk, args.wrk_threads, note=err,
+                        repeat=args.repeat)
     if args.json:
         out(json.dumps({**asdict(result), "ratio": result.agreement.ratio,
                         "within": result.agreement.within}, indent=2, sort_keys=True))

@@ -13,6 +13,13 @@ own process group, the guard that ends it with the harness, reaped on any exit),
 answer a queueing server gives later than that (a gthread stack at C = 200 answers after
 about 2.5 s).
 
+``repeat`` K measures K pairs on the same server, the order alternating (harness then wrk,
+wrk then harness, ...) so neither instrument always meets the server first; each opens its
+connections afresh every time, so each run draws a new spread of connections over the
+workers (on gthread the spread decides the throughput: a worker holding fewer connections
+than threads leaves threads idle). Each instrument's figure is then its median over the K
+runs, and the runs are kept beside it.
+
 :class:`Agreement` decides: the two throughputs agree when they differ by at most the
 tolerance, relative to wrk's (the independent instrument).
 """
@@ -23,6 +30,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -161,8 +169,9 @@ def watching(handle: StackHandle) -> Iterator[Callable[[], list[int] | None]]:
 
 def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
                warmup_s: float, tolerance_pct: float, wrk: str, threads: int = 1,
-               note: Callable[[str], None] = lambda _: None) -> Crosscheck:
-    """Measure ``spec`` at ``clients`` connections with the harness, then with wrk.
+               note: Callable[[str], None] = lambda _: None, repeat: int = 1) -> Crosscheck:
+    """Measure ``spec`` at ``clients`` connections with the harness and with wrk, ``repeat``
+    pairs in alternating order on the same server (see the module).
 
     Raises:
         StackError: the stack did not start (its log is kept and named).
@@ -181,18 +190,29 @@ def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
             url = spec.url(handle.base_url, "clients", params)
             if config.warmup_requests:
                 asyncio.run(warm(handle, config))
-            note(f"harness: {clients} connections for {duration_s} s")
-            with watching(handle) as seen:
-                mine = asyncio.run(harness_rate(url, clients, duration_s, warmup_s,
-                                                config.request_timeout_s, spec.calls_field))
-            mine["workers"] = seen()
-            note(f"wrk: {clients} connections for {duration_s} s")
-            with watching(handle) as seen:
-                theirs = run_wrk(wrk_command(wrk, url, clients, duration_s, threads,
-                                             config.request_timeout_s),
-                                 logs, duration_s + config.request_timeout_s + WRK_GRACE_S)
-            theirs.update(threads=min(threads, clients), workers=seen())
-            handle.ensure_alive()
+
+            def measure_harness() -> dict[str, Any]:
+                with watching(handle) as seen:
+                    mine = asyncio.run(harness_rate(url, clients, duration_s, warmup_s,
+                                                    config.request_timeout_s, spec.calls_field))
+                return {**mine, "workers": seen()}
+
+            def measure_wrk() -> dict[str, Any]:
+                with watching(handle) as seen:
+                    theirs = run_wrk(wrk_command(wrk, url, clients, duration_s, threads,
+                                                 config.request_timeout_s),
+                                     logs, duration_s + config.request_timeout_s + WRK_GRACE_S)
+                return {**theirs, "threads": min(threads, clients), "workers": seen()}
+
+            runs: dict[str, list[dict[str, Any]]] = {"harness": [], "wrk": []}
+            for pair in range(repeat):
+                for name in order(pair):
+                    note(f"{name}{'' if repeat == 1 else f' ({pair + 1} of {repeat})'}: "
+                         f"{clients} connections for {duration_s} s")
+                    measured = measure_harness() if name == "harness" else measure_wrk()
+                    runs[name].append({**measured, "pair": pair + 1,
+                                       "first": name == order(pair)[0]})
+                    handle.ensure_alive()
     except StackError:  # its message names the log: keep it
         keep_logs = True
         raise
@@ -203,5 +223,27 @@ def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
     placement = (config.placement.mode if stack_cpus is None else
                  f"{config.placement.mode}: stack on CPUs {sorted(stack_cpus)}, harness and "
                  f"wrk on CPUs {sorted(harness_cpus or ())}")
+    mine, theirs = summary(runs["harness"]), summary(runs["wrk"])
     return Crosscheck(spec.name, clients, duration_s, warmup_s, config.delay_ms, placement,
                       mine, theirs, Agreement(mine["rps"], theirs["rps"], tolerance_pct))
+
+
+def order(pair: int) -> tuple[str, str]:
+    """Which instrument measures first in the pair: the harness in even pairs, wrk in odd."""
+    return ("harness", "wrk") if pair % 2 == 0 else ("wrk", "harness")
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One instrument's runs as one figure: the median throughput (the mean of the middle
+    two for an even count), the details (latency, spread) of the run at the lower median,
+    the runs' requests and errors added up, and every run kept under ``runs``."""
+    if not runs:
+        raise ValueError("no runs to summarise")
+    middle = next(run for run in runs
+                  if run["rps"] == statistics.median_low([r["rps"] for r in runs]))
+    errors = [r["errors"] for r in runs if r["errors"]]
+    added = (sum(errors) if errors and all(isinstance(e, int) for e in errors)
+             else errors[0] if errors else middle["errors"])
+    return {**middle, "rps": statistics.median([r["rps"] for r in runs]),
+            "requests": sum(r["requests"] for r in runs), "errors": added,
+            "runs": [dict(r) for r in runs]}

@@ -26,7 +26,7 @@ def test_harness_and_wrk_measure_the_same_cell(tmp_path: Path,
     before = set(Path(tempfile.gettempdir()).glob("asyncbench-crosscheck-*"))
     code = main(["crosscheck", "quart-hypercorn", "--config", str(config), "--clients", "10",
                  "--duration-s", "3", "--warmup-s", "0.5", "--tolerance-pct", "1000",
-                 "--no-quiet-wait", "--json"])
+                 "--repeat", "2", "--no-quiet-wait", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)
@@ -35,11 +35,20 @@ def test_harness_and_wrk_measure_the_same_cell(tmp_path: Path,
     for rps in (mine["rps"], theirs["rps"]):
         assert 50 <= rps <= 105, result  # C / delay = 100 req/s at most
     assert result["ratio"] == pytest.approx(mine["rps"] / theirs["rps"])
+    # two pairs on the one server, the order alternating; each figure the median of two
+    for measured in (mine, theirs):
+        assert [run["pair"] for run in measured["runs"]] == [1, 2]
+        assert measured["rps"] == pytest.approx(sum(r["rps"] for r in measured["runs"]) / 2)
+    assert [run["first"] for run in mine["runs"]] == [True, False]
+    assert [run["first"] for run in theirs["runs"]] == [False, True]
+    assert captured.err.count("connections for 3 s") == 4  # the progress, run by run
     assert result["within"] is True
-    assert theirs["threads"] == 1 and theirs["requests"] >= 150  # 3 s of it
-    assert len(mine["workers"]) == 4 and sum(mine["workers"]) == 10  # Quart's 4 workers
+    assert theirs["threads"] == 1 and theirs["requests"] >= 300  # 2 x 3 s of it
+    for run in mine["runs"]:  # Quart's 4 workers hold the 10 connections
+        assert len(run["workers"]) == 4 and sum(run["workers"]) == 10
     # wrk first opens (and at once closes) one probe connection, which a worker may
     # still hold when the run's own connections arrive
-    assert len(theirs["workers"]) == 4 and sum(theirs["workers"]) in (10, 11)
+    for run in theirs["runs"]:
+        assert len(run["workers"]) == 4 and sum(run["workers"]) in (10, 11)
     assert 90 <= theirs["latency_ms"]["p50"] <= 400  # one 100 ms call per request
     assert set(Path(tempfile.gettempdir()).glob("asyncbench-crosscheck-*")) <= before  # removed

@@ -3,13 +3,22 @@ started by any of these)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from harness.cli import crosschecking as command
 from harness.cli.crosschecking import crosscheck_lines
 from harness.cli.main import main
 from harness.errors import LoadGeneratorError
-from harness.measure.crosscheck import Agreement, Crosscheck, find_wrk, wrk_command
+from harness.measure.crosscheck import (
+    Agreement,
+    Crosscheck,
+    find_wrk,
+    order,
+    summary,
+    wrk_command,
+)
 
 
 @pytest.mark.parametrize(("harness", "within"), [
@@ -115,3 +124,68 @@ def test_the_exit_code_follows_the_decision(result: Crosscheck, code: int, said:
     assert main(["crosscheck", "quart-hypercorn", "--clients", "50"]) == code
     captured = capsys.readouterr()
     assert said in captured.out + captured.err
+
+
+def test_pairs_alternate_which_instrument_meets_the_server_first() -> None:
+    assert [order(pair) for pair in range(4)] == [("harness", "wrk"), ("wrk", "harness")] * 2
+
+
+def run(rps: float, errors: object = None, workers: list[int] | None = None) -> dict[str, Any]:
+    return {"rps": rps, "requests": 10, "errors": errors, "workers": workers,
+            "latency_ms": {"p50": rps}}
+
+
+def test_an_odd_count_takes_the_middle_run_and_keeps_every_run() -> None:
+    runs = [run(30.0, workers=[50, 0]), run(60.0, workers=[30, 20]), run(45.0, workers=[40, 10])]
+    summed = summary(runs)
+    assert summed["rps"] == 45.0 and summed["workers"] == [40, 10]
+    assert summed["latency_ms"] == {"p50": 45.0}  # the middle run's details
+    assert summed["requests"] == 30 and summed["runs"] == runs and summed["errors"] is None
+
+
+def test_an_even_count_takes_the_mean_of_the_middle_two() -> None:
+    summed = summary([run(30.0), run(60.0), run(40.0), run(50.0)])
+    assert summed["rps"] == 45.0
+    assert summed["latency_ms"] == {"p50": 40.0}  # details from the lower median
+
+
+def test_errors_add_up_for_wrk_and_the_first_is_named_for_the_harness() -> None:
+    assert summary([run(1.0, errors=0), run(2.0, errors=3), run(3.0, errors=2)])["errors"] == 5
+    assert summary([run(1.0, errors=0), run(2.0, errors=0)])["errors"] == 0
+    assert summary([run(1.0), run(2.0, errors="2 of 9 requests failed"),
+                    run(3.0, errors="1 of 9 requests failed")])["errors"] == \
+        "2 of 9 requests failed"
+    with pytest.raises(ValueError):
+        summary([])
+
+
+def test_several_pairs_read_as_medians_with_each_pair_in_its_order() -> None:
+    harness_runs = [run(57.4, workers=[23, 14, 13, 0]), run(70.0, workers=[20, 20, 10, 0]),
+                    run(60.0, workers=[25, 15, 10, 0])]
+    wrk_runs = [{**run(19.2, errors=0, workers=[50, 0, 0, 0]), "threads": 1},
+                {**run(66.9, errors=0, workers=[21, 17, 11, 1]), "threads": 1},
+                {**run(58.0, errors=0, workers=None), "threads": 1}]
+    mine, theirs = summary(harness_runs), summary(wrk_runs)
+    lines = crosscheck_lines(Crosscheck("flask-gunicorn", 50, 10, 1.0, 100, "none", mine,
+                                        theirs, Agreement(mine["rps"], theirs["rps"], 10.0)))
+    assert "median of 3 runs: 60.0 req/s, 30 requests in the windows" in lines[1]
+    assert "median of 3 runs: 58.0 req/s, 30 requests, 0 errors" in lines[2]
+    assert lines[3:6] == [
+        "pair 1 (harness first): harness 57.4 req/s [23, 14, 13, 0], wrk 19.2 req/s "
+        "[50, 0, 0, 0]",
+        "pair 2 (wrk first): harness 70.0 req/s [20, 20, 10, 0], wrk 66.9 req/s "
+        "[21, 17, 11, 1]",
+        "pair 3 (harness first): harness 60.0 req/s [25, 15, 10, 0], wrk 58.0 req/s not seen"]
+    assert lines[6] == "harness / wrk = 1.034 (medians): within the ±10% tolerance"
+
+
+def test_repeat_reaches_the_measurement_and_must_be_positive(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(command, "find_wrk", lambda path: "/usr/bin/wrk")
+    monkeypatch.setattr(command, "crosscheck",
+                        lambda *args, **kwargs: seen.update(kwargs) or fake_result(1.0, 1.0))
+    assert main(["crosscheck", "quart-hypercorn", "--clients", "50", "--repeat", "3"]) == 0
+    assert seen["repeat"] == 3
+    assert main(["crosscheck", "quart-hypercorn", "--clients", "50", "--repeat", "0"]) == 2
+    assert "argument --repeat: '0' is not a positive integer" in capsys.readouterr().err
