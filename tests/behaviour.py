@@ -8,4 +8,5 @@ loadgen_cpu_max = 64.0
 loadgen_wait_max = 64.0
 upstream_overshoot_p99_max_ms = 60000.0
 upstream_loop_lag_max_ms = 60000.0
+send_lag_p99_max_ms = 60000.0
 """

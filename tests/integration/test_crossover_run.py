@@ -12,7 +12,6 @@ cell has none.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from harness.analyse.crossover import crossover_maps
@@ -24,7 +23,7 @@ from tests.procs import living_children
 
 CONFIG = {
     "run": {"stacks": ["flask-gunicorn", "fastapi-uvicorn"], "rounds": 5, "delay_ms": 100,
-            "warmup_requests": 2, "seed": 19},
+            "warmup_requests": 2, "seed": 19, "quiet_wait_s": 0},
     "scenarios": {"clients": {"levels": [50]}},
     "stacks": {"flask-gunicorn": {"workers": 1, "threads": 8},
                "fastapi-uvicorn": {"workers": 1}},
@@ -37,7 +36,6 @@ CONFIG = {
 
 
 def test_cpu_work_shrinks_the_async_lead(tmp_path: Path) -> None:
-    started = time.monotonic()
     outcome = start_run(config_from_dict(CONFIG, "crossover-test.toml"), tmp_path,
                         SilentProgress())
     assert outcome.counts["failed"] == 0, outcome
@@ -53,4 +51,3 @@ def test_cpu_work_shrinks_the_async_lead(tmp_path: Path) -> None:
     assert idle.verdict == "faster"
     assert busy.high < idle.low, (idle, busy)
     assert living_children() == []
-    assert time.monotonic() - started < 200

@@ -39,12 +39,20 @@ def quart_one_worker() -> StackSpec:
     return StackSpec(name=STACK, **fields)
 
 
-def config(**scenario: Any) -> Any:
+# Every check but the upstream's heartbeat opened: the stall test's trial is judged by it
+# alone, whatever else a busy machine does to the generator.
+ONLY_THE_HEARTBEAT = {"foreign_cpu_max": 64.0, "loadgen_cpu_max": 64.0,
+                      "loadgen_wait_max": 64.0, "send_lag_p99_max_ms": 60000.0,
+                      "upstream_overshoot_p99_max_ms": 60000.0}
+
+
+def config(limits: dict[str, float] | None = None, **scenario: Any) -> Any:
     return config_from_dict({
         "run": {"stacks": [STACK], "baseline": STACK, "rounds": 1, "delay_ms": DELAY_MS,
                 "warmup_requests": 3, "request_timeout_s": 30, "seed": 5},
         "scenarios": {"rate": {"levels": [50, 100], "duration_s": 1, **scenario}},
         "stacks": {STACK: {"workers": 1}},
+        **({"limits": limits} if limits else {}),
     })
 
 
@@ -108,7 +116,9 @@ def test_rate_levels_in_a_config_become_records(tmp_path: Path) -> None:
         assert set(r["metrics"]) == ({"achieved_rps", "p50_ms"} if level == 50
                                      else {"achieved_rps", "p50_ms", "p90_ms"})
         assert r["latency_ms"]["p99"] is None and r["latency_ms"]["p999"] is None
-        assert 0.9 * level <= r["metrics"]["achieved_rps"] <= level
+        # all `level` answers over at most the schedule plus the slowest answer's time
+        slowest_s = r["latency_ms"]["max"] / 1000
+        assert level / (1 + slowest_s) * 0.99 <= r["metrics"]["achieved_rps"] <= level
         assert r["metrics"]["p50_ms"] == r["latency_ms"]["p50"] >= DELAY_MS
         unc, cor = r["uncorrected_latency_ms"], r["latency_ms"]
         assert unc["mean"] <= cor["mean"] and unc["p50"] <= cor["p50"]
@@ -158,7 +168,7 @@ def test_stalled_upstream_shows_in_corrected_latency_and_a_blocked_sender_hides_
     with running_stack(quart_one_worker()) as handle:
         warm(handle)
         with stalled(handle.upstream.pid, after_s=1.0, for_s=1.0) as stopped:
-            record = run_trial(config(), "test", handle, rate_trial(50, 3.0))
+            record = run_trial(config(ONLY_THE_HEARTBEAT), "test", handle, rate_trial(50, 3.0))
         assert stopped, "the upstream was never stopped"
 
         spec = RateSpec(50, 4.0, timeout_s=30.0, processes=1, max_in_flight=1)
@@ -182,7 +192,7 @@ def test_stalled_upstream_shows_in_corrected_latency_and_a_blocked_sender_hides_
     print(figures)
     assert record["requests"]["ok"] == 150, figures
     assert corrected >= 500 and uncorrected >= 500, figures
-    assert record["checks"]["send_lag_ms"]["p99"] < 100, figures
+    assert record["checks"]["send_lag_ms"]["p99"] < 250, figures  # far below the 1 s stall
     # The upstream's own heartbeat saw the stall, so the trial is not passed off as the
     # server's latency: it is invalid, and says why.
     assert record["checks"]["upstream_loop_lag_max_ms"] >= 500, figures

@@ -81,7 +81,7 @@ def test_the_upstream_refuses_calls_beyond_its_quota() -> None:
     assert served == counters["requests"] and codes.count(429) == counters["refused_429"]
     assert served + codes.count(429) == 30
     assert 10 <= served <= 10 + math.floor(10 * took) + 1, (served, took)
-    assert took < 1.5, f"30 local calls took {took:.2f} s: too slow to show the quota"
+    assert served < 30  # some were refused (a slow machine above could let all through)
 
 
 def test_profile_draws_are_recorded_and_errors_become_502() -> None:
@@ -97,5 +97,7 @@ def test_profile_draws_are_recorded_and_errors_become_502() -> None:
     assert codes.count(502) == counters["answered_503"] > 5
     served = counters["served_ms"]
     assert served["count"] == 60
-    assert 20 <= served["p50"] < 40 and 60 <= served["p99"] < 90
+    # a late timer on a busy machine adds its overshoot, which the upstream measured
+    late = counters["overshoot_ms"]["max"]
+    assert 20 <= served["p50"] < 40 and 60 <= served["p99"] <= 60 + late + 1, (served, late)
     assert counters["profile_p99_ms"] == 60.0
