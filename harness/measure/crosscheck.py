@@ -114,8 +114,11 @@ def wrk_command(wrk: str, url: str, connections: int, duration_s: int, threads: 
             f"--timeout={max(1, round(timeout_s))}s", "--latency", url]
 
 
-def run_wrk(command: list[str], log_dir: Path, wait_s: float) -> dict[str, Any]:
-    """Run wrk to its end as a managed child; its figures (``calibrate.parse_wrk``).
+def run_wrk(command: list[str], log_dir: Path, wait_s: float,
+            name: str = "wrk") -> dict[str, Any]:
+    """Run wrk to its end as a managed child; its figures (``calibrate.parse_wrk``), read
+    from its own log ``NAME.log`` in ``log_dir``: a log is appended to, so every run of
+    one crosscheck needs its own name, or the first run's figures would be read again.
 
     Raises:
         LoadGeneratorError: it failed, printed no figures or took longer than ``wait_s``.
@@ -123,7 +126,7 @@ def run_wrk(command: list[str], log_dir: Path, wait_s: float) -> dict[str, Any]:
     def started(child: object, deadline_s: float) -> None:
         """wrk has nothing to wait for: it measures from its start."""
 
-    with managed_process("wrk", command, child_environment(), "127.0.0.1", log_dir=log_dir,
+    with managed_process(name, command, child_environment(), "127.0.0.1", log_dir=log_dir,
                          ready=started) as child:
         try:
             code = child.popen.wait(timeout=wait_s)
@@ -190,6 +193,7 @@ def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
             url = spec.url(handle.base_url, "clients", params)
             if config.warmup_requests:
                 asyncio.run(warm(handle, config))
+            runs: dict[str, list[dict[str, Any]]] = {"harness": [], "wrk": []}
 
             def measure_harness() -> dict[str, Any]:
                 with watching(handle) as seen:
@@ -201,10 +205,10 @@ def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
                 with watching(handle) as seen:
                     theirs = run_wrk(wrk_command(wrk, url, clients, duration_s, threads,
                                                  config.request_timeout_s),
-                                     logs, duration_s + config.request_timeout_s + WRK_GRACE_S)
+                                     logs, duration_s + config.request_timeout_s + WRK_GRACE_S,
+                                     name=f"wrk-{len(runs['wrk']) + 1}")
                 return {**theirs, "threads": min(threads, clients), "workers": seen()}
 
-            runs: dict[str, list[dict[str, Any]]] = {"harness": [], "wrk": []}
             for pair in range(repeat):
                 for name in order(pair):
                     note(f"{name}{'' if repeat == 1 else f' ({pair + 1} of {repeat})'}: "

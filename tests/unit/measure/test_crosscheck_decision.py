@@ -3,6 +3,7 @@ started by any of these)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from harness.measure.crosscheck import (
     Crosscheck,
     find_wrk,
     order,
+    run_wrk,
     summary,
     wrk_command,
 )
@@ -189,3 +191,20 @@ def test_repeat_reaches_the_measurement_and_must_be_positive(
     assert seen["repeat"] == 3
     assert main(["crosscheck", "quart-hypercorn", "--clients", "50", "--repeat", "0"]) == 2
     assert "argument --repeat: '0' is not a positive integer" in capsys.readouterr().err
+
+
+def fake_wrk(tmp_path: Path, rps: float) -> list[str]:
+    """A stand-in for wrk printing its summary with the given rate (a real child process)."""
+    script = tmp_path / f"wrk-{rps:g}.sh"
+    script.write_text("#!/bin/sh\ncat <<'END'\n  10 requests in 1.00s, 1.00KB read\n"
+                      f"Requests/sec:   {rps}\nEND\n")
+    script.chmod(0o755)
+    return [str(script)]
+
+
+def test_every_wrk_run_of_one_check_is_read_from_its_own_log(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    first = run_wrk(fake_wrk(tmp_path, 37.6), logs, 30.0, name="wrk-1")
+    second = run_wrk(fake_wrk(tmp_path, 66.9), logs, 30.0, name="wrk-2")
+    assert (first["rps"], second["rps"]) == (37.6, 66.9)
+    assert sorted(p.name for p in logs.iterdir()) == ["wrk-1.log", "wrk-2.log"]
