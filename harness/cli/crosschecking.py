@@ -24,7 +24,8 @@ def _workers(measured: dict[str, Any]) -> str:
 
 
 def crosscheck_lines(result: Crosscheck) -> list[str]:
-    """The two measurements, their ratio and the decision, as lines for a terminal."""
+    """The two measurements, their ratio and the decision, as lines for a terminal; for a
+    sync stack, each run's busy threads and the runs compared at the same count."""
     mine, theirs, agreement = result.harness, result.wrk, result.agreement
     ratio = "n/a" if agreement.ratio is None else f"{agreement.ratio:.3f}"
     verdict = ("within" if agreement.within else "outside") + \
@@ -46,12 +47,28 @@ def crosscheck_lines(result: Crosscheck) -> list[str]:
     ]
     if many:  # each pair in the order it ran, with each run's spread over the workers
         lines += [f"pair {i} ({'harness first' if i % 2 else 'wrk first'}): harness "
-                  f"{h['rps']:.1f} req/s {_workers(h)}, wrk {w['rps']:.1f} req/s "
-                  f"{_workers(w)}" for i, (h, w) in enumerate(pairs, 1)]
+                  f"{h['rps']:.1f} req/s {_workers(h)}{_busy(h)}, wrk {w['rps']:.1f} req/s "
+                  f"{_workers(w)}{_busy(w)}" for i, (h, w) in enumerate(pairs, 1)]
     else:
-        lines.append(f"connections per worker at the peak: harness {_workers(mine)}, wrk "
-                     f"{_workers(theirs)}")
-    return [*lines, f"harness / wrk = {ratio}{' (medians)' if many else ''}: {verdict}"]
+        lines.append(f"connections per worker at the peak: harness {_workers(mine)}{_busy(mine)}"
+                     f", wrk {_workers(theirs)}{_busy(theirs)}")
+    lines.append(f"harness / wrk = {ratio}{' (medians)' if many else ''}: {verdict}")
+    same = result.matched
+    if same is not None and result.threads_per_worker:
+        ceiling = same["busy_threads"] / (result.delay_ms / 1000) if result.delay_ms else None
+        lines.append(
+            f"runs with the same {same['busy_threads']} threads busy ({result.threads_per_worker}"
+            f" a worker): harness {same['harness_rps']:.1f} req/s ({same['harness_runs']} "
+            f"run(s)), wrk {same['wrk_rps']:.1f} req/s ({same['wrk_runs']}), harness / wrk = "
+            f"{same['ratio']:.3f}: {'within' if same['within'] else 'outside'} the "
+            f"±{agreement.tolerance_pct:g}% tolerance"
+            + ("" if ceiling is None else f" (those threads' ceiling: {ceiling:.1f} req/s)"))
+    return lines
+
+
+def _busy(measured: dict[str, Any]) -> str:
+    busy = measured.get("busy_threads")
+    return "" if busy is None else f" ({busy} threads busy)"
 
 
 def cmd_crosscheck(args: argparse.Namespace) -> int:

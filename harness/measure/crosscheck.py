@@ -90,6 +90,8 @@ class Crosscheck:
     harness: dict[str, Any]
     wrk: dict[str, Any]
     agreement: Agreement
+    threads_per_worker: int | None = None  # a sync stack's threads a worker; else None
+    matched: dict[str, Any] | None = None  # see ``matched``
 
 
 def find_wrk(path: str | None = None) -> str:
@@ -227,9 +229,61 @@ def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
     placement = (config.placement.mode if stack_cpus is None else
                  f"{config.placement.mode}: stack on CPUs {sorted(stack_cpus)}, harness and "
                  f"wrk on CPUs {sorted(harness_cpus or ())}")
+    per_worker = threads_per_worker(spec)
+    for run in (*runs["harness"], *runs["wrk"]):
+        run["busy_threads"] = busy_threads(run["workers"], per_worker)
     mine, theirs = summary(runs["harness"]), summary(runs["wrk"])
     return Crosscheck(spec.name, clients, duration_s, warmup_s, config.delay_ms, placement,
-                      mine, theirs, Agreement(mine["rps"], theirs["rps"], tolerance_pct))
+                      mine, theirs, Agreement(mine["rps"], theirs["rps"], tolerance_pct),
+                      per_worker, matched(runs["harness"], runs["wrk"], tolerance_pct))
+
+
+def threads_per_worker(spec: StackSpec) -> int | None:
+    """The requests one worker of a sync stack serves at once (gthread: its threads); None
+    for an async stack, whose workers are not bounded by threads."""
+    slots = spec.concurrency_slots
+    if spec.paradigm != "sync" or not slots or slots < spec.workers:
+        return None
+    return slots // spec.workers
+
+
+def busy_threads(held: list[int] | None, threads: int | None) -> int | None:
+    """The threads a sync stack keeps busy in a closed loop when its workers hold ``held``
+    connections: a worker serves at most ``threads`` at once and at most the connections
+    it holds (None when either is unknown)."""
+    if held is None or threads is None:
+        return None
+    return sum(min(n, threads) for n in held)
+
+
+def matched(harness_runs: list[dict[str, Any]], wrk_runs: list[dict[str, Any]],
+            tolerance_pct: float) -> dict[str, Any] | None:
+    """The two instruments compared on their runs that kept the same number of threads
+    busy (``busy_threads``): on a sync stack each run's throughput follows the spread its
+    own connections drew, so runs with the same busy threads compare the instruments under
+    the same arrival. The busy count shared by both with the most runs (the higher count
+    on a tie); None for an async stack, or when no count is shared."""
+    def known(runs: list[dict[str, Any]]) -> set[int]:
+        return {r["busy_threads"] for r in runs if r.get("busy_threads") is not None}
+
+    counts = known(harness_runs) & known(wrk_runs)
+    if not counts:
+        return None
+
+    def runs_at(busy: int) -> tuple[list[float], list[float]]:
+        return ([r["rps"] for r in harness_runs if r.get("busy_threads") == busy],
+                [r["rps"] for r in wrk_runs if r.get("busy_threads") == busy])
+
+    def runs_then_count(busy: int) -> tuple[int, int]:
+        mine, theirs = runs_at(busy)
+        return len(mine) + len(theirs), busy
+
+    busy = max(counts, key=runs_then_count)
+    mine, theirs = runs_at(busy)
+    agreement = Agreement(statistics.median(mine), statistics.median(theirs), tolerance_pct)
+    return {"busy_threads": busy, "harness_rps": agreement.harness_rps, "harness_runs": len(mine),
+            "wrk_rps": agreement.wrk_rps, "wrk_runs": len(theirs), "ratio": agreement.ratio,
+            "within": agreement.within}
 
 
 def order(pair: int) -> tuple[str, str]:

@@ -46,6 +46,7 @@ def test_harness_and_wrk_measure_the_same_cell(tmp_path: Path,
     assert [run["first"] for run in theirs["runs"]] == [False, True]
     assert captured.err.count("connections for 3 s") == 4  # the progress, run by run
     assert result["within"] is True
+    assert result["threads_per_worker"] is None and result["matched"] is None  # async
     assert theirs["threads"] == 1 and theirs["requests"] >= 300  # 2 x 3 s of it
     for run in mine["runs"]:  # Quart's 4 workers hold the 10 connections
         assert len(run["workers"]) == 4 and sum(run["workers"]) == 10

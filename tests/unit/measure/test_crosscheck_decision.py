@@ -3,6 +3,7 @@ started by any of these)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,19 @@ import pytest
 from harness.cli import crosschecking as command
 from harness.cli.crosschecking import crosscheck_lines
 from harness.cli.main import main
+from harness.config.catalogue import BUILTIN_STACKS
+from harness.config.schema import StackSpec
 from harness.errors import LoadGeneratorError
 from harness.measure.crosscheck import (
     Agreement,
     Crosscheck,
+    busy_threads,
     find_wrk,
+    matched,
     order,
     run_wrk,
     summary,
+    threads_per_worker,
     wrk_command,
 )
 
@@ -208,3 +214,69 @@ def test_every_wrk_run_of_one_check_is_read_from_its_own_log(tmp_path: Path) -> 
     second = run_wrk(fake_wrk(tmp_path, 66.9), logs, 30.0, name="wrk-2")
     assert (first["rps"], second["rps"]) == (37.6, 66.9)
     assert sorted(p.name for p in logs.iterdir()) == ["wrk-1.log", "wrk-2.log"]
+
+
+def test_busy_threads_is_each_workers_threads_or_connections_whichever_is_fewer() -> None:
+    assert busy_threads([19, 18, 11, 2], 2) == 8
+    assert busy_threads([29, 22, 0, 0], 2) == 4
+    assert busy_threads([38, 12, 1, 0], 2) == 5  # a worker holding one keeps one busy
+    assert busy_threads([50, 0, 0, 0], 2) == 2
+    assert busy_threads(None, 2) is None and busy_threads([3, 4], None) is None
+
+
+def busy(rps: float, count: int | None) -> dict[str, Any]:
+    return {**run(rps), "busy_threads": count}
+
+
+def test_matched_runs_compare_the_instruments_at_the_same_busy_threads() -> None:
+    harness_runs = [busy(76.4, 8), busy(75.3, 8), busy(76.2, 8), busy(55.6, 6), busy(57.6, 6)]
+    wrk_runs = [busy(76.0, 8), busy(35.8, 4), busy(38.1, 4), busy(36.7, 5), busy(19.0, 2)]
+    same = matched(harness_runs, wrk_runs, 10.0)
+    assert same == {"busy_threads": 8, "harness_rps": 76.2, "harness_runs": 3,
+                    "wrk_rps": 76.0, "wrk_runs": 1, "ratio": pytest.approx(76.2 / 76.0),
+                    "within": True}
+
+
+def test_matched_takes_the_count_with_most_runs_then_the_higher_and_its_own_tolerance() -> None:
+    # 6 busy: 2 + 1 runs; 8 busy: 1 + 1: the count with more runs wins
+    same = matched([busy(50.0, 6), busy(70.0, 6), busy(80.0, 8)],
+                   [busy(66.0, 6), busy(40.0, 8)], 10.0)
+    assert same is not None and same["busy_threads"] == 6
+    assert same["harness_rps"] == 60.0 and same["ratio"] == pytest.approx(60 / 66)
+    assert same["within"] is True  # 60 against 66 is 9.1% below
+    assert matched([busy(50.0, 6), busy(80.0, 8)], [busy(40.0, 6), busy(40.0, 8)],
+                   10.0)["busy_threads"] == 8  # a tie: the higher count
+    assert matched([busy(50.0, 6)], [busy(56.0, 6)], 10.0)["within"] is False  # 10.7%
+
+
+def test_matched_is_none_for_an_async_stack_or_without_a_shared_count() -> None:
+    assert matched([busy(400.0, None)], [busy(410.0, None)], 10.0) is None
+    assert matched([busy(76.0, 8)], [busy(38.0, 4)], 10.0) is None
+
+
+def test_a_sync_stack_reads_with_busy_threads_and_the_matched_runs() -> None:
+    harness_runs = [busy(76.4, 8) | {"workers": [19, 18, 11, 2]},
+                    busy(55.6, 6) | {"workers": [39, 8, 3, 0]}]
+    wrk_runs = [busy(76.0, 8) | {"workers": [20, 12, 10, 8], "errors": 0, "threads": 1},
+                busy(19.0, 2) | {"workers": [50, 0, 0, 0], "errors": 0, "threads": 1}]
+    mine, theirs = summary(harness_runs), summary(wrk_runs)
+    lines = crosscheck_lines(Crosscheck(
+        "flask-gunicorn", 50, 10, 1.0, 100, "none", mine, theirs,
+        Agreement(mine["rps"], theirs["rps"], 10.0), 2, matched(harness_runs, wrk_runs, 10.0)))
+    assert lines[3] == ("pair 1 (harness first): harness 76.4 req/s [19, 18, 11, 2] (8 threads "
+                        "busy), wrk 76.0 req/s [20, 12, 10, 8] (8 threads busy)")
+    assert lines[5] == "harness / wrk = 1.389 (medians): outside the ±10% tolerance"
+    assert lines[6] == ("runs with the same 8 threads busy (2 a worker): harness 76.4 req/s "
+                        "(1 run(s)), wrk 76.0 req/s (1), harness / wrk = 1.005: within the "
+                        "±10% tolerance (those threads' ceiling: 80.0 req/s)")
+
+
+def test_threads_a_worker_for_sync_stacks_only() -> None:
+    def spec(name: str, **changes: Any) -> StackSpec:
+        return dataclasses.replace(StackSpec(name=name, **BUILTIN_STACKS[name]), **changes)
+
+    assert threads_per_worker(spec("flask-gunicorn")) == 2  # gthread 4 x 2
+    assert threads_per_worker(spec("flask-gunicorn", workers=2, threads=8)) == 8
+    assert threads_per_worker(spec("flask-granian")) == 2
+    assert threads_per_worker(spec("quart-hypercorn")) is None
+    assert threads_per_worker(spec("fastapi-uvicorn")) is None
