@@ -174,5 +174,5 @@ def soak(session: nox.Session) -> None:
 @nox.session(default=False)
 def mutation(session: nox.Session) -> None:
     """Mutation-test the modules that decide trust against the unit tests: -- [MODULE ...]."""
-    install(session, "test", "mutation")
+    install(session, "test", "examples", LOAD, "mutation")  # what the unit tests import
     session.run("python", "scripts/mutation.py", *session.posargs)
