@@ -1,10 +1,12 @@
 """Shared test settings: tests under tests/integration/ are marked ``integration``,
-and dead children adopted by the test process are reaped after every test."""
+dead children adopted by the test process are reaped after every test, and SIGINT reaches
+the programs the tests start."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,13 @@ import pytest
 from tests.virtual_loop import VirtualLoop
 
 INTEGRATION = Path(__file__).parent / "integration"
+
+# A shell starts a background job (`make test &`, `nohup ... &` in a script) with SIGINT
+# ignored, and every child inherits that: the harness, rightly, keeps an ignored SIGINT
+# ignored, and the tests that press Ctrl-C on it would see a run that never stops. Handled
+# here, each child starts with SIGINT at its default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
