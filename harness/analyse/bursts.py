@@ -98,9 +98,10 @@ def _spread(points: list[dict[str, Any]], clients: int) -> dict[str, Any] | None
             "cv_duration": statistics.stdev(durations) / mean if len(durations) > 1 else 0.0}
 
 
-def _per_worker_slots(spec: object) -> int | None:
-    """Requests one worker of a sync stack serves at once (its threads); None for an async
-    stack or settings that do not say."""
+def per_worker_slots(spec: object) -> int | None:
+    """Requests one worker of a sync stack serves at once (its threads), from the stack's
+    described settings (``StackSpec.describe()``, as a manifest holds them); None for an
+    async stack or settings that do not say."""
     if not isinstance(spec, Mapping) or spec.get("paradigm") != "sync":
         return None
     slots, workers = spec.get("concurrency_slots"), spec.get("workers")
@@ -170,7 +171,7 @@ def scatter_rows(ok: Mapping[CellKey, list[Mapping[str, Any]]],
             "steady": _spread(steady, level),
             "first": _spread(first, level),
             "precision_pct": half_width_pct(durations),
-            "share": share_relation(steady, level, _per_worker_slots(specs.get(stack)),
+            "share": share_relation(steady, level, per_worker_slots(specs.get(stack)),
                                     _delay_s(trials)),
         })
     return rows

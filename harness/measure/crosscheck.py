@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.analyse.bursts import per_worker_slots
 from harness.config.schema import Config, StackSpec
 from harness.errors import LoadGeneratorError, StackError
 from harness.loadgen.spread import SpreadSampler
@@ -241,10 +242,7 @@ def crosscheck(config: Config, spec: StackSpec, clients: int, duration_s: int,
 def threads_per_worker(spec: StackSpec) -> int | None:
     """The requests one worker of a sync stack serves at once (gthread: its threads); None
     for an async stack, whose workers are not bounded by threads."""
-    slots = spec.concurrency_slots
-    if spec.paradigm != "sync" or not slots or slots < spec.workers:
-        return None
-    return slots // spec.workers
+    return per_worker_slots(spec.describe())
 
 
 def busy_threads(held: list[int] | None, threads: int | None) -> int | None:
